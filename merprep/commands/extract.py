@@ -1,0 +1,63 @@
+"""``merprep extract``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from merprep.datasets import available_datasets
+from merprep.faces import available_backends
+
+
+@click.command()
+@click.option("--dataset", required=True, type=click.Choice(available_datasets()),
+              help="Which dataset layout --root holds.")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="The dataset's top folder as unpacked, or its frames folder.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The clip store to write (.h5).")
+@click.option("--annotations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Use this annotation file instead of the one found under --root.")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="For --dataset manifest: the manifest CSV (see data_manifest.example.csv).")
+@click.option("--landmarks", default="dlib", show_default=True,
+              type=click.Choice(available_backends()), help="Landmark backend.")
+@click.option("--align", default="none", show_default=True, help="Face alignment.")
+@click.option("--margin", default=0.1, show_default=True, type=float,
+              help="Crop margin around the landmarks, as a fraction of the face size.")
+@click.option("--size", default=128, show_default=True, type=int, help="Output frame size (px).")
+@click.option("--color", default="rgb", show_default=True, type=click.Choice(["rgb", "gray"]))
+@click.option("--sampling", default="uniform", show_default=True,
+              help="Frame sampling mode (see docs/extract.md).")
+@click.option("--frames", default=30, show_default=True, type=int, help="Frames per clip.")
+@click.option("--workers", default=0, show_default=True, type=int,
+              help="Worker processes (0 = all cores).")
+@click.option("--skip-invalid", is_flag=True,
+              help="Leave out clips with problems (recorded in the store) instead of stopping.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+def extract(dataset, root, out, annotations, manifest, landmarks, align, margin, size, color,
+            sampling, frames, workers, skip_invalid, resume, progress):
+    """Read a dataset as shipped and write a clip store of cropped face clips."""
+    from merprep.clitools import command_line
+    from merprep.pipeline import ExtractConfig, extract as run_extract
+
+    if dataset == "manifest":
+        if manifest is None:
+            raise click.UsageError("--dataset manifest needs --manifest FILE")
+        root = root or manifest.parent
+        annotations = annotations or manifest
+    elif root is None:
+        raise click.UsageError("--root is required")
+    try:
+        config = ExtractConfig(
+            dataset=dataset, root=root, out=out, annotations=annotations, landmarks=landmarks,
+            align=align, margin=margin, size=size, color=color, sampling=sampling, frames=frames,
+            workers=workers, skip_invalid=skip_invalid, resume=resume)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    result = run_extract(config, command=command_line("merprep"), progress=progress)
+    click.echo(result.summary())
+    for s in result.skipped:
+        click.echo(f"  skipped {s['clip_id'] or '(row)'}: {s['reason']}")

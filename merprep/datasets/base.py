@@ -1,0 +1,240 @@
+"""Canonical clip records and the dataset-adapter interface.
+
+Every dataset ships its own folder layout and annotation spreadsheet. An adapter (one module per
+dataset) maps that onto :class:`ClipRecord`, the canonical fields every later stage uses
+(`subject, clip, onset, apex, offset, emotion, aus`), and tells the pipeline where each clip's
+frames are (:class:`FrameSource`). Dataset quirks live in the adapter and nowhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable
+
+from merprep.errors import Problem
+
+
+# --------------------------------------------------------------------------------------------
+# Action units
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AUCode:
+    """One parsed action unit: `R12` -> code 12, side 'R'; `4 or 7` -> both, uncertain."""
+
+    code: int
+    side: str | None = None  # 'L', 'R' (unilateral), 'A'/'B' as SAMM writes them, None
+    intensity: str | None = None  # FACS intensity letter A-E when written as a suffix
+    uncertain: bool = False  # the annotator wrote alternatives ("4 or 7")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_AU_TOKEN = re.compile(r"^(?P<side>[LRAB])?\s*(?:AU)?\s*(?P<code>\d{1,3})(?P<intensity>[A-E])?$",
+                       re.IGNORECASE)
+
+
+def parse_aus(text: Any) -> tuple[list[AUCode], list[str]]:
+    """Parse an annotated AU string; return (codes, tokens that could not be parsed).
+
+    Handles the forms the datasets use: ``4+7``, ``R12``, ``L10+R12``, ``1+2+R4``, ``AU4``,
+    ``4 or 7`` (both kept, flagged uncertain), ``12B`` (intensity), ``A1+A2``, commas and blanks.
+    The verbatim string is always kept beside the parse, so nothing is lost.
+    """
+    if text is None:
+        return [], []
+    s = str(text).strip()
+    if not s or s.lower() in {"nan", "none", "/", "-", "?"}:
+        return [], []
+    codes: list[AUCode] = []
+    unparsed: list[str] = []
+    for group in re.split(r"[+,;&]", s):
+        group = group.strip().strip("()").strip()
+        if not group:
+            continue
+        alternatives = [a.strip() for a in re.split(r"\s+or\s+|/", group, flags=re.IGNORECASE)]
+        alternatives = [a for a in alternatives if a]
+        uncertain = len(alternatives) > 1
+        for alt in alternatives:
+            m = _AU_TOKEN.match(alt.replace(" ", ""))
+            if not m:
+                unparsed.append(alt)
+                continue
+            side = m.group("side").upper() if m.group("side") else None
+            intensity = m.group("intensity").upper() if m.group("intensity") else None
+            codes.append(AUCode(int(m.group("code")), side, intensity, uncertain))
+    return codes, unparsed
+
+
+# --------------------------------------------------------------------------------------------
+# Clip records
+# --------------------------------------------------------------------------------------------
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def is_safe_name(name: str) -> bool:
+    """A name usable as one path component of a clip id (no '/', no '..', no leading dot)."""
+    return bool(_SAFE_NAME.match(name)) and ".." not in name
+
+
+@dataclass
+class ClipRecord:
+    """One annotated micro-expression clip in canonical form.
+
+    ``subject`` is normalised within its dataset (``sub01``, ``006``, ``s01``); ``subject_id``
+    (``casme2/sub01``) is unique across datasets and is what protocols group by. Frame numbers
+    (``onset``, ``apex``, ``offset``) are the dataset's own source frame numbers (the number in the
+    image file name, or the 0-based index in a video). ``apex`` is ``None`` where not annotated.
+    """
+
+    dataset: str
+    subject: str
+    clip: str
+    emotion: str
+    aus: str
+    onset: int
+    apex: int | None
+    offset: int
+    fps: float
+    source: str  # folder or video, relative to the dataset root
+    annotation_file: str | None = None
+    annotation_row: int | None = None  # 1-based spreadsheet row (as Excel shows it)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clip_id(self) -> str:
+        return f"{self.dataset}/{self.subject}/{self.clip}"
+
+    @property
+    def subject_id(self) -> str:
+        return f"{self.dataset}/{self.subject}"
+
+    @property
+    def au_codes(self) -> list[AUCode]:
+        return parse_aus(self.aus)[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON record stored per clip (see schemas/clipstore-v1.json)."""
+        codes, unparsed = parse_aus(self.aus)
+        return {
+            "clip_id": self.clip_id,
+            "dataset": self.dataset,
+            "subject": self.subject,
+            "subject_id": self.subject_id,
+            "clip": self.clip,
+            "emotion": self.emotion,
+            "aus": self.aus,
+            "au_codes": [c.to_dict() for c in codes],
+            "au_unparsed": unparsed,
+            "onset": int(self.onset),
+            "apex": None if self.apex is None else int(self.apex),
+            "offset": int(self.offset),
+            "fps": float(self.fps),
+            "source": self.source,
+            "annotation": {"file": self.annotation_file, "row": self.annotation_row},
+            "extra": self.extra,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ClipRecord":
+        ann = d.get("annotation") or {}
+        return cls(
+            dataset=d["dataset"], subject=d["subject"], clip=d["clip"], emotion=d["emotion"],
+            aus=d.get("aus", ""), onset=d["onset"], apex=d.get("apex"), offset=d["offset"],
+            fps=d["fps"], source=d["source"], annotation_file=ann.get("file"),
+            annotation_row=ann.get("row"), extra=dict(d.get("extra") or {}),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Where a clip's frames are
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class FrameSource:
+    """The frames of one clip: an image folder (frame number -> file) or a video file.
+
+    For image folders ``frames`` maps every source frame number present on disk to its file, so
+    dropped frames (CAS(ME)^3) are visible as gaps. For videos ``video`` is set and frame numbers
+    are 0-based indices; ``n_video_frames`` is filled when known.
+    """
+
+    frames: dict[int, Path] | None = None
+    video: Path | None = None
+    n_video_frames: int | None = None
+
+    @property
+    def available(self) -> list[int]:
+        if self.frames is not None:
+            return sorted(self.frames)
+        if self.n_video_frames is not None:
+            return list(range(self.n_video_frames))
+        return []
+
+    @property
+    def path(self) -> Path:
+        if self.video is not None:
+            return self.video
+        assert self.frames, "empty frame source"
+        return next(iter(self.frames.values())).parent
+
+
+_LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
+
+
+def number_frames(folder: Path, extensions: Iterable[str] = (".jpg", ".jpeg", ".png", ".bmp")
+                  ) -> dict[int, Path]:
+    """Map each image in ``folder`` to the frame number written in its name (last digit group).
+
+    ``img46.jpg`` -> 46, ``006_05562.jpg`` -> 5562, ``image0100234.bmp`` -> 100234,
+    ``reg_img46.jpg`` -> 46. Files without a number are ignored.
+    """
+    exts = {e.lower() for e in extensions}
+    out: dict[int, Path] = {}
+    for p in folder.iterdir():
+        if p.suffix.lower() not in exts or not p.is_file():
+            continue
+        m = _LAST_NUMBER.search(p.stem)
+        if m:
+            out[int(m.group(1))] = p
+    return out
+
+
+class DatasetAdapter(ABC):
+    """Turns one dataset, as unpacked, into clip records and frame sources.
+
+    Subclasses set ``name`` and implement :meth:`find_annotations`, :meth:`read_records` and
+    :meth:`frame_source`. ``root`` may be the dataset's top folder or its frames folder; the
+    adapter finds the official annotation file in either (``annotations`` overrides).
+    Row-level problems are returned, never printed, so a validation pass can list them all.
+    """
+
+    name: ClassVar[str]
+    #: emotions this dataset's annotations may contain (lower-cased); others are a problem
+    emotions: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, root: Path | str, annotations: Path | str | None = None, **options: Any):
+        self.root = Path(root)
+        self.annotations = Path(annotations) if annotations is not None else None
+        self.options = options
+
+    @abstractmethod
+    def find_annotations(self) -> Path | None:
+        """Locate the official annotation file under (or beside) ``root``."""
+
+    @abstractmethod
+    def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
+        """Parse the annotation file; return the good records and one Problem per bad row."""
+
+    @abstractmethod
+    def frame_source(self, record: ClipRecord) -> FrameSource:
+        """Resolve a record to its frames on disk (raise MerprepError if the folder is missing)."""
+
+    def landmark_hint(self) -> dict[str, Any]:
+        """Options the face stage should use for this dataset (e.g. grayscale input)."""
+        return {}

@@ -1,0 +1,166 @@
+"""Reading annotation spreadsheets and CSVs robustly, with problems that name file and row.
+
+Adapters use these helpers so that every dataset reports bad cells the same way: a
+:class:`~merprep.errors.Problem` with the file, the 1-based row number as a spreadsheet program
+shows it, the column and the offending value. A file that cannot be read at all raises
+:class:`~merprep.errors.AnnotationError`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from merprep.errors import AnnotationError, Problem
+
+MISSING_TOKENS = {"", "/", "-", "nan", "none", "n/a", "na", "?"}
+
+
+def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 1,
+               required: Iterable[str] = ()) -> pd.DataFrame:
+    """Read an .xlsx/.xls/.csv annotation file as strings-or-numbers, header on ``header_row``.
+
+    Adds a column ``__row__`` holding each data row's 1-based row number in the file.
+    Raises AnnotationError naming the file if it is unreadable or lacks a required column.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AnnotationError("annotation file not found", file=path)
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # openpyxl warns about unknown extensions
+                book = pd.ExcelFile(path)
+                if sheet is None:
+                    sheet_name: str | int = 0
+                elif isinstance(sheet, str) and sheet not in book.sheet_names:
+                    raise AnnotationError(f"sheet {sheet!r} not found (sheets: "
+                                          f"{', '.join(map(str, book.sheet_names))})", file=path)
+                else:
+                    sheet_name = sheet
+                df = book.parse(sheet_name, header=header_row - 1, dtype=object)
+        else:
+            df = pd.read_csv(path, header=header_row - 1, dtype=object, keep_default_na=False,
+                             skip_blank_lines=False, encoding="utf-8-sig")
+    except AnnotationError:
+        raise
+    except Exception as exc:  # pandas/openpyxl raise many types for damaged files
+        raise AnnotationError(f"cannot read annotation file ({exc.__class__.__name__}: "
+                              f"{str(exc)[:160]})", file=path) from None
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        found = ", ".join(c for c in df.columns if not c.startswith("Unnamed")) or "none"
+        raise AnnotationError(f"missing column(s) {', '.join(map(repr, missing))} "
+                              f"(found: {found}; header expected on row {header_row})", file=path)
+    df["__row__"] = [header_row + 1 + i for i in range(len(df))]
+    # Drop rows that are entirely blank (trailing rows of spreadsheets).
+    data_cols = [c for c in df.columns if c != "__row__"]
+    blank = df[data_cols].apply(lambda col: col.map(is_missing)).all(axis=1)
+    return df[~blank].reset_index(drop=True)
+
+
+def is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return str(value).strip().lower() in MISSING_TOKENS
+
+
+def text_cell(value: Any) -> str:
+    """A cell as stripped text ('' when missing); integral floats lose their '.0'."""
+    if is_missing(value):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+_INT_TEXT = re.compile(r"^[+-]?\d+(\.0+)?$")
+
+
+def int_cell(value: Any, *, column: str, file: Path, row: int, problems: list[Problem],
+             allow_missing: bool = False, missing_values: Iterable[int] = (),
+             minimum: int | None = 0, maximum: int = 10**8) -> int | None:
+    """Parse an integer cell; record a Problem (and return None) when it is not one.
+
+    ``missing_values`` (e.g. SAMM's -1 apex) count as missing. Huge numbers, negatives (below
+    ``minimum``), fractions and text are problems, never silently coerced.
+    """
+    if is_missing(value):
+        if not allow_missing:
+            problems.append(Problem(f"{column} is empty", file=str(file), row=row))
+        return None
+    if isinstance(value, bool):
+        problems.append(Problem(f"{column} is not a number: {value!r}", file=str(file), row=row))
+        return None
+    if isinstance(value, (int,)) or (isinstance(value, float) and value.is_integer()):
+        number = int(value)
+    else:
+        text = str(value).strip()
+        if not _INT_TEXT.match(text):
+            problems.append(Problem(f"{column} is not a whole number: {text[:40]!r}",
+                                    file=str(file), row=row))
+            return None
+        number = int(float(text))
+    if number in set(missing_values):
+        if allow_missing:
+            return None
+        problems.append(Problem(f"{column} is missing ({number})", file=str(file), row=row))
+        return None
+    if (minimum is not None and number < minimum) or number > maximum:
+        problems.append(Problem(f"{column} out of range: {number}", file=str(file), row=row))
+        return None
+    return number
+
+
+def check_frame_order(onset: int | None, apex: int | None, offset: int | None, *, file: Path,
+                      row: int, problems: list[Problem]) -> bool:
+    """onset <= apex <= offset; records a problem and returns False otherwise."""
+    if onset is None or offset is None:
+        return False
+    if onset > offset:
+        problems.append(Problem(f"onset {onset} is after offset {offset}", file=str(file), row=row))
+        return False
+    if apex is not None and not onset <= apex <= offset:
+        problems.append(Problem(f"apex {apex} is outside onset..offset {onset}..{offset}",
+                                file=str(file), row=row))
+        return False
+    return True
+
+
+def find_file(roots: Iterable[Path], patterns: Iterable[str], depth: int = 2) -> Path | None:
+    """First file matching one of ``patterns`` (glob, case-insensitive on the name) in ``roots``
+    or their subfolders up to ``depth``; patterns earlier in the list win, newest name last."""
+    roots = [r for r in roots if r.is_dir()]
+    for pattern in patterns:
+        rx = re.compile(_glob_to_regex(pattern), re.IGNORECASE)
+        for root in roots:
+            hits = []
+            for d in _walk(root, depth):
+                hits += [p for p in d.iterdir() if p.is_file() and rx.match(p.name)]
+            if hits:
+                return sorted(hits)[-1]  # e.g. the newest dated coding file
+    return None
+
+
+def _walk(root: Path, depth: int):
+    yield root
+    if depth <= 0:
+        return
+    try:
+        subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return
+    for d in subdirs:
+        yield from _walk(d, depth - 1)
+
+
+def _glob_to_regex(pattern: str) -> str:
+    return "^" + re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".") + "$"

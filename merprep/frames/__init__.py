@@ -1,0 +1,1 @@
+"""Frame decoding (images, videos, reduced-size JPEG) and temporal sampling."""

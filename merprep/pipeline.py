@@ -1,0 +1,390 @@
+"""``merprep extract``: dataset as shipped -> validated clip records -> face clips -> clip store.
+
+Three phases, so that bad input costs seconds rather than hours:
+
+1. **Plan** (:func:`plan_extraction`): the adapter reads the annotation file; every record is
+   resolved to its frames on disk; every problem (bad cell, missing folder or frame, onset after
+   offset, unknown emotion, duplicate clip id) is collected. Unless ``skip_invalid``, any problem
+   stops here with the full list and nothing is written.
+2. **Process** (:func:`process_clip`, in worker processes): decode the onset frame, find the
+   landmarks once, compute one crop transform for the whole clip, decode the sampled frames
+   (at reduced size when the source is much larger than the output), warp, and stage the clip on
+   disk. Workers run in parallel across clips; a clip that fails (corrupt frame, no face) is
+   reported, or recorded as skipped with ``skip_invalid``.
+3. **Write**: one writer merges the staged clips, in clip-id order, into the HDF5 store (atomic
+   rename at the end). ``resume`` reuses clips staged by an interrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from merprep.datasets import get_adapter
+from merprep.datasets.base import ClipRecord, FrameSource
+from merprep.errors import MerprepError, Problem, ValidationFailed
+from merprep.faces import backend_class, get_backend
+from merprep.faces.base import LandmarkBackend
+from merprep.faces.geometry import box_transform, face_box, scale_source, transform_points, warp
+from merprep.frames.decode import REDUCE_FACTORS, FrameError, read_frames, video_frame_count
+from merprep.frames.sampling import get_sampling
+from merprep.store import StoreWriter, store_lock
+from merprep.store.staging import ClipStaging
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# Configuration
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ExtractConfig:
+    """Every parameter of an extraction; recorded in the store as ``params``."""
+
+    dataset: str
+    root: Path
+    out: Path
+    annotations: Path | None = None
+    adapter_options: dict[str, Any] = field(default_factory=dict)
+    landmarks: str = "dlib"
+    align: str = "none"
+    margin: float = 0.1
+    size: int = 128
+    color: str = "rgb"
+    sampling: str = "uniform"
+    frames: int = 30
+    track: bool = False
+    workers: int = 0  # 0: all cores
+    skip_invalid: bool = False
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        self.root, self.out = Path(self.root), Path(self.out)
+        if self.annotations is not None:
+            self.annotations = Path(self.annotations)
+        mode = get_sampling(self.sampling)  # raises on unknown names
+        if mode.fixed_frames is not None and self.frames != mode.fixed_frames:
+            log.info("sampling %r always gives %d frames; --frames %d ignored", self.sampling,
+                     mode.fixed_frames, self.frames)
+            self.frames = mode.fixed_frames
+        if not 16 <= self.size <= 1024:
+            raise ValueError(f"--size must be between 16 and 1024, got {self.size}")
+        if self.frames < 1:
+            raise ValueError(f"--frames must be at least 1, got {self.frames}")
+        if self.color not in ("rgb", "gray"):
+            raise ValueError(f"--color must be rgb or gray, got {self.color!r}")
+        if not 0 <= self.margin <= 1:
+            raise ValueError(f"--margin must be between 0 and 1, got {self.margin}")
+        if self.align not in ALIGNERS:
+            raise ValueError(f"unknown --align {self.align!r}; choose one of {', '.join(ALIGNERS)}")
+        backend_class(self.landmarks)  # raises on unknown names
+        if self.workers < 0:
+            raise ValueError("--workers must be >= 0 (0 = all cores)")
+
+    @property
+    def n_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    def output_params(self) -> dict[str, Any]:
+        """Parameters that determine the store's content (what --resume must match)."""
+        d = asdict(self)
+        for k in ("out", "workers", "resume"):
+            d.pop(k)
+        d["root"] = str(self.root.resolve())
+        d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())
+        return d
+
+
+def _align_none(points: np.ndarray, size: int, margin: float) -> np.ndarray:
+    return box_transform(face_box(points, margin), size)
+
+
+#: --align name -> function(landmarks at source resolution, size, margin) -> 2x3 matrix
+ALIGNERS = {"none": _align_none}
+
+
+# ----------------------------------------------------------------------------------------------
+# Phase 1: plan
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ClipTask:
+    record: ClipRecord
+    source: FrameSource
+
+
+def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem]]:
+    """Read annotations and resolve every clip to its frames; collect every problem."""
+    adapter = get_adapter(config.dataset)(config.root, config.annotations,
+                                          **config.adapter_options)
+    records, problems = adapter.read_records()
+    seen: dict[str, ClipRecord] = {}
+    tasks: list[ClipTask] = []
+    for rec in records:
+        where = dict(file=rec.annotation_file, row=rec.annotation_row, clip_id=rec.clip_id)
+        if rec.clip_id in seen:
+            first = seen[rec.clip_id]
+            problems.append(Problem(f"duplicate clip id (first on row {first.annotation_row})",
+                                    **where))
+            continue
+        seen[rec.clip_id] = rec
+        try:
+            source = adapter.frame_source(rec)
+            if source.video is not None and source.n_video_frames is None:
+                source.n_video_frames = video_frame_count(source.video)
+        except MerprepError as exc:
+            problems.append(Problem(str(exc), **where))
+            continue
+        available = source.available
+        if not available:
+            problems.append(Problem(f"no frames found in {source.path}", **where))
+            continue
+        first, last = available[0], available[-1]
+        missing = [name for name, n in (("onset", rec.onset), ("offset", rec.offset))
+                   if not first <= n <= last]
+        if missing:
+            problems.append(Problem(
+                f"{' and '.join(missing)} outside the frames on disk ({first}..{last}; "
+                f"annotated {rec.onset}..{rec.offset})", **where))
+            continue
+        if rec.onset not in set(available):
+            problems.append(Problem(f"onset frame {rec.onset} is missing on disk", **where))
+            continue
+        tasks.append(ClipTask(rec, source))
+    return tasks, problems
+
+
+# ----------------------------------------------------------------------------------------------
+# Phase 2: process one clip (runs in a worker process)
+# ----------------------------------------------------------------------------------------------
+
+def choose_reduce(face_px: float, size: int, is_video: bool) -> int:
+    """Largest JPEG DCT reduction that still leaves the face at least ``size`` pixels wide."""
+    if is_video:
+        return 1
+    best = 1
+    for r in REDUCE_FACTORS:
+        if face_px / r >= size:
+            best = r
+    return best
+
+
+def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
+                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Decode, detect, crop and sample one clip; returns (store record, arrays).
+
+    Raises MerprepError (FrameError, FaceNotFound) for problems with this clip's media.
+    """
+    rec, source = task.record, task.source
+    mode = get_sampling(config.sampling)
+    plan = mode.choose(source.available, rec.onset, rec.apex, rec.offset, config.frames)
+
+    # Landmarks once, on the onset frame at full resolution.
+    (onset_img,) = read_frames(source.frames, source.video, [rec.onset], "rgb", 1)
+    points = backend.landmarks(onset_img)
+    matrix = ALIGNERS[config.align](points, config.size, config.margin)
+    face_px = config.size / float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    reduce = choose_reduce(face_px, config.size, source.video is not None)
+    matrix_r = scale_source(matrix, reduce)
+
+    decoded = read_frames(source.frames, source.video, plan.numbers, config.color, reduce)
+    full_h, full_w = onset_img.shape[:2]
+    expect_h, expect_w = -(-full_h // reduce), -(-full_w // reduce)
+    for n, img in zip(plan.numbers, decoded):
+        h, w = img.shape[:2]
+        if abs(h - expect_h) > 1 or abs(w - expect_w) > 1:
+            raise FrameError(f"frame {n} is {w * reduce}x{h * reduce} but the onset frame is "
+                             f"{full_w}x{full_h} (mixed frame sizes in one clip)",
+                             file=source.path)
+    frames = np.stack([warp(img, matrix_r, config.size) for img in decoded])
+    if mode.needs_pixels and mode.refine is not None:
+        frames, plan = mode.refine(frames, plan, config.frames)
+    landmarks = np.repeat(transform_points(points, matrix)[None], len(frames), axis=0)
+
+    record = rec.to_dict()
+    x0, y0, x1, y1 = face_box(points, config.margin)
+    record.update(
+        n_frames=int(len(frames)),
+        frame_numbers=[int(n) for n in plan.numbers] if not mode.needs_pixels else
+        [float(p) for p in plan.positions],
+        sampling=config.sampling + (f" ({plan.note})" if plan.note else ""),
+        face_box=[float(x0), float(y0), float(x1), float(y1)],
+        transform=matrix.tolist(),
+        landmarks_from="onset",
+    )
+    return record, {"frames": frames, "landmarks": landmarks}
+
+
+# Worker-process state: each worker loads its landmark model once (dlib's predictor is 100 MB).
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(config: ExtractConfig) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # parallelism comes from the processes
+    logging.basicConfig(level=logging.WARNING)
+    _WORKER["config"] = config
+    _WORKER["backend"] = get_backend(config.landmarks)
+
+
+def _run_in_worker(task: ClipTask, staging_path: str) -> tuple[str, int, str | None]:
+    """Process one clip and stage it; returns (clip_id, n_frames, failure reason or None)."""
+    config: ExtractConfig = _WORKER["config"]
+    try:
+        record, arrays = process_clip(task, config, _WORKER["backend"])
+    except MerprepError as exc:
+        return task.record.clip_id, 0, str(exc)
+    ClipStaging.attach(staging_path).put_clip(record, arrays)
+    return task.record.clip_id, record["n_frames"], None
+
+
+# ----------------------------------------------------------------------------------------------
+# Phase 3: the whole extraction
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class ExtractResult:
+    path: Path
+    n_clips: int
+    n_frames: int
+    skipped: list[dict[str, Any]]
+    fingerprint: str
+    seconds: float
+    resumed: int = 0
+
+    def summary(self) -> str:
+        return (f"wrote {self.path}: {self.n_clips} clips, {self.n_frames} frames, "
+                f"{len(self.skipped)} skipped, {self.seconds:.1f} s "
+                f"({self.n_frames / max(self.seconds, 1e-9):.1f} frames/s), "
+                f"fingerprint {self.fingerprint[:12]}")
+
+
+def extract(config: ExtractConfig, *, command: str = "", progress: bool | None = None
+            ) -> ExtractResult:
+    """Run plan -> process -> write for ``config``; see the module docstring."""
+    start = time.perf_counter()
+    with store_lock(config.out):
+        tasks, problems = plan_extraction(config)
+        if problems and not config.skip_invalid:
+            raise ValidationFailed(problems=problems, what=f"{config.dataset} dataset at "
+                                   f"{config.root}")
+        if not tasks:
+            raise MerprepError("no clips to extract", file=config.root)
+        params = config.output_params()
+        staging = ClipStaging(config.out, params, resume=config.resume)
+        done = staging.done()
+        todo = [t for t in tasks if t.record.clip_id not in done]
+        resumed = len(tasks) - len(todo)
+        failures = _run_tasks(todo, config, staging, progress)
+
+        if failures and not config.skip_invalid:
+            raise ValidationFailed(problems=failures, what="clips (nothing was written; fix "
+                                   "them or pass --skip-invalid)")
+        for f in failures:
+            staging.put_failure(f.clip_id or "", f.message, f.file, f.row)
+
+        provenance = {
+            "datasets": [config.dataset] if config.dataset != "manifest" else
+            sorted({t.record.dataset for t in tasks}),
+            "command": command or f"merprep.pipeline.extract({config.dataset!r})",
+            "params": params,
+            "landmark_backend": config.landmarks,
+            "landmark_backend_version": backend_class(config.landmarks).describe_version(),
+            "frame_height": config.size,
+            "frame_width": config.size,
+            "channels": 1 if config.color == "gray" else 3,
+            "color": config.color,
+        }
+        n_frames = 0
+        skipped: list[dict[str, Any]] = []
+        wanted = {t.record.clip_id for t in tasks}
+        with StoreWriter(config.out, provenance) as writer:
+            for p in problems:  # only reached with skip_invalid
+                writer.skip(p.clip_id or "", p.message, p.file, p.row)
+                skipped.append({"clip_id": p.clip_id, "reason": p.message})
+            for clip_id, item in staging.iter_sorted():
+                if clip_id not in wanted:
+                    continue
+                if "failure" in item:
+                    fail = item["failure"]
+                    writer.skip(clip_id, fail["reason"], fail["file"], fail["row"])
+                    skipped.append({"clip_id": clip_id, "reason": fail["reason"]})
+                    continue
+                writer.add_clip(item["record"], item["frames"], item["landmarks"])
+                n_frames += int(item["frames"].shape[0])
+            if writer.n_clips == 0:
+                raise MerprepError("every clip failed; no store written", file=config.root)
+        staging.remove()
+    return ExtractResult(config.out, writer.n_clips, n_frames, skipped, writer.fingerprint,
+                         time.perf_counter() - start, resumed)
+
+
+def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStaging,
+               progress: bool | None) -> list[Problem]:
+    """Process ``tasks`` (in parallel when workers > 1); return per-clip failures."""
+    from tqdm import tqdm
+
+    failures: list[Problem] = []
+    bar = tqdm(total=len(tasks), unit="clip", disable=None if progress is None else not progress,
+               desc="extract", dynamic_ncols=True)
+    frames_done, t0 = 0, time.perf_counter()
+
+    def record(task: ClipTask, n_frames: int, reason: str | None) -> None:
+        nonlocal frames_done
+        if reason is not None:
+            failures.append(Problem(reason, file=task.record.annotation_file,
+                                    row=task.record.annotation_row, clip_id=task.record.clip_id))
+        frames_done += n_frames
+        bar.update(1)
+        bar.set_postfix(frames_s=f"{frames_done / max(time.perf_counter() - t0, 1e-9):.0f}")
+
+    try:
+        if config.n_workers == 1 or len(tasks) <= 1:
+            backend = get_backend(config.landmarks)
+            for task in tasks:
+                try:
+                    rec, arrays = process_clip(task, config, backend)
+                except MerprepError as exc:
+                    record(task, 0, str(exc))
+                    continue
+                staging.put_clip(rec, arrays)
+                record(task, rec["n_frames"], None)
+        else:
+            ctx = get_context("spawn")  # never fork a process that may hold TF/MediaPipe threads
+            n = min(config.n_workers, len(tasks))
+            with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
+                                     initargs=(config,)) as pool:
+                pending: dict = {}
+                queue = iter(tasks)
+                for task in _take(queue, 2 * n):
+                    pending[pool.submit(_run_in_worker, task, str(staging.dir))] = task
+                while pending:
+                    finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        task = pending.pop(fut)
+                        _, n_frames, reason = fut.result()
+                        record(task, n_frames, reason)
+                        for nxt in _take(queue, 1):
+                            pending[pool.submit(_run_in_worker, nxt, str(staging.dir))] = nxt
+    finally:
+        bar.close()
+    return failures
+
+
+def _take(it: Iterable, k: int) -> list:
+    out = []
+    for x in it:
+        out.append(x)
+        if len(out) == k:
+            break
+    return out

@@ -1,0 +1,48 @@
+"""Where things live inside the HDF5 file (documented in docs/clipstore.md).
+
+```
+/                       root attributes (see schemas/clipstore-v1.json, "root")
+/index                  clip ids, one UTF-8 string each, in sorted order
+/skipped                JSON list of {clip_id, reason, file, row} for clips left out
+/clips/<clip_id>/       one group per clip; clip_id is dataset/subject/clip
+    attrs: record (JSON), digest (sha256 of record + base arrays)
+    frames              uint8 (T, H, W, C), one chunk per frame, gzip, fletcher32
+    landmarks           float32 (T, 68, 2) in store pixel coordinates (x, y)
+    <stage arrays>      added by later stages, e.g. au/frames, flow/onset_apex
+```
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+
+INDEX = "index"
+SKIPPED = "skipped"
+CLIPS = "clips"
+BASE_ARRAYS = ("frames", "landmarks")
+#: Root attributes stored as JSON text (the rest are plain scalars).
+JSON_ATTRS = ("datasets", "params", "stages")
+
+
+def clip_path(clip_id: str) -> str:
+    return f"{CLIPS}/{clip_id}"
+
+
+def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
+    """Create ``group[name]`` with the store's storage policy.
+
+    Arrays of rank >= 3 are chunked one leading-axis item per chunk (one frame is one read),
+    compressed with gzip and protected by per-chunk fletcher32 checksums.
+    """
+    arr = np.ascontiguousarray(arr)
+    if name in group:
+        del group[name]
+    kwargs: dict = {"fletcher32": True}
+    if arr.ndim >= 3 and arr.size:
+        kwargs.update(chunks=(1,) + arr.shape[1:], compression="gzip", compression_opts=4)
+    elif arr.ndim >= 1 and arr.size:
+        kwargs.update(chunks=arr.shape)
+    else:
+        kwargs = {}
+    return group.create_dataset(name, data=arr, **kwargs)

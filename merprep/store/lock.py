@@ -1,0 +1,55 @@
+"""An exclusive lock per store path, so two processes never write the same store at once."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from merprep.errors import StoreError
+
+
+def lock_path(store: Path) -> Path:
+    return store.with_name(store.name + ".lock")
+
+
+@contextmanager
+def store_lock(store: Path | str) -> Iterator[Path]:
+    """Hold ``STORE.lock`` exclusively; refuse at once (no waiting) if another process holds it.
+
+    The lock file records the holder's pid for the error message and is removed on release.
+    A lock left by a killed process does not block: the kernel drops flock locks with the process.
+    """
+    store = Path(store)
+    path = lock_path(store)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise StoreError(f"another merprep process (pid {holder}) is writing this store; "
+                             f"wait for it to finish (lock: {path})", file=store)
+        # The previous holder may have unlinked the file between our open and flock: retry then.
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield path
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

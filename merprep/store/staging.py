@@ -1,0 +1,117 @@
+"""Per-clip staging for long writes, so a killed run can ``--resume``.
+
+Workers write each finished clip as ``<store>.partial/clips/<key>.npz`` (temporary name, then
+rename, so a clip file is complete or absent). The single writer then merges the staged clips in
+sorted order into the HDF5 store and removes the staging folder. The folder records the run's
+parameters; resuming with different parameters is refused, because the result would mix two
+configurations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from merprep.errors import StoreError
+from merprep.store.schema import canonical_json
+
+log = logging.getLogger(__name__)
+
+
+def staging_dir(store: Path) -> Path:
+    return store.with_name(store.name + ".partial")
+
+
+def _key(clip_id: str) -> str:
+    return hashlib.sha1(clip_id.encode("utf-8")).hexdigest()[:20]
+
+
+class ClipStaging:
+    """The staging folder of one store write."""
+
+    def __init__(self, store: Path | str, params: dict[str, Any], *, resume: bool):
+        self.store = Path(store)
+        self.dir = staging_dir(self.store)
+        self.params_json = canonical_json(params)
+        params_file = self.dir / "params.json"
+        if self.dir.exists():
+            if resume and params_file.is_file():
+                if params_file.read_text("utf-8") != self.params_json:
+                    raise StoreError("cannot --resume: the interrupted run used different "
+                                     f"parameters (see {params_file}); rerun without --resume "
+                                     "to start over", file=self.store)
+                log.info("resuming from %s (%d clips done)", self.dir, len(self.done()))
+            else:
+                if not resume:
+                    log.info("discarding the unfinished run in %s (use --resume to continue it)",
+                             self.dir)
+                shutil.rmtree(self.dir)
+        elif resume:
+            log.info("nothing to resume for %s: starting from the beginning", self.store)
+        (self.dir / "clips").mkdir(parents=True, exist_ok=True)
+        (self.dir / "failed").mkdir(exist_ok=True)
+        if not params_file.is_file():
+            _atomic_write(params_file, self.params_json.encode("utf-8"))
+
+    @classmethod
+    def attach(cls, directory: Path | str) -> "ClipStaging":
+        """A handle on an existing staging folder (for worker processes; no parameter checks)."""
+        obj = cls.__new__(cls)
+        obj.dir = Path(directory)
+        return obj
+
+    def done(self) -> dict[str, Path]:
+        """clip_id -> staged file, for clips finished (or failed) in this or an earlier run."""
+        out: dict[str, Path] = {}
+        for sub in ("clips", "failed"):
+            for p in (self.dir / sub).iterdir():
+                if p.name.startswith("."):
+                    continue  # an unfinished temporary file
+                out[self._clip_id_of(p)] = p
+        return out
+
+    @staticmethod
+    def _clip_id_of(path: Path) -> str:
+        if path.suffix == ".json":
+            return json.loads(path.read_text("utf-8"))["clip_id"]
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(str(z["record"]))["clip_id"]
+
+    def put_clip(self, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        path = self.dir / "clips" / f"{_key(record['clip_id'])}.npz"
+        tmp = path.with_name("." + path.name + f".{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, record=np.array(canonical_json(record)), **arrays)
+        os.replace(tmp, path)
+
+    def put_failure(self, clip_id: str, reason: str, file: str | None, row: int | None) -> None:
+        path = self.dir / "failed" / f"{_key(clip_id)}.json"
+        data = canonical_json({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
+        _atomic_write(path, data.encode("utf-8"))
+
+    def iter_sorted(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(clip_id, item) in clip-id order; item has either ``record`` + arrays or ``failure``."""
+        for clip_id, path in sorted(self.done().items()):
+            if path.suffix == ".json":
+                yield clip_id, {"failure": json.loads(path.read_text("utf-8"))}
+            else:
+                with np.load(path, allow_pickle=False) as z:
+                    item = {k: z[k] for k in z.files if k != "record"}
+                    item["record"] = json.loads(str(z["record"]))
+                yield clip_id, item
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name("." + path.name + f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,288 @@
+"""Writing clip stores atomically: build under a temporary name, validate, then rename.
+
+An interrupted run (exception, Ctrl-C, SIGKILL) never leaves a file at the target path that
+looks complete: the target either keeps its previous content or does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import h5py
+import numpy as np
+
+from merprep import __version__
+from merprep.errors import StoreError
+from merprep.store import layout
+from merprep.store.digest import array_digest_update, clip_digest, combined_digest
+from merprep.store.schema import (FORMAT_NAME, SCHEMA_VERSION, canonical_json, clip_errors,
+                                  root_errors)
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _temp_path(target: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    """fsync the finished temporary file, rename it over the target, fsync the directory."""
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def encode_root_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """Root attributes as HDF5 can hold them: JSON text for nested values."""
+    out = {}
+    for k, v in attrs.items():
+        out[k] = canonical_json(v) if k in layout.JSON_ATTRS else v
+    return out
+
+
+def decode_root_attrs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in raw.items():
+        if isinstance(v, bytes):
+            v = v.decode("utf-8")
+        if isinstance(v, np.generic):
+            v = v.item()
+        if k in layout.JSON_ATTRS and isinstance(v, str):
+            v = json.loads(v)
+        out[k] = v
+    return out
+
+
+class StoreWriter:
+    """Write a new clip store at ``path``.
+
+    ``provenance`` holds the root attributes the caller knows (datasets, command, params,
+    landmark backend and version, frame_height, frame_width, channels, color); the writer adds
+    format, schema version, creation time, merprep version, clip counts and the fingerprint.
+    Clips may be added in any order; the index is sorted at commit. Use as a context manager:
+    leaving the block normally commits, leaving it by an exception discards the temporary file.
+    """
+
+    def __init__(self, path: Path | str, provenance: Mapping[str, Any]):
+        self.path = Path(path)
+        self.provenance = dict(provenance)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = _temp_path(self.path)
+        self._file = h5py.File(self._tmp, "w")
+        self._file.create_group(layout.CLIPS)
+        self._digests: dict[str, str] = {}
+        self._skipped: list[dict[str, Any]] = []
+        self.fingerprint: str | None = None
+
+    # -- adding content ------------------------------------------------------------------------
+    def add_clip(self, record: Mapping[str, Any], frames: np.ndarray,
+                 landmarks: np.ndarray | None = None) -> str:
+        """Add one clip; returns its digest. ``record`` must satisfy the schema's clip record."""
+        record = dict(record)
+        clip_id = record.get("clip_id")
+        if clip_id in self._digests:
+            raise StoreError(f"duplicate clip id {clip_id!r}", file=self.path)
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4:
+            raise StoreError(f"{clip_id}: frames must be uint8 (T, H, W, C), got "
+                             f"{frames.dtype} {frames.shape}", file=self.path)
+        if landmarks is None:
+            landmarks = np.full((frames.shape[0], 68, 2), np.nan, np.float32)
+        landmarks = np.asarray(landmarks, np.float32)
+        errors = clip_errors(record)
+        if errors:
+            raise StoreError(f"{clip_id}: record does not match the schema: {'; '.join(errors)}",
+                             file=self.path)
+        if record["n_frames"] != frames.shape[0] or len(record["frame_numbers"]) != frames.shape[0]:
+            raise StoreError(f"{clip_id}: n_frames/frame_numbers disagree with {frames.shape[0]} "
+                             "frames", file=self.path)
+        arrays = {"frames": frames, "landmarks": landmarks}
+        digest = clip_digest(record, arrays)
+        group = self._file.create_group(layout.clip_path(clip_id))
+        for name, arr in arrays.items():
+            layout.write_array(group, name, arr)
+        group.attrs["record"] = canonical_json(record)
+        group.attrs["digest"] = digest
+        self._digests[clip_id] = digest
+        return digest
+
+    def skip(self, clip_id: str, reason: str, file: str | None = None, row: int | None = None):
+        """Record a clip left out (``--skip-invalid``) with its reason."""
+        self._skipped.append({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
+
+    @property
+    def n_clips(self) -> int:
+        return len(self._digests)
+
+    # -- finishing -----------------------------------------------------------------------------
+    def commit(self) -> str:
+        """Write the index and root attributes, validate, and atomically move into place."""
+        ids = sorted(self._digests)
+        self.fingerprint = combined_digest((cid, self._digests[cid]) for cid in ids)
+        attrs = {
+            "format": FORMAT_NAME,
+            "schema_version": SCHEMA_VERSION,
+            "created": utc_now(),
+            "merprep_version": __version__,
+            **self.provenance,
+            "fingerprint": self.fingerprint,
+            "n_clips": len(ids),
+            "n_skipped": len(self._skipped),
+        }
+        attrs.setdefault("stages", {})
+        errors = root_errors(attrs)
+        if errors:
+            self.abort()
+            raise StoreError("store metadata does not match the schema: " + "; ".join(errors),
+                             file=self.path)
+        f = self._file
+        f.create_dataset(layout.INDEX, data=np.array(ids, dtype=object),
+                         dtype=h5py.string_dtype("utf-8"))
+        f.create_dataset(layout.SKIPPED, data=canonical_json(self._skipped),
+                         dtype=h5py.string_dtype("utf-8"))
+        for k, v in encode_root_attrs(attrs).items():
+            f.attrs[k] = v
+        f.close()
+        _commit(self._tmp, self.path)
+        log.info("wrote %s: %d clips, fingerprint %s", self.path, len(ids), self.fingerprint[:12])
+        return self.fingerprint
+
+    def abort(self) -> None:
+        try:
+            self._file.close()
+        except Exception:  # already closed
+            pass
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class StageWriter:
+    """Adds one stage's arrays (``crop-au``, ``flow``, ...) to every clip of an open store copy.
+
+    Re-running a stage replaces its own arrays and nothing else. The stage fingerprint is
+    sha256 over (clip_id, digest of that clip's stage arrays) in index order.
+    """
+
+    def __init__(self, file: h5py.File, stage: str):
+        self.file = file
+        self.stage = stage
+        self._digests: dict[str, str] = {}
+        self.arrays: set[str] = set()
+        self.clip_info: dict[str, dict[str, Any]] = {}
+
+    def write(self, clip_id: str, name: str, arr: np.ndarray) -> None:
+        """Write array ``name`` (a path like ``au/frames``) into the clip's group."""
+        group = self.file[layout.clip_path(clip_id)]
+        parent, _, leaf = name.rpartition("/")
+        target = group.require_group(parent) if parent else group
+        layout.write_array(target, leaf, arr)
+        self.arrays.add(name)
+
+    def set_clip_info(self, clip_id: str, info: Mapping[str, Any]) -> None:
+        """Per-clip metadata of this stage (e.g. which AU rule was used), stored as JSON."""
+        self.clip_info[clip_id] = dict(info)
+        self.file[layout.clip_path(clip_id)].attrs[f"stage:{self.stage}"] = canonical_json(info)
+
+    def fingerprint(self, clip_ids: list[str]) -> str:
+        import hashlib
+        items = []
+        for cid in clip_ids:
+            h = hashlib.sha256()
+            group = self.file[layout.clip_path(cid)]
+            for name in sorted(self.arrays):
+                if name in group:
+                    array_digest_update(h, name, group[name][()])
+            info = group.attrs.get(f"stage:{self.stage}")
+            if info is not None:
+                h.update(str(info).encode())
+            items.append((cid, h.hexdigest()))
+        return combined_digest(items)
+
+
+@contextmanager
+def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str, Any]
+                 ) -> Iterator[StageWriter]:
+    """Open a copy of the store for adding stage ``stage``; replace the original on success.
+
+    Previous output of the same stage is removed first, so re-running a command replaces its
+    own arrays without touching anything else. On any exception the original is untouched.
+    Callers should hold :func:`merprep.store.lock.store_lock` around this.
+    """
+    from merprep.store.reader import ClipStore  # version checks before we copy
+
+    path = Path(path)
+    with ClipStore(path) as store:
+        old_stage = store.stages.get(stage)
+        ids = store.clip_ids
+    tmp = _temp_path(path)
+    try:
+        shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "r+") as f:
+            if old_stage:
+                for cid in ids:
+                    group = f[layout.clip_path(cid)]
+                    for name in old_stage.get("arrays", []):
+                        if name in group:
+                            del group[name]
+                    group.attrs.pop(f"stage:{stage}", None)
+            writer = StageWriter(f, stage)
+            yield writer
+            stages = decode_root_attrs({"stages": f.attrs.get("stages", "{}")})["stages"]
+            stages[stage] = {
+                "command": command,
+                "params": dict(params),
+                "created": utc_now(),
+                "merprep_version": __version__,
+                "arrays": sorted(writer.arrays),
+                "fingerprint": writer.fingerprint(ids),
+            }
+            f.attrs["stages"] = canonical_json(stages)
+        # HDF5 never reclaims the space of deleted datasets: repack when a stage was replaced.
+        if old_stage:
+            _repack(tmp)
+        _commit(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _repack(path: Path) -> None:
+    """Copy every object into a fresh file so space freed by deleted arrays is returned."""
+    fresh = _temp_path(path)
+    try:
+        with h5py.File(path, "r") as src, h5py.File(fresh, "w") as dst:
+            for k, v in src.attrs.items():
+                dst.attrs[k] = v
+            for name in src:
+                src.copy(src[name], dst, name=name)
+        os.replace(fresh, path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,38 @@
+"""The ``mertrain`` command line: a thin click layer over the library.
+
+TensorFlow is imported only by commands that train or build models.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from merprep.clitools import LazyGroup, setup_logging
+from mertrain import __version__
+
+#: command name -> "module:attribute"
+COMMANDS = {
+    "run": "mertrain.commands.run:run",
+    "models": "mertrain.commands.models:models",
+}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mertrain")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Train and evaluate micro-expression models on merprep clip stores."""
+    # TensorFlow logs CUDA plugin registration errors even on CPU-only machines.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if verbose == 0 else "1")
+    setup_logging(verbose)
+
+
+def main() -> None:
+    cli(prog_name="mertrain")
+
+
+if __name__ == "__main__":
+    main()
