@@ -1,0 +1,134 @@
+"""The generic manifest: one CSV row per clip, for users' own recordings.
+
+Columns (header required, order free; see data_manifest.example.csv):
+
+``dataset``   short name of the collection (letters, digits, ``_ . -``), part of the clip id
+``subject``   subject / participant id (protocols group by it)
+``clip``      clip name, unique within the subject
+``source``    a folder of frame images (frame number = last number in each file name) or a
+              video file (frame numbers = 0-based indices); relative to the manifest's folder
+``onset``     first frame of the expression (blank: the first frame available)
+``apex``      apex frame (blank: not annotated)
+``offset``    last frame (blank: the last frame available)
+``emotion``   free text, kept verbatim (tasks map it to classes)
+``aus``       action units as written (``1+2``, ``R12``, ``4 or 7``), may be blank
+``fps``       frame rate (blank for videos: read from the file)
+
+Names may not contain ``/`` or ``..``: a clip id never escapes its place in the store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name, number_frames
+from merprep.datasets.tables import check_frame_order, int_cell, is_missing, read_table, text_cell
+from merprep.errors import AnnotationError, MerprepError, Problem
+
+COLUMNS = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
+           "fps")
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+class Adapter(DatasetAdapter):
+    name = "manifest"
+
+    def find_annotations(self) -> Path | None:
+        if self.annotations is not None:
+            return self.annotations
+        candidate = self.root / "manifest.csv"
+        return candidate if candidate.is_file() else None
+
+    def _resolve(self, manifest: Path, source: str) -> Path:
+        path = Path(source)
+        return path if path.is_absolute() else (manifest.parent / path)
+
+    def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
+        path = self.find_annotations()
+        if path is None:
+            raise AnnotationError("no manifest: pass --manifest FILE", file=self.root)
+        table = read_table(path, required=COLUMNS)
+        records: list[ClipRecord] = []
+        problems: list[Problem] = []
+        for _, row in table.iterrows():
+            n = int(row["__row__"])
+            before = len(problems)
+            names = {c: text_cell(row[c]) for c in ("dataset", "subject", "clip")}
+            for column, value in names.items():
+                if not value:
+                    problems.append(Problem(f"{column} is empty", file=str(path), row=n))
+                elif not is_safe_name(value):
+                    problems.append(Problem(f"{column} {value!r} is not allowed (letters, digits, "
+                                            "'_', '.', '-'; no '/' or '..')", file=str(path), row=n))
+            source_text = text_cell(row["source"])
+            if not source_text:
+                problems.append(Problem("source is empty", file=str(path), row=n))
+                continue
+            source = self._resolve(path, source_text)
+            onset = int_cell(row["onset"], column="onset", file=path, row=n, problems=problems,
+                             allow_missing=True)
+            apex = int_cell(row["apex"], column="apex", file=path, row=n, problems=problems,
+                            allow_missing=True)
+            offset = int_cell(row["offset"], column="offset", file=path, row=n, problems=problems,
+                              allow_missing=True)
+            fps = None
+            if not is_missing(row["fps"]):
+                try:
+                    fps = float(str(row["fps"]).strip())
+                    if not 0 < fps < 100000:
+                        raise ValueError
+                except ValueError:
+                    problems.append(Problem(f"fps is not a positive number: {row['fps']!r}",
+                                            file=str(path), row=n))
+            if len(problems) > before:
+                continue
+            is_video = source.suffix.lower() in VIDEO_SUFFIXES
+            if fps is None and not is_video:
+                problems.append(Problem("fps is empty (required for frame folders)",
+                                        file=str(path), row=n))
+                continue
+            if onset is None or offset is None or fps is None:
+                try:
+                    available = self._source(source).available
+                except MerprepError as exc:
+                    problems.append(Problem(str(exc), file=str(path), row=n))
+                    continue
+                if not available:
+                    problems.append(Problem(f"no frames in {source}", file=str(path), row=n))
+                    continue
+                onset = available[0] if onset is None else onset
+                offset = available[-1] if offset is None else offset
+                if fps is None:
+                    from merprep.frames.decode import video_fps
+
+                    fps = video_fps(source)
+                    if fps is None:
+                        problems.append(Problem("fps is empty and the video does not say",
+                                                file=str(path), row=n))
+                        continue
+            if not check_frame_order(onset, apex, offset, file=path, row=n, problems=problems):
+                continue
+            records.append(ClipRecord(
+                dataset=names["dataset"], subject=names["subject"], clip=names["clip"],
+                emotion=text_cell(row["emotion"]), aus=text_cell(row["aus"]), onset=onset,
+                apex=apex, offset=offset, fps=fps, source=source_text,
+                annotation_file=path.name, annotation_row=n,
+                extra={"video": is_video},
+            ))
+        return records, problems
+
+    def _source(self, path: Path) -> FrameSource:
+        if not path.exists():
+            raise MerprepError("source not found", file=path)
+        if path.is_dir():
+            return FrameSource(frames=number_frames(path))
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            from merprep.frames.decode import video_frame_count
+
+            return FrameSource(video=path, n_video_frames=video_frame_count(path))
+        raise MerprepError("source is neither a frame folder nor a video file", file=path)
+
+    def frame_source(self, record: ClipRecord) -> FrameSource:
+        manifest = self.find_annotations()
+        assert manifest is not None
+        return self._source(self._resolve(manifest, record.source))

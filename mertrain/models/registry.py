@@ -1,0 +1,384 @@
+"""Model registry (timm-style): one decorator registers a builder under a name.
+
+A registered model is described by a :class:`ModelSpec`: what it needs from the clip store
+(:class:`InputSpec`), its typed configuration dataclass, the published presets and parameter
+counts. Building is lazy: this module and the configuration classes never import TensorFlow,
+so ``list_models()`` / ``get_model()`` are cheap; ``build_model()`` imports Keras (or
+scikit-learn) on first use.
+
+Contract used by the rest of ``mertrain``::
+
+    spec = get_model("dual3dcnn-gru-ecbam")          # ValueError naming the choices if unknown
+    model, cfg = build_model("dual3dcnn-gru-ecbam", n_classes=3, preset="smic", frames=10)
+    logits = model({"face": x})                        # Keras models: dict in, logits out
+    proba = predict_proba(model, {"face": x}, spec)    # softmax / vote / sklearn, per model
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+__all__ = [
+    "SOURCE_COMMANDS",
+    "InputSpec",
+    "ModelConfig",
+    "ModelSpec",
+    "register_model",
+    "get_model",
+    "list_models",
+    "model_names",
+    "make_config",
+    "build_model",
+    "predict_proba",
+    "count_params",
+    "parse_schedule",
+]
+
+#: What each input source is in the clip store, and the merprep command that writes it.
+SOURCE_COMMANDS: dict[str, str] = {
+    "face": "merprep extract",
+    "au": "merprep crop-au",
+    "flow": "merprep flow",
+}
+
+_RANKS = ("clip", "image")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input and the clip-store content it is read from.
+
+    ``name`` is the key of the input dict the Keras model takes; ``source`` names what the store
+    must contain ("face" clips from ``merprep extract``, "au" region clips from
+    ``merprep crop-au``, "flow" (u, v, strain) stacks from ``merprep flow``). ``rank`` is
+    "clip" for (T, H, W, C) and "image" for (H, W, C). ``frames``/``size``/``channels`` are the
+    defaults; a model's configuration may override them (see :meth:`ModelSpec.input_shapes`).
+    """
+
+    name: str
+    source: str
+    rank: str = "clip"
+    frames: int | None = None
+    size: int = 128
+    channels: int = 3
+
+    def __post_init__(self):
+        if self.source not in SOURCE_COMMANDS:
+            raise ValueError(f"InputSpec {self.name!r}: unknown source {self.source!r}; "
+                             f"choose from {sorted(SOURCE_COMMANDS)}")
+        if self.rank not in _RANKS:
+            raise ValueError(f"InputSpec {self.name!r}: rank must be one of {_RANKS}")
+        if self.rank == "clip" and not self.frames:
+            raise ValueError(f"InputSpec {self.name!r}: a clip input needs a default frames")
+        if self.channels not in (1, 2, 3):
+            raise ValueError(f"InputSpec {self.name!r}: channels must be 1, 2 or 3")
+
+    @property
+    def command(self) -> str:
+        """The merprep command that writes this input's source into the store."""
+        return SOURCE_COMMANDS[self.source]
+
+    def shape(self, frames: int | None = None, size: int | None = None,
+              channels: int | None = None) -> tuple[int, ...]:
+        """Per-sample shape (no batch axis): (T, H, W, C) for clips, (H, W, C) for images."""
+        s = size or self.size
+        c = channels or self.channels
+        if self.rank == "image":
+            return (s, s, c)
+        return (frames or self.frames, s, s, c)
+
+
+# --------------------------------------------------------------------------- configuration
+
+_SCHEDULE_RE = re.compile(
+    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$")
+LOSSES = ("ce", "weighted_ce", "logit_adjusted")
+
+
+def parse_schedule(text: str) -> dict[str, Any]:
+    """Parse a learning-rate schedule string.
+
+    ``"constant"``; ``"step:F:N"`` multiplies the rate by F every N epochs (the reference's
+    ``lr * 0.9 every 40 epochs`` is ``"step:0.9:40"``); ``"plateau:F:P"`` is
+    ReduceLROnPlateau(factor=F, patience=P) on the validation loss.
+    """
+    m = _SCHEDULE_RE.match(text or "")
+    if not m:
+        raise ValueError(f"lr_schedule {text!r}: expected 'constant', 'step:FACTOR:EVERY_EPOCHS' "
+                         f"or 'plateau:FACTOR:PATIENCE'")
+    if text == "constant":
+        return {"kind": "constant"}
+    if m.group("sf") is not None:
+        f, n = float(m.group("sf")), int(m.group("se"))
+        if not (0 < f <= 1) or n < 1:
+            raise ValueError(f"lr_schedule {text!r}: factor in (0, 1], every >= 1")
+        return {"kind": "step", "factor": f, "every": n}
+    f, p = float(m.group("pf")), int(m.group("pp"))
+    if not (0 < f < 1) or p < 1:
+        raise ValueError(f"lr_schedule {text!r}: factor in (0, 1), patience >= 1")
+    return {"kind": "plateau", "factor": f, "patience": p}
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model configuration has: the training recipe the paper gives.
+
+    These do not change the graph; the trainer reads them (a preset sets them to the paper's
+    values). Model families subclass this with their architecture fields and add their own
+    cross-field checks in ``__post_init__`` (call ``super().__post_init__()``).
+    """
+
+    epochs: int = 100
+    batch_size: int = 8
+    lr: float = 1e-3
+    lr_schedule: str = "constant"
+    loss: str = "ce"
+    class_weights: tuple[float, ...] | None = None
+    logit_adjust_tau: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be >= 1")
+        if not self.lr > 0:
+            raise ValueError("lr must be > 0")
+        parse_schedule(self.lr_schedule)
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss {self.loss!r}: choose from {LOSSES}")
+        if self.class_weights is not None:
+            self.class_weights = tuple(float(w) for w in self.class_weights)
+            if any(w < 0 for w in self.class_weights) or not any(self.class_weights):
+                raise ValueError("class_weights must be non-negative and not all zero")
+        if self.loss == "weighted_ce" and self.class_weights is None:
+            raise ValueError("loss 'weighted_ce' needs class_weights")
+        if self.logit_adjust_tau < 0:
+            raise ValueError("logit_adjust_tau must be >= 0")
+
+    def uses_input(self, name: str) -> bool:
+        """Whether the model built from this configuration reads input ``name`` (an ablation
+        may drop one, e.g. section B with ``au_branch=False`` needs no AU clips)."""
+        return True
+
+    def replace(self, **overrides) -> "ModelConfig":
+        """A copy with some fields changed (checks run again)."""
+        _check_fields(type(self), overrides)
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def schedule(self) -> dict[str, Any]:
+        return parse_schedule(self.lr_schedule)
+
+
+def _check_fields(cls: type, overrides: Mapping[str, Any]) -> None:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise ValueError(f"{cls.__name__}: unknown option(s) {unknown}; "
+                         f"valid options: {sorted(names)}")
+
+
+def _choice(name: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} {value!r}: choose from {list(choices)}")
+
+
+# --------------------------------------------------------------------------- spec + registry
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything known about a registered model without building it."""
+
+    name: str
+    family: str
+    kind: str
+    inputs: tuple[InputSpec, ...]
+    config_cls: type
+    builder: Callable[..., Any] = field(repr=False)
+    description: str = ""
+    reference: str = ""
+    expected_params: dict[str, tuple[int, float]] | None = None
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: small configuration for the test suite (fast forward/backward on a 2-core CPU)
+    test_overrides: dict[str, Any] = field(default_factory=dict)
+    #: optional ``predict_fn(model, x) -> (B, n_classes) probabilities`` that replaces
+    #: ``softmax(model(x))`` at prediction time (the 2D-CNN's majority vote).
+    predict_fn: Callable[..., Any] | None = field(default=None, repr=False)
+
+    def make_config(self, preset: str | None = None, **overrides) -> ModelConfig:
+        """Defaults <- preset <- overrides, checked by the config's ``__post_init__``."""
+        values: dict[str, Any] = {}
+        if preset is not None:
+            if preset not in self.presets:
+                raise ValueError(f"model {self.name!r} has no preset {preset!r}; "
+                                 f"presets: {sorted(self.presets) or 'none'}")
+            values.update(self.presets[preset])
+        values.update(overrides)
+        _check_fields(self.config_cls, values)
+        return self.config_cls(**values)
+
+    def required_inputs(self, config: ModelConfig | None = None) -> tuple[InputSpec, ...]:
+        """The InputSpecs the model built from ``config`` reads (all of them by default)."""
+        cfg = config if config is not None else self.config_cls()
+        return tuple(i for i in self.inputs if cfg.uses_input(i.name))
+
+    def input_shapes(self, config: ModelConfig | None = None) -> dict[str, tuple[int, ...]]:
+        """Per-sample input shapes at ``config`` (defaults when None), keyed by input name;
+        only the inputs this configuration reads (see :meth:`required_inputs`)."""
+        cfg = config if config is not None else self.config_cls()
+        out = {}
+        for spec in self.required_inputs(cfg):
+            out[spec.name] = spec.shape(
+                frames=getattr(cfg, "frames", None),
+                size=getattr(cfg, "size", None),
+                channels=getattr(cfg, "channels", None) if spec.source != "flow" else None)
+        return out
+
+    def build(self, n_classes: int, preset: str | None = None,
+              config: ModelConfig | None = None, **overrides):
+        """Build the model; returns ``(model, config)``."""
+        if not isinstance(n_classes, int) or n_classes < 2:
+            raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+        if config is None:
+            cfg = self.make_config(preset, **overrides)
+        else:
+            if not isinstance(config, self.config_cls):
+                raise TypeError(f"config for {self.name!r} must be a {self.config_cls.__name__}")
+            cfg = config.replace(**overrides) if overrides else config
+        if cfg.class_weights is not None and len(cfg.class_weights) != n_classes:
+            raise ValueError(f"class_weights has {len(cfg.class_weights)} entries for "
+                             f"{n_classes} classes")
+        if self.kind == "sklearn":
+            return self.builder(cfg, n_classes), cfg
+        import keras
+
+        shapes = self.input_shapes(cfg)
+        inputs = {k: keras.Input(shape=s, name=k, dtype="float32") for k, s in shapes.items()}
+        out = self.builder(cfg, n_classes, inputs)
+        model = out if isinstance(out, keras.Model) else keras.Model(
+            inputs=inputs, outputs=out, name=self.name.replace("-", "_"))
+        return model, cfg
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, *, inputs: tuple[InputSpec, ...] | list[InputSpec],
+                   config_cls: type, kind: str = "keras", description: str = "",
+                   reference: str = "", expected_params: dict[str, tuple[int, float]] | None = None,
+                   presets: dict[str, dict[str, Any]] | None = None,
+                   test_overrides: dict[str, Any] | None = None,
+                   predict_fn: Callable[..., Any] | None = None):
+    """Decorator registering ``builder`` under ``name``.
+
+    Keras builders are called as ``builder(config, n_classes, inputs)`` with ``inputs`` a dict of
+    ``keras.Input`` keyed by the InputSpec names and return the logits tensor (or a complete
+    ``keras.Model``). sklearn builders are called as ``builder(config, n_classes)`` and return an
+    estimator with ``fit(X: dict, y)`` / ``predict_proba(X: dict)``.
+    """
+    if kind not in ("keras", "sklearn"):
+        raise ValueError(f"kind must be 'keras' or 'sklearn', got {kind!r}")
+    if not (dataclasses.is_dataclass(config_cls) and issubclass(config_cls, ModelConfig)):
+        raise TypeError("config_cls must be a ModelConfig dataclass")
+    inputs = tuple(inputs)
+    names = [i.name for i in inputs]
+    if not inputs or len(set(names)) != len(names):
+        raise ValueError(f"{name}: inputs must be non-empty with distinct names")
+    presets = dict(presets or {})
+    defaults = config_cls()
+    for spec in inputs:  # the InputSpec defaults must be the configuration's defaults
+        for attr in ("frames", "size", "channels"):
+            if spec.source == "flow" and attr == "channels":
+                continue
+            if hasattr(defaults, attr) and getattr(spec, attr) != getattr(defaults, attr):
+                raise ValueError(f"{name}: InputSpec {spec.name}.{attr}={getattr(spec, attr)} "
+                                 f"differs from the config default {getattr(defaults, attr)}")
+    for pname, values in presets.items():  # fail at import, not at training time
+        _check_fields(config_cls, values)
+        config_cls(**values)
+    for pname in (expected_params or {}):
+        if pname != "default" and pname not in presets:
+            raise ValueError(f"{name}: expected_params names unknown preset {pname!r}")
+
+    def deco(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        family = builder.__module__.rsplit(".", 1)[-1]
+        _REGISTRY[name] = ModelSpec(
+            name=name, family=family, kind=kind, inputs=inputs, config_cls=config_cls,
+            builder=builder, description=description, reference=reference,
+            expected_params=dict(expected_params) if expected_params else None,
+            presets=presets, test_overrides=dict(test_overrides or {}), predict_fn=predict_fn)
+        return builder
+
+    return deco
+
+
+def list_models(kind: str | None = None) -> list[ModelSpec]:
+    """All registered specs in registration order (optionally only one kind)."""
+    return [s for s in _REGISTRY.values() if kind is None or s.kind == kind]
+
+
+def model_names() -> list[str]:
+    return list(_REGISTRY)
+
+
+def get_model(name: str) -> ModelSpec:
+    """The spec registered under ``name``; ValueError naming the choices otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose from: {', '.join(_REGISTRY)}") from None
+
+
+def make_config(name: str, preset: str | None = None, **overrides) -> ModelConfig:
+    """The checked configuration ``build_model`` would use, without building anything."""
+    return get_model(name).make_config(preset, **overrides)
+
+
+def build_model(name: str, n_classes: int, preset: str | None = None, **overrides):
+    """Build a registered model: ``(keras.Model | sklearn estimator, config)``.
+
+    ``preset`` (e.g. "smic") applies the paper's settings for that dataset; keyword
+    ``overrides`` (config fields, e.g. ``frames=10, size=64``) apply on top. ``config=`` may pass
+    a ready configuration object instead. Keras models take a dict of float32 inputs keyed by
+    the InputSpec names and output logits (no softmax).
+    """
+    return get_model(name).build(n_classes, preset=preset, **overrides)
+
+
+def predict_proba(model, x: Mapping[str, Any], spec: ModelSpec | str | None = None,
+                  batch_size: int = 16):
+    """Class probabilities (N, n_classes) as the model's paper predicts them.
+
+    sklearn estimators: ``model.predict_proba(x)``. Keras models: the spec's ``predict_fn`` when
+    it has one (majority vote for ``stcnn-2dcnn-vote``), else softmax of the logits.
+    """
+    import numpy as np
+
+    if isinstance(spec, str):
+        spec = get_model(spec)
+    if hasattr(model, "predict_proba") and not hasattr(model, "layers"):
+        return np.asarray(model.predict_proba(x))
+    if spec is not None and spec.predict_fn is not None:
+        return np.asarray(spec.predict_fn(model, x, batch_size=batch_size))
+    logits = np.asarray(model.predict(dict(x), batch_size=batch_size, verbose=0))
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def count_params(model) -> int:
+    """Total parameters (trainable + non-trainable) of a built Keras model."""
+    return int(model.count_params())
+
+
+def ceil_div(a: int, b: int) -> int:
+    """Length after a 'same'-padded pooling of size/stride ``b``."""
+    return int(math.ceil(a / b))
