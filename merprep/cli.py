@@ -17,6 +17,10 @@ COMMANDS = {
     "extract": "merprep.commands.extract:extract",
     "info": "merprep.commands.store:info",
     "validate": "merprep.commands.store:validate",
+    "show": "merprep.commands.show:show",
+    "crop-au": "merprep.commands.crop_au:crop_au",
+    "flow": "merprep.commands.flow:flow",
+    "magnify": "merprep.commands.flow:magnify",
 }
 
 

@@ -32,8 +32,9 @@ from merprep.datasets import get_adapter
 from merprep.datasets.base import ClipRecord, FrameSource
 from merprep.errors import MerprepError, Problem, ValidationFailed
 from merprep.faces import backend_class, get_backend
-from merprep.faces.base import LandmarkBackend
-from merprep.faces.geometry import box_transform, face_box, scale_source, transform_points, warp
+from merprep.faces.base import FaceNotFound, LandmarkBackend
+from merprep.faces.align import ALIGNERS
+from merprep.faces.geometry import face_box, scale_source, transform_points, warp
 from merprep.frames.decode import REDUCE_FACTORS, FrameError, read_frames, video_frame_count
 from merprep.frames.sampling import get_sampling
 from merprep.store import StoreWriter, store_lock
@@ -102,14 +103,6 @@ class ExtractConfig:
         d["root"] = str(self.root.resolve())
         d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())
         return d
-
-
-def _align_none(points: np.ndarray, size: int, margin: float) -> np.ndarray:
-    return box_transform(face_box(points, margin), size)
-
-
-#: --align name -> function(landmarks at source resolution, size, margin) -> 2x3 matrix
-ALIGNERS = {"none": _align_none}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -182,6 +175,10 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Decode, detect, crop and sample one clip; returns (store record, arrays).
 
+    The crop matrix comes from the onset landmarks and is the same for every frame. With
+    ``config.track`` landmarks are also found on every kept frame (:func:`track_landmarks`);
+    they are stored, but never move the crop, so the frames are identical with or without it.
+
     Raises MerprepError (FrameError, FaceNotFound) for problems with this clip's media.
     """
     rec, source = task.record, task.source
@@ -206,11 +203,23 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
                              f"{full_w}x{full_h} (mixed frame sizes in one clip)",
                              file=source.path)
     frames = np.stack([warp(img, matrix_r, config.size) for img in decoded])
+    decoded_numbers = list(plan.numbers)
     if mode.needs_pixels and mode.refine is not None:
         frames, plan = mode.refine(frames, plan, config.frames)
-    landmarks = np.repeat(transform_points(points, matrix)[None], len(frames), axis=0)
+    onset_store = transform_points(points, matrix)
 
     record = rec.to_dict()
+    if config.track:
+        tracked, lost = track_landmarks(task, backend, decoded_numbers, points)
+        if mode.needs_pixels:  # refined frames stand for (fractional) source positions
+            tracked = _interpolate_points(tracked, decoded_numbers, plan.positions)
+        landmarks = np.stack([transform_points(p, matrix) for p in tracked])
+        record.update(landmarks_from="tracked", landmark_drift_px=round(landmark_drift(
+            landmarks, onset_store), 4), tracking_lost_frames=lost)
+    else:
+        landmarks = np.repeat(onset_store[None], len(frames), axis=0)
+        record.update(landmarks_from="onset")
+
     x0, y0, x1, y1 = face_box(points, config.margin)
     record.update(
         n_frames=int(len(frames)),
@@ -219,9 +228,70 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
         sampling=config.sampling + (f" ({plan.note})" if plan.note else ""),
         face_box=[float(x0), float(y0), float(x1), float(y1)],
         transform=matrix.tolist(),
-        landmarks_from="onset",
     )
     return record, {"frames": frames, "landmarks": landmarks}
+
+
+def track_landmarks(task: ClipTask, backend: LandmarkBackend, numbers: list[int],
+                    onset_points: np.ndarray, batch: int = 32) -> tuple[np.ndarray, int]:
+    """Landmarks (source pixels) on each frame of ``numbers``: (len(numbers), 68, 2), lost.
+
+    Each distinct frame is decoded at full resolution in RGB, exactly as the onset frame was,
+    so differences from the onset landmarks are movement (or detector jitter), not a change of
+    resolution or colour. Frames are decoded ``batch`` at a time (one pass through a video per
+    batch, bounded memory). A frame where no face is found reuses the landmarks of the previous
+    frame (in source order) and is counted in ``lost``; it does not fail the clip.
+    """
+    rec, source = task.record, task.source
+    found: dict[int, np.ndarray] = {rec.onset: onset_points}
+    todo = sorted(set(numbers) - {rec.onset})
+    lost = 0
+    for start in range(0, len(todo), batch):
+        chunk = todo[start:start + batch]
+        for n, img in zip(chunk, read_frames(source.frames, source.video, chunk, "rgb", 1)):
+            try:
+                found[n] = backend.landmarks(img)
+            except FaceNotFound:
+                log.info("%s: no face on frame %d while tracking; previous landmarks reused",
+                         rec.clip_id, n)
+                # frames go in ascending order, so every earlier frame is already in `found`
+                found[n] = found[max((k for k in found if k < n), default=rec.onset)]
+                lost += 1
+    return np.stack([found[n] for n in numbers]).astype(np.float32), lost
+
+
+def _interpolate_points(points: np.ndarray, numbers: list[int], positions: Iterable[float]
+                        ) -> np.ndarray:
+    """Landmarks at fractional source ``positions``, linear between the frames ``numbers``."""
+    order = np.argsort(numbers, kind="stable")
+    xs = np.asarray(numbers, np.float64)[order]
+    flat = points[order].reshape(len(xs), -1)
+    pos = np.asarray(list(positions), np.float64)
+    out = np.stack([np.interp(pos, xs, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    return out.reshape(len(pos), *points.shape[1:]).astype(np.float32)
+
+
+def landmark_drift(landmarks: np.ndarray, reference: np.ndarray) -> float:
+    """Max over frames of the mean distance of the 68 points from ``reference`` (store px)."""
+    per_frame = np.linalg.norm(landmarks - reference[None], axis=2).mean(axis=1)
+    return float(per_frame.max()) if len(per_frame) else 0.0
+
+
+def drift_summary(store_path: Path | str) -> str | None:
+    """One line on landmark drift over a store's tracked clips (None when none was tracked)."""
+    from merprep.store import ClipStore
+
+    with ClipStore(store_path) as store:
+        recs = [r for r in store.records() if r.get("landmark_drift_px") is not None]
+    if not recs:
+        return None
+    drift = np.array([r["landmark_drift_px"] for r in recs])
+    worst = recs[int(drift.argmax())]["clip_id"]
+    lost = sum(int(r.get("tracking_lost_frames", 0)) for r in recs)
+    return (f"landmark drift over {len(recs)} tracked clips (store px, max over frames of the "
+            f"mean point displacement from the onset): mean {drift.mean():.2f}, max "
+            f"{drift.max():.2f} ({worst}); {lost} frames without a face reused the previous "
+            "landmarks")
 
 
 # Worker-process state: each worker loads its landmark model once (dlib's predictor is 100 MB).

@@ -8,6 +8,7 @@ import click
 
 from merprep.datasets import available_datasets
 from merprep.faces import available_backends
+from merprep.faces.align import ALIGNERS
 
 
 @click.command()
@@ -23,7 +24,12 @@ from merprep.faces import available_backends
               help="For --dataset manifest: the manifest CSV (see data_manifest.example.csv).")
 @click.option("--landmarks", default="dlib", show_default=True,
               type=click.Choice(available_backends()), help="Landmark backend.")
-@click.option("--align", default="none", show_default=True, help="Face alignment.")
+@click.option("--align", default="none", show_default=True, type=click.Choice(list(ALIGNERS)),
+              help="Face alignment: none (square box), eyes (eye centres level at fixed "
+              "positions), similarity (all 68 points fitted to a mean face); docs/landmarks.md.")
+@click.option("--track", is_flag=True,
+              help="Also detect landmarks on every kept frame and store them (the crop still "
+              "comes from the onset frame); reports landmark drift.")
 @click.option("--margin", default=0.1, show_default=True, type=float,
               help="Crop margin around the landmarks, as a fraction of the face size.")
 @click.option("--size", default=128, show_default=True, type=int, help="Output frame size (px).")
@@ -37,8 +43,8 @@ from merprep.faces import available_backends
               help="Leave out clips with problems (recorded in the store) instead of stopping.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
-def extract(dataset, root, out, annotations, manifest, landmarks, align, margin, size, color,
-            sampling, frames, workers, skip_invalid, resume, progress):
+def extract(dataset, root, out, annotations, manifest, landmarks, align, track, margin, size,
+            color, sampling, frames, workers, skip_invalid, resume, progress):
     """Read a dataset as shipped and write a clip store of cropped face clips."""
     from merprep.clitools import command_line
     from merprep.pipeline import ExtractConfig, extract as run_extract
@@ -53,11 +59,16 @@ def extract(dataset, root, out, annotations, manifest, landmarks, align, margin,
     try:
         config = ExtractConfig(
             dataset=dataset, root=root, out=out, annotations=annotations, landmarks=landmarks,
-            align=align, margin=margin, size=size, color=color, sampling=sampling, frames=frames,
+            align=align, track=track, margin=margin, size=size, color=color, sampling=sampling,
+            frames=frames,
             workers=workers, skip_invalid=skip_invalid, resume=resume)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     result = run_extract(config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())
+    if track:
+        from merprep.pipeline import drift_summary
+
+        click.echo(drift_summary(result.path) or "no clip was tracked")
     for s in result.skipped:
         click.echo(f"  skipped {s['clip_id'] or '(row)'}: {s['reason']}")

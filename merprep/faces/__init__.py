@@ -9,6 +9,7 @@ from merprep.faces.base import FaceNotFound, LandmarkBackend
 # name -> "module:Class"; imported on demand (MediaPipe alone takes seconds to import).
 BACKENDS = {
     "dlib": "merprep.faces.dlib68:Dlib68Backend",
+    "mediapipe": "merprep.faces.mediapipe68:MediaPipe68Backend",
 }
 
 

@@ -8,7 +8,6 @@ decoding (a scale of 1/r) compose exactly, and maps landmarks into store coordin
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 
@@ -47,6 +46,8 @@ def warp(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     When the transform shrinks the face by more than 1.25x, warp at about source resolution and
     then area-average down, so downscaling does not alias (warpAffine alone only interpolates).
     """
+    import cv2  # here, not at the top: the CLI imports this module just to list --align modes
+
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.8:
         inter = int(round(size / scale))
