@@ -1,0 +1,95 @@
+"""CASME II as released: ``CASME2_RAW_selected/subNN/EPxx_yy[f]/img{n}.jpg`` beside
+``CASME2-coding-20190701.xlsx`` (so the dataset root is ``out`` itself).
+
+Frames are 640x480 colour JPEGs at 200 fps; each clip folder holds onset..offset, numbered from
+a random start without zero padding. The coding sheet ``Sheet1`` has the nine columns of the real
+file, including the two unnamed blank ones; quirks reproduced: 1 row in 8 has its apex written
+``/``, a lone AU is stored as a number (``4``) and combinations as text (``4+7``, ``R12``).
+"""
+
+from __future__ import annotations
+
+from merprep.errors import MerprepError
+from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
+                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
+                                           Recording, SampleContext, Vocabulary, au_cell,
+                                           clip_span, every_nth, write_image, write_xlsx)
+
+FRAME_SIZE = (640, 480)
+FACE_WIDTH = 225.0  # faces about 280x340 px in the frame; jaw-to-jaw about 225
+FPS = 200.0
+FRAMES_FOLDER = "CASME2_RAW_selected"
+ANNOTATION = "CASME2-coding-20190701.xlsx"
+HEADER = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+          "Action Units", "Estimated Emotion")
+
+VOCABULARY = Vocabulary(
+    emotions=(
+        EmotionSpec("happiness", "positive", AU12, ("12", "R12", "L12")),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2", "1+2", "R1+R2")),
+        EmotionSpec("disgust", "negative", AU4, ("4+7", "4", "R4")),
+        EmotionSpec("repression", "negative", AU9_10, ("10", "L10", "9+10")),
+        EmotionSpec("fear", None, AU4, ("1+2+R4", "4+7")),
+        EmotionSpec("sadness", None, AU4, ("4+15", "R4+15")),
+        EmotionSpec("others", None, OTHER, ("14", "17", "L10+R12", "R14")),
+    ),
+    extra_order=(("others", OTHER), ("fear", AU4), ("sadness", AU4), ("repression", AU9_10),
+                 ("disgust", AU4), ("happiness", AU12), ("surprise", BROW_RAISE)),
+)
+
+
+def clip_names(rng, n: int) -> list[str]:
+    """``n`` distinct clip names ``EPxx_yy`` (episode 01-19, clip 01-09), some with an ``f``."""
+    if n > 19 * 9:
+        raise MerprepError(f"CASME II clip names allow at most {19 * 9} clips per subject")
+    pairs: list[tuple[int, int]] = []
+    while len(pairs) < n:
+        pair = (int(rng.integers(1, 20)), int(rng.integers(1, 10)))
+        if pair not in pairs:
+            pairs.append(pair)
+    pairs.sort()
+    return [f"EP{ep:02d}_{k:02d}{'f' if rng.random() < 0.4 else ''}" for ep, k in pairs]
+
+
+def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
+    plans: list[ClipPlan] = []
+    for s in range(ctx.subjects):
+        subject = f"sub{s + 1:02d}"
+        emotions = VOCABULARY.schedule(ctx.clips_per_subject, s, ctx.rng(s, SCHEDULE))
+        names = clip_names(ctx.rng(s, PLAN), ctx.clips_per_subject)
+        for c, (emotion, name) in enumerate(zip(emotions, names)):
+            rng = ctx.rng(s, c, PLAN)
+            n = ctx.clip_length or int(rng.integers(40, 71))
+            start = int(rng.integers(1, 300))
+            onset, apex, offset = clip_span(rng, n)
+            plans.append(ClipPlan(
+                subject=subject, subject_index=s, clip_index=c, clip=name, emotion=emotion.word,
+                aus=emotion.pick_aus(rng), onset=start + onset, apex=start + apex,
+                offset=start + offset, frames=list(range(start, start + n)), fps=FPS,
+                source=f"{FRAMES_FOLDER}/{subject}/{name}"))
+    hidden = every_nth(ctx.rng(999, PLAN), len(plans), 8)
+    for i, plan in enumerate(plans):
+        plan.annotation_row = i + 2
+        plan.apex_written = "/" if i in hidden else plan.apex
+    return plans
+
+
+def write(ctx: SampleContext) -> LayoutResult:
+    plans = plan_clips(ctx)
+    truth = []
+    for plan in plans:
+        s = plan.subject_index
+        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
+        recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
+                              ctx.rng(s, plan.clip_index, ANIMATION))
+        folder = ctx.out / plan.source
+        for number, image in recording.frames(plan.frames):
+            write_image(folder / f"img{number}.jpg", image)
+        truth.append(recording.truth(ctx.dataset))
+        ctx.clip_done()
+    rows = [HEADER] + [
+        (int(p.subject[3:]), p.clip, None, p.onset, p.apex_written, p.offset, None,
+         au_cell(p.aus), p.emotion) for p in plans]
+    annotation = ctx.out / ANNOTATION
+    write_xlsx(annotation, [("Sheet1", rows)])
+    return LayoutResult(root=ctx.out, annotation_file=annotation, clips=truth)

@@ -1,0 +1,381 @@
+"""Pieces every layout writer shares.
+
+- :class:`SampleContext`: the options of one ``generate`` call, the loaded photos, and keyed
+  random generators (so a clip's randomness does not depend on what was generated before it).
+- :class:`EmotionSpec` / :class:`Vocabulary`: a dataset's emotion words, their MEGC2019 3-class
+  group, the motion family that animates them and the AU strings the dataset writes for them;
+  :meth:`Vocabulary.schedule` gives each subject its balanced emotion order.
+- :class:`ClipPlan`: one clip as planned (names, frame numbers, onset/apex/offset, AUs), from
+  which both the annotation row and the truth record are written.
+- :class:`Recording`: renders the frames of one continuous recording holding one or more planned
+  expressions.
+- Writers for images, videos, spreadsheets and CSV files that give byte-identical output for
+  the same input.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from merprep.datasets.base import AUCode, parse_aus
+from merprep.errors import MerprepError
+from merprep.sample.faces import REFERENCE_FACE_WIDTH, Photo, Rendering, render_subject
+from merprep.sample.motion import Animator, motion_region
+
+#: Stable integer per dataset, mixed into every random key so datasets do not share streams.
+_DATASET_KEYS = {"casme2": 1, "samm": 2, "smic": 3, "casme3": 4, "deception": 5, "manifest": 6}
+
+#: Purposes of random streams, the last element of a clip's key.
+SCHEDULE, PLAN, ANIMATION = 0, 1, 2
+
+
+@dataclass
+class SampleContext:
+    """Options of one generation run plus what every layout needs."""
+
+    dataset: str
+    out: Path
+    subjects: int
+    clips_per_subject: int
+    amplitude: float
+    seed: int
+    clip_length: int | None
+    modality: str
+    photos: list[Photo]
+    progress: Callable[[int], Any] | None = None
+    _renderings: dict[tuple, Rendering] = field(default_factory=dict, repr=False)
+
+    def rng(self, *keys: int) -> np.random.Generator:
+        """A generator determined by (seed, dataset, *keys) alone."""
+        return np.random.default_rng([self.seed, _DATASET_KEYS[self.dataset], *keys])
+
+    def render(self, subject_index: int, frame_size: tuple[int, int], face_width: float
+               ) -> Rendering:
+        """Subject ``subject_index`` at rest in a frame of ``frame_size`` (rendered once)."""
+        key = (subject_index, tuple(frame_size), face_width)
+        if key not in self._renderings:
+            self._renderings[key] = render_subject(self.photos, self.seed, subject_index,
+                                                   frame_size, face_width)
+        return self._renderings[key]
+
+    def amplitude_px(self, rendering: Rendering) -> float:
+        """``amplitude`` is given at CASME II face scale; scale it to this face's size."""
+        return self.amplitude * rendering.face_width / REFERENCE_FACE_WIDTH
+
+    def clip_done(self) -> None:
+        if self.progress is not None:
+            self.progress(1)
+
+
+@dataclass
+class LayoutResult:
+    """What a layout writer reports back to :func:`merprep.sample.generate`."""
+
+    root: Path
+    annotation_file: Path | None
+    clips: list[dict[str, Any]]
+    subjects_map: Path | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Emotions and their schedule
+# --------------------------------------------------------------------------------------------
+
+#: Motion families. The three MEGC2019 classes are animated by clearly different motions so the
+#: 3-class task is learnable: negatives by a brow lowerer (AU4) or a nose wrinkle / upper-lip
+#: raise (AU9/AU10), positives by a lip-corner pull (AU12), surprise by a brow raise (AU1+AU2).
+AU4, AU9_10, AU12, BROW_RAISE, OTHER = "au4", "au9/10", "au12", "brow-raise", "other"
+
+
+@dataclass(frozen=True)
+class EmotionSpec:
+    """One emotion as a dataset writes it, with the AU strings written for it."""
+
+    word: str
+    group: str | None  # MEGC2019 class: 'negative', 'positive', 'surprise'; None if dropped
+    family: str  # which motion family animates it (see the constants above)
+    au_texts: tuple[str, ...]  # AU strings as the dataset writes them; each one is animated
+
+    def pick_aus(self, rng: np.random.Generator) -> str:
+        return self.au_texts[int(rng.integers(len(self.au_texts)))]
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """A dataset's emotions and the order in which clips beyond the first six cycle through them.
+
+    ``extra_order`` lists (word, family) pairs; it starts with the emotions that the 3-class
+    schedule never produces, so 5- and 7-class tasks see every class once subjects have enough
+    clips.
+    """
+
+    emotions: tuple[EmotionSpec, ...]
+    extra_order: tuple[tuple[str, str], ...]
+
+    def find(self, word: str, family: str | None = None) -> EmotionSpec:
+        for e in self.emotions:
+            if e.word == word and (family is None or e.family == family):
+                return e
+        raise KeyError((word, family))
+
+    def schedule(self, n: int, subject_index: int, rng: np.random.Generator
+                 ) -> list[EmotionSpec]:
+        """The emotions of one subject's ``n`` clips.
+
+        The first six are 2 negative (one AU4-animated, one AU9/10-animated, different words
+        where the vocabulary has several), 2 positive and 2 surprise, shuffled per subject; which
+        negative words a subject gets rotates with its index. Clips 7+ cycle ``extra_order``.
+        """
+        negatives = [e for e in self.emotions if e.group == "negative"]
+        au4 = [e for e in negatives if e.family == AU4]
+        au9_10 = [e for e in negatives if e.family == AU9_10]
+        first_neg = au4[subject_index % len(au4)]
+        second_choices = [e for e in au9_10 if e.word != first_neg.word] or au9_10
+        second_neg = second_choices[subject_index % len(second_choices)]
+        positives = [e for e in self.emotions if e.group == "positive"]
+        surprises = [e for e in self.emotions if e.group == "surprise"]
+        core = [first_neg, second_neg, positives[0], positives[subject_index % len(positives)],
+                surprises[0], surprises[-1]]
+        order = rng.permutation(len(core))
+        core = [core[i] for i in order]
+        extras = (self.find(w, f) for w, f in itertools.cycle(self.extra_order))
+        return list(itertools.islice(itertools.chain(core, extras), n))
+
+
+# --------------------------------------------------------------------------------------------
+# Clip plans
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class ClipPlan:
+    """One clip as planned. Frame numbers are the dataset's own (file-name numbers, or 0-based
+    indices in a video); ``frames`` are those written (a layout may drop some)."""
+
+    subject: str  # normalised subject id (sub01, 006, s01, spNO.1, ...)
+    subject_index: int
+    clip_index: int  # position among the subject's clips (keys the clip's random streams)
+    clip: str  # clip name as the dataset writes it
+    emotion: str
+    aus: str  # AU string as written in the annotation
+    onset: int
+    apex: int  # the true apex, whatever the annotation says
+    offset: int
+    frames: list[int]
+    fps: float
+    source: str = ""  # folder or video relative to the dataset root
+    annotation_row: int | None = None
+    apex_written: Any = None  # the apex cell as written (may hide the apex: '/', -1, '')
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def au_codes(self) -> list[AUCode]:
+        codes, unparsed = parse_aus(self.aus)
+        assert not unparsed, f"sample AU string {self.aus!r} does not parse"
+        return codes
+
+
+def clip_span(rng: np.random.Generator, n_frames: int, lead: int = 0, tail: int = 0
+              ) -> tuple[int, int, int]:
+    """Positions (onset, apex, offset) within ``n_frames``: ``lead`` rest frames before the onset,
+    ``tail`` after the offset, apex 30-60 % of the way from onset to offset."""
+    onset = lead
+    offset = n_frames - 1 - tail
+    if offset - onset < 2:
+        raise MerprepError(f"a clip of {n_frames} frames is too short for onset < apex < offset")
+    apex = onset + int(round(rng.uniform(0.3, 0.6) * (offset - onset)))
+    return onset, min(max(apex, onset + 1), offset - 1), offset
+
+
+def every_nth(rng: np.random.Generator, n: int, period: int) -> set[int]:
+    """Indices 0..n-1 hit by a stride of ``period`` starting at a random phase (exactly 1 in
+    ``period``): used for rows whose apex the annotation leaves out."""
+    phase = int(rng.integers(period))
+    return {i for i in range(n) if (i + phase) % period == 0}
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering a recording
+# --------------------------------------------------------------------------------------------
+
+class Recording:
+    """The frames of one recording of a rendered subject holding the given planned expressions.
+
+    ``timeline`` lists every frame number recorded in order (written or dropped); expressions
+    are timed by their plans' onset/apex/offset on the same numbering.
+    """
+
+    def __init__(self, rendering: Rendering, plans: Sequence[ClipPlan], amplitude_px: float,
+                 rng: np.random.Generator):
+        self.rendering = rendering
+        self.plans = list(plans)
+        self.amplitude_px = amplitude_px
+        self._animator = Animator(rendering, rng)
+        self.expressions = [self._animator.expression(p.au_codes, amplitude_px, p.onset, p.apex,
+                                                      p.offset) for p in self.plans]
+        self.regions = [motion_region(e.field) for e in self.expressions]
+
+    def frames(self, timeline: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
+        for number in timeline:
+            yield number, self._animator.frame(number, self.expressions)
+
+    def truth(self, dataset: str, i: int = 0) -> dict[str, Any]:
+        """The truth-file record of planned expression ``i``."""
+        plan = self.plans[i]
+        record = {
+            "dataset": dataset,
+            "subject": plan.subject,
+            "clip": plan.clip,
+            "source": plan.source,
+            "onset": plan.onset,
+            "apex": plan.apex,
+            "offset": plan.offset,
+            "apex_annotated": plan.apex_written,
+            "annotation_row": plan.annotation_row,
+            "emotion": plan.emotion,
+            "aus": plan.aus,
+            "animated_aus": [f"{c.side if c.side in ('L', 'R') else ''}{c.code}"
+                             for c in plan.au_codes],
+            "region": list(self.regions[i]),
+            "amplitude_px": round(self.amplitude_px, 3),
+            "fps": plan.fps,
+            "n_frames": len(plan.frames),
+            "first_frame": plan.frames[0],
+            "last_frame": plan.frames[-1],
+            "frame_size": list(self.rendering.size),
+            "rendering": _rounded(self.rendering.params),
+            "landmarks": [[round(float(x), 1), round(float(y), 1)]
+                          for x, y in self.rendering.landmarks],
+        }
+        record.update(plan.extra)
+        return record
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic writers
+# --------------------------------------------------------------------------------------------
+
+JPEG_QUALITY = 92
+
+
+def encode_image(image: np.ndarray, suffix: str) -> bytes:
+    """Encode an image for ``suffix`` (.jpg, .png, .bmp); 16-bit arrays only as PNG."""
+    params: list[int] = []
+    if suffix == ".jpg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    elif suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buffer = cv2.imencode(suffix, image, params)
+    if not ok:
+        raise MerprepError(f"could not encode a {suffix} image")
+    return buffer.tobytes()
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_image(image, path.suffix.lower()))
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]
+                ) -> int:
+    """Write an MPEG-4 Part 2 (``mp4v``) video with OpenCV; return the number of frames."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+    if not writer.isOpened():
+        raise MerprepError("OpenCV cannot write mp4v videos here (no FFmpeg backend?)",
+                           file=path)
+    n = 0
+    try:
+        for frame in frames:
+            writer.write(frame)
+            n += 1
+    finally:
+        writer.release()
+    return n
+
+
+_FIXED_TIME = datetime(2000, 1, 1)
+
+
+def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+    """Write a workbook with the given sheets (title, rows), byte-identical across runs.
+
+    openpyxl stamps the current time into the document properties and the zip entries; both are
+    pinned here so that the same rows always give the same file.
+    """
+    from openpyxl import Workbook
+    from openpyxl.xml.functions import tostring
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for title, rows in sheets:
+        sheet = workbook.create_sheet(title)
+        for row in rows:
+            sheet.append(list(row))
+    buffer = io.BytesIO()
+    workbook.save(buffer)  # stamps properties.modified with the current time
+    workbook.properties.creator = "merprep sample"
+    workbook.properties.created = _FIXED_TIME
+    workbook.properties.modified = _FIXED_TIME
+    core = tostring(workbook.properties.to_tree())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = info.external_attr
+            data = core if info.filename == "docProps/core.xml" else src.read(info.filename)
+            dst.writestr(entry, data)
+
+
+def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def au_cell(text: str) -> int | str:
+    """An AU string as a spreadsheet cell: a lone AU number is stored as a number, as in the
+    real CASME II and SAMM sheets (``4`` is numeric, ``4+7`` text)."""
+    return int(text) if text.isdigit() else text
+
+
+def objective_class(codes: Iterable[AUCode]) -> int:
+    """Objective class 1-7 of an AU set, after Davison et al. (2018), as SAMM and CAS(ME)^3
+    annotate it: I AU12 (happiness), II AU1+AU2 (surprise), III AU4/AU7 (anger), IV AU9/AU10
+    (disgust), V AU15 (sadness), VI AU1+AU2+AU4 (fear), VII others (AU14, AU17...)."""
+    c = {a.code for a in codes}
+    if {1, 2, 4} <= c:
+        return 6
+    if 12 in c:
+        return 1
+    if {1, 2} <= c:
+        return 2
+    if c & {4, 7}:
+        return 3
+    if c & {9, 10}:
+        return 4
+    if 15 in c:
+        return 5
+    return 7

@@ -1,0 +1,91 @@
+"""The project's own manifest format, for users' recordings: ``manifest.csv`` beside the clips.
+
+``manifest.csv`` has the header ``dataset,subject,clip,source,onset,apex,offset,emotion,aus,fps``;
+``source`` is a frames folder or a video, relative to the manifest's folder (the dataset root).
+Folders hold ``frame_000123.jpg`` (640x480, 6-digit frame numbers) and onset/apex/offset are
+those numbers; one clip is a video (``videos/<subject>_<clip>.mp4``) whose onset/apex/offset
+are 0-based frame indices. 1 row in 6 leaves the apex empty. Emotions are plain words (a user
+maps them to classes); AUs are written like ``1+2`` or ``R12``.
+"""
+
+from __future__ import annotations
+
+from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
+                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
+                                           Recording, SampleContext, Vocabulary, clip_span,
+                                           every_nth, write_csv, write_image, write_video)
+
+DATASET_NAME = "mydata"
+MANIFEST = "manifest.csv"
+HEADER = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
+          "fps")
+FRAME_SIZE = (640, 480)
+FACE_WIDTH = 225.0
+FOLDER_FPS = 100.0
+VIDEO_FPS = 30.0
+#: (subject index, clip index) of the clip written as a video instead of a frames folder
+VIDEO_CLIP = (0, 1)
+
+VOCABULARY = Vocabulary(
+    emotions=(
+        EmotionSpec("happiness", "positive", AU12, ("12", "R12", "L12")),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2",)),
+        EmotionSpec("anger", "negative", AU4, ("4", "4+7")),
+        EmotionSpec("disgust", "negative", AU9_10, ("9", "10", "9+10")),
+        EmotionSpec("fear", "negative", AU4, ("1+2+4",)),
+        EmotionSpec("sadness", "negative", AU4, ("4+15",)),
+        EmotionSpec("others", None, OTHER, ("14", "17")),
+    ),
+    extra_order=(("others", OTHER), ("fear", AU4), ("sadness", AU4), ("anger", AU4),
+                 ("disgust", AU9_10), ("happiness", AU12), ("surprise", BROW_RAISE)),
+)
+
+
+def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
+    plans: list[ClipPlan] = []
+    for s in range(ctx.subjects):
+        subject = f"p{s + 1:02d}"
+        emotions = VOCABULARY.schedule(ctx.clips_per_subject, s, ctx.rng(s, SCHEDULE))
+        for c, emotion in enumerate(emotions):
+            rng = ctx.rng(s, c, PLAN)
+            name = f"clip{c + 1:02d}"
+            n = ctx.clip_length or int(rng.integers(30, 51))
+            onset, apex, offset = clip_span(rng, n)
+            if (s, c) == VIDEO_CLIP:
+                start, fps, source = 0, VIDEO_FPS, f"videos/{subject}_{name}.mp4"
+            else:
+                start, fps = int(rng.integers(0, 2000)), FOLDER_FPS
+                source = f"frames/{subject}/{name}"
+            plans.append(ClipPlan(
+                subject=subject, subject_index=s, clip_index=c, clip=name, emotion=emotion.word,
+                aus=emotion.pick_aus(rng), onset=start + onset, apex=start + apex,
+                offset=start + offset, frames=list(range(start, start + n)), fps=fps,
+                source=source))
+    hidden = every_nth(ctx.rng(999, PLAN), len(plans), 6)
+    for i, plan in enumerate(plans):
+        plan.annotation_row = i + 2
+        plan.apex_written = "" if i in hidden else plan.apex
+    return plans
+
+
+def write(ctx: SampleContext) -> LayoutResult:
+    plans = plan_clips(ctx)
+    truth = []
+    for plan in plans:
+        s = plan.subject_index
+        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
+        recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
+                              ctx.rng(s, plan.clip_index, ANIMATION))
+        if plan.source.endswith(".mp4"):
+            frames = (image for _, image in recording.frames(plan.frames))
+            write_video(ctx.out / plan.source, frames, plan.fps, FRAME_SIZE)
+        else:
+            for number, image in recording.frames(plan.frames):
+                write_image(ctx.out / plan.source / f"frame_{number:06d}.jpg", image)
+        truth.append(recording.truth(DATASET_NAME))
+        ctx.clip_done()
+    manifest = ctx.out / MANIFEST
+    write_csv(manifest, HEADER, [
+        (DATASET_NAME, p.subject, p.clip, p.source, p.onset, p.apex_written, p.offset, p.emotion,
+         p.aus, f"{p.fps:g}") for p in plans])
+    return LayoutResult(root=ctx.out, annotation_file=manifest, clips=truth)
