@@ -11,8 +11,9 @@ Three phases, so that bad input costs seconds rather than hours:
    (at reduced size when the source is much larger than the output), warp, and stage the clip on
    disk. Workers run in parallel across clips; a clip that fails (corrupt frame, no face) is
    reported, or recorded as skipped with ``skip_invalid``.
-3. **Write**: one writer merges the staged clips, in clip-id order, into the HDF5 store (atomic
-   rename at the end). ``resume`` reuses clips staged by an interrupted run.
+3. **Write**: one writer merges the staged clips, in clip-id order, into the HDF5 store while
+   later clips are still in the workers (atomic rename at the end). ``resume`` reuses clips
+   staged by an interrupted run.
 """
 
 from __future__ import annotations
@@ -116,7 +117,16 @@ class ClipTask:
 
 
 def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem]]:
-    """Read annotations and resolve every clip to its frames; collect every problem."""
+    """Read annotations and resolve every clip to its frames; collect every problem.
+
+    Only file listings and annotation cells are read here (videos are counted by the adapter), so
+    a bad row costs seconds, not a failed run hours later. Beyond the adapter's row checks (bad
+    cells, onset after offset, apex outside the clip, unknown emotion), each record is checked
+    for: a duplicate clip id, its folder or video, frames on disk covering onset..offset, the
+    onset frame itself (landmarks come from it), and no frames missing between onset and offset
+    unless the dataset drops frames by design (``frame_gaps_expected``, CAS(ME)^3). Problems of
+    one row are merged into one line, so ``--skip-invalid`` records each clip once.
+    """
     adapter = get_adapter(config.dataset)(config.root, config.annotations,
                                           **config.adapter_options)
     records, problems = adapter.read_records()
@@ -126,8 +136,8 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
         where = dict(file=rec.annotation_file, row=rec.annotation_row, clip_id=rec.clip_id)
         if rec.clip_id in seen:
             first = seen[rec.clip_id]
-            problems.append(Problem(f"duplicate clip id (first on row {first.annotation_row})",
-                                    **where))
+            problems.append(Problem(f"duplicate clip id (first on row {first.annotation_row})"
+                                    if first.annotation_row else "duplicate clip id", **where))
             continue
         seen[rec.clip_id] = rec
         try:
@@ -137,23 +147,51 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
         except MerprepError as exc:
             problems.append(Problem(str(exc), **where))
             continue
-        available = source.available
-        if not available:
-            problems.append(Problem(f"no frames found in {source.path}", **where))
-            continue
-        first, last = available[0], available[-1]
-        missing = [name for name, n in (("onset", rec.onset), ("offset", rec.offset))
-                   if not first <= n <= last]
-        if missing:
-            problems.append(Problem(
-                f"{' and '.join(missing)} outside the frames on disk ({first}..{last}; "
-                f"annotated {rec.onset}..{rec.offset})", **where))
-            continue
-        if rec.onset not in set(available):
-            problems.append(Problem(f"onset frame {rec.onset} is missing on disk", **where))
+        problem = _frames_problem(rec, source, adapter.frame_gaps_expected)
+        if problem:
+            problems.append(Problem(problem, **where))
             continue
         tasks.append(ClipTask(rec, source))
-    return tasks, problems
+    return tasks, _merge_by_row(problems)
+
+
+def _frames_problem(rec: ClipRecord, source: FrameSource, gaps_expected: bool) -> str | None:
+    """Why the frames on disk cannot give this clip, or None."""
+    available = source.available
+    if not available:
+        return f"no frames found in {rec.source}"
+    first, last = available[0], available[-1]
+    outside = [name for name, n in (("onset", rec.onset), ("offset", rec.offset))
+               if not first <= n <= last]
+    if outside:
+        return (f"{' and '.join(outside)} outside the frames on disk ({first}..{last}; "
+                f"annotated {rec.onset}..{rec.offset})")
+    present = set(available)
+    if rec.onset not in present:
+        return f"onset frame {rec.onset} is missing on disk"
+    if not gaps_expected:
+        missing = [n for n in range(rec.onset, rec.offset + 1) if n not in present]
+        if missing:
+            shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
+            return (f"{len(missing)} of {rec.offset - rec.onset + 1} frames between onset and "
+                    f"offset missing on disk ({shown})")
+    return None
+
+
+def _merge_by_row(problems: list[Problem]) -> list[Problem]:
+    """One problem per annotation row (or per clip, for datasets without rows), in order."""
+    merged: dict[tuple, Problem] = {}
+    out: list[Problem] = []
+    for p in problems:
+        key = (p.file, p.row, p.clip_id)
+        if p.row is None and p.clip_id is None:
+            out.append(p)
+        elif key in merged:
+            merged[key].message += "; " + p.message
+        else:
+            merged[key] = Problem(p.message, p.file, p.row, p.clip_id)
+            out.append(merged[key])
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -223,8 +261,8 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
     x0, y0, x1, y1 = face_box(points, config.margin)
     record.update(
         n_frames=int(len(frames)),
-        frame_numbers=[int(n) for n in plan.numbers] if not mode.needs_pixels else
-        [float(p) for p in plan.positions],
+        frame_numbers=[float(p) for p in plan.positions] if mode.fractional else
+        [int(n) for n in plan.numbers],
         sampling=config.sampling + (f" ({plan.note})" if plan.note else ""),
         face_box=[float(x0), float(y0), float(x1), float(y1)],
         transform=matrix.tolist(),
@@ -331,6 +369,9 @@ class ExtractResult:
     fingerprint: str
     seconds: float
     resumed: int = 0
+    #: wall seconds per phase: plan (validation), process (workers, with the overlapped merge),
+    #: write (what is left of the merge after the last clip, then commit)
+    phases: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (f"wrote {self.path}: {self.n_clips} clips, {self.n_frames} frames, "
@@ -341,10 +382,18 @@ class ExtractResult:
 
 def extract(config: ExtractConfig, *, command: str = "", progress: bool | None = None
             ) -> ExtractResult:
-    """Run plan -> process -> write for ``config``; see the module docstring."""
+    """Run plan -> process -> write for ``config``; see the module docstring.
+
+    Clips are processed in clip-id order and merged into the store in that order while later
+    clips are still in the workers (:class:`_OrderedMerge`), so the single-threaded HDF5 write
+    overlaps the parallel work instead of following it. The store is a temporary file until
+    the end: a run that fails (or is killed) leaves no store, only the staged clips for
+    ``resume``.
+    """
     start = time.perf_counter()
     with store_lock(config.out):
         tasks, problems = plan_extraction(config)
+        planned = time.perf_counter()
         if problems and not config.skip_invalid:
             raise ValidationFailed(problems=problems, what=f"{config.dataset} dataset at "
                                    f"{config.root}")
@@ -352,16 +401,10 @@ def extract(config: ExtractConfig, *, command: str = "", progress: bool | None =
             raise MerprepError("no clips to extract", file=config.root)
         params = config.output_params()
         staging = ClipStaging(config.out, params, resume=config.resume)
-        done = staging.done()
+        done = set(staging.done())
+        tasks = sorted(tasks, key=lambda t: t.record.clip_id)
         todo = [t for t in tasks if t.record.clip_id not in done]
         resumed = len(tasks) - len(todo)
-        failures = _run_tasks(todo, config, staging, progress)
-
-        if failures and not config.skip_invalid:
-            raise ValidationFailed(problems=failures, what="clips (nothing was written; fix "
-                                   "them or pass --skip-invalid)")
-        for f in failures:
-            staging.put_failure(f.clip_id or "", f.message, f.file, f.row)
 
         provenance = {
             "datasets": [config.dataset] if config.dataset != "manifest" else
@@ -375,33 +418,73 @@ def extract(config: ExtractConfig, *, command: str = "", progress: bool | None =
             "channels": 1 if config.color == "gray" else 3,
             "color": config.color,
         }
-        n_frames = 0
-        skipped: list[dict[str, Any]] = []
-        wanted = {t.record.clip_id for t in tasks}
         with StoreWriter(config.out, provenance) as writer:
+            merge = _OrderedMerge(writer, staging, [t.record.clip_id for t in tasks], done)
             for p in problems:  # only reached with skip_invalid
-                writer.skip(p.clip_id or "", p.message, p.file, p.row)
-                skipped.append({"clip_id": p.clip_id, "reason": p.message})
-            for clip_id, item in staging.iter_sorted():
-                if clip_id not in wanted:
-                    continue
-                if "failure" in item:
-                    fail = item["failure"]
-                    writer.skip(clip_id, fail["reason"], fail["file"], fail["row"])
-                    skipped.append({"clip_id": clip_id, "reason": fail["reason"]})
-                    continue
-                writer.add_clip(item["record"], item["frames"], item["landmarks"])
-                n_frames += int(item["frames"].shape[0])
+                merge.skip(p.clip_id or "", p.message, p.file, p.row)
+            merge.flush()  # clips staged by an interrupted run
+            failures = _run_tasks(todo, config, staging, progress, merge)
+            processed = time.perf_counter()
+            if failures and not config.skip_invalid:  # leaving the block discards the store
+                raise ValidationFailed(problems=failures, what="clips (nothing was written; "
+                                       "fix them or pass --skip-invalid)")
+            merge.flush()
             if writer.n_clips == 0:
                 raise MerprepError("every clip failed; no store written", file=config.root)
         staging.remove()
-    return ExtractResult(config.out, writer.n_clips, n_frames, skipped, writer.fingerprint,
-                         time.perf_counter() - start, resumed)
+    end = time.perf_counter()
+    phases = {"plan": planned - start, "process": processed - planned, "write": end - processed}
+    log.info("extract phases: %s", ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
+    return ExtractResult(config.out, writer.n_clips, merge.n_frames, merge.skipped,
+                         writer.fingerprint, end - start, resumed, phases)
+
+
+class _OrderedMerge:
+    """Moves finished clips from the staging folder into the store, in clip-id order, as soon as
+    every earlier clip is finished (so the file's layout does not depend on worker timing)."""
+
+    def __init__(self, writer: StoreWriter, staging: ClipStaging, order: list[str],
+                 finished: set[str]):
+        self.writer, self.staging = writer, staging
+        self.order = order
+        self.finished = set(finished)
+        self.next = 0
+        self.n_frames = 0
+        self.skipped: list[dict[str, Any]] = []
+        self.stopped = False
+
+    def skip(self, clip_id: str, reason: str, file: str | None, row: int | None) -> None:
+        self.writer.skip(clip_id, reason, file, row)
+        self.skipped.append({"clip_id": clip_id, "reason": reason})
+
+    def done(self, clip_id: str, failure: Problem | None, keep_going: bool) -> None:
+        """Clip ``clip_id`` is finished (staged, or failed with ``failure``)."""
+        if failure is not None:
+            if not keep_going:  # the run will fail: merging more is wasted work
+                self.stopped = True
+                return
+            self.staging.put_failure(clip_id, failure.message, failure.file, failure.row)
+        self.finished.add(clip_id)
+        self.flush()
+
+    def flush(self) -> None:
+        while (not self.stopped and self.next < len(self.order)
+               and self.order[self.next] in self.finished):
+            clip_id = self.order[self.next]
+            item = self.staging.load(clip_id)
+            if "failure" in item:
+                fail = item["failure"]
+                self.skip(clip_id, fail["reason"], fail["file"], fail["row"])
+            else:
+                self.writer.add_clip(item["record"], item["frames"], item["landmarks"])
+                self.n_frames += int(item["frames"].shape[0])
+            self.next += 1
 
 
 def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStaging,
-               progress: bool | None) -> list[Problem]:
-    """Process ``tasks`` (in parallel when workers > 1); return per-clip failures."""
+               progress: bool | None, merge: _OrderedMerge) -> list[Problem]:
+    """Process ``tasks`` (in parallel when workers > 1), handing each finished clip to
+    ``merge``; return per-clip failures."""
     from tqdm import tqdm
 
     failures: list[Problem] = []
@@ -411,16 +494,19 @@ def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStagin
 
     def record(task: ClipTask, n_frames: int, reason: str | None) -> None:
         nonlocal frames_done
+        failure = None
         if reason is not None:
-            failures.append(Problem(reason, file=task.record.annotation_file,
-                                    row=task.record.annotation_row, clip_id=task.record.clip_id))
+            failure = Problem(reason, file=task.record.annotation_file,
+                              row=task.record.annotation_row, clip_id=task.record.clip_id)
+            failures.append(failure)
         frames_done += n_frames
         bar.update(1)
         bar.set_postfix(frames_s=f"{frames_done / max(time.perf_counter() - t0, 1e-9):.0f}")
+        merge.done(task.record.clip_id, failure, config.skip_invalid)
 
     try:
         if config.n_workers == 1 or len(tasks) <= 1:
-            backend = get_backend(config.landmarks)
+            backend = get_backend(config.landmarks) if tasks else None
             for task in tasks:
                 try:
                     rec, arrays = process_clip(task, config, backend)
@@ -440,12 +526,12 @@ def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStagin
                     pending[pool.submit(_run_in_worker, task, str(staging.dir))] = task
                 while pending:
                     finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in finished:
+                    for fut in sorted(finished, key=lambda f: pending[f].record.clip_id):
                         task = pending.pop(fut)
                         _, n_frames, reason = fut.result()
-                        record(task, n_frames, reason)
-                        for nxt in _take(queue, 1):
+                        for nxt in _take(queue, 1):  # keep the workers busy while merging
                             pending[pool.submit(_run_in_worker, nxt, str(staging.dir))] = nxt
+                        record(task, n_frames, reason)
     finally:
         bar.close()
     return failures

@@ -9,6 +9,11 @@ import click
 from merprep.datasets import available_datasets
 from merprep.faces import available_backends
 from merprep.faces.align import ALIGNERS
+from merprep.frames.sampling import SAMPLING_MODES
+
+#: adapter options: CLI name -> (option key, the one dataset family that takes it)
+DATASET_OPTIONS = {"--modality": ("modality", "smic"), "--part": ("part", "casme3"),
+                   "--subjects-map": ("subjects_map", "deception")}
 
 
 @click.command()
@@ -22,6 +27,15 @@ from merprep.faces.align import ALIGNERS
               help="Use this annotation file instead of the one found under --root.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="For --dataset manifest: the manifest CSV (see data_manifest.example.csv).")
+@click.option("--modality", type=click.Choice(["HS", "VIS", "NIR"]),
+              help="SMIC only: camera to read (default HS; dataset names smic, smic-vis, "
+              "smic-nir).")
+@click.option("--part", type=click.Choice(["A", "C"]),
+              help="CAS(ME)^3 only: part A (lab, default) or part C (mock crime; dataset name "
+              "casme3c).")
+@click.option("--subjects-map", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Real-life Deception only: CSV id,subject grouping clips by speaker (without "
+              "it each clip is its own subject and LOSO leaks speakers across folds).")
 @click.option("--landmarks", default="dlib", show_default=True,
               type=click.Choice(available_backends()), help="Landmark backend.")
 @click.option("--align", default="none", show_default=True, type=click.Choice(list(ALIGNERS)),
@@ -35,7 +49,10 @@ from merprep.faces.align import ALIGNERS
 @click.option("--size", default=128, show_default=True, type=int, help="Output frame size (px).")
 @click.option("--color", default="rgb", show_default=True, type=click.Choice(["rgb", "gray"]))
 @click.option("--sampling", default="uniform", show_default=True,
-              help="Frame sampling mode (see docs/extract.md).")
+              type=click.Choice(list(SAMPLING_MODES)),
+              help="Which frames to keep: uniform (N evenly spaced), key (9: onset, apex, offset "
+              "and between), all, tim (N interpolated by the temporal interpolation model), "
+              "diffk (the N that change most); docs/extract.md.")
 @click.option("--frames", default=30, show_default=True, type=int, help="Frames per clip.")
 @click.option("--workers", default=0, show_default=True, type=int,
               help="Worker processes (0 = all cores).")
@@ -43,8 +60,9 @@ from merprep.faces.align import ALIGNERS
               help="Leave out clips with problems (recorded in the store) instead of stopping.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
-def extract(dataset, root, out, annotations, manifest, landmarks, align, track, margin, size,
-            color, sampling, frames, workers, skip_invalid, resume, progress):
+def extract(dataset, root, out, annotations, manifest, modality, part, subjects_map, landmarks,
+            align, track, margin, size, color, sampling, frames, workers, skip_invalid, resume,
+            progress):
     """Read a dataset as shipped and write a clip store of cropped face clips."""
     from merprep.clitools import command_line
     from merprep.pipeline import ExtractConfig, extract as run_extract
@@ -56,9 +74,12 @@ def extract(dataset, root, out, annotations, manifest, landmarks, align, track, 
         annotations = annotations or manifest
     elif root is None:
         raise click.UsageError("--root is required")
+    adapter_options = dataset_options(dataset, {"--modality": modality, "--part": part,
+                                                "--subjects-map": subjects_map})
     try:
         config = ExtractConfig(
-            dataset=dataset, root=root, out=out, annotations=annotations, landmarks=landmarks,
+            dataset=dataset, root=root, out=out, annotations=annotations,
+            adapter_options=adapter_options, landmarks=landmarks,
             align=align, track=track, margin=margin, size=size, color=color, sampling=sampling,
             frames=frames,
             workers=workers, skip_invalid=skip_invalid, resume=resume)
@@ -72,3 +93,21 @@ def extract(dataset, root, out, annotations, manifest, landmarks, align, track, 
         click.echo(drift_summary(result.path) or "no clip was tracked")
     for s in result.skipped:
         click.echo(f"  skipped {s['clip_id'] or '(row)'}: {s['reason']}")
+
+
+def dataset_options(dataset: str, given: dict) -> dict:
+    """The adapter options from the dataset-specific CLI options; a usage error for an option
+    that does not apply to ``dataset``. Values are normalised so --resume sees equal params."""
+    options = {}
+    for flag, value in given.items():
+        if value is None:
+            continue
+        key, family = DATASET_OPTIONS[flag]
+        if dataset != family:
+            raise click.UsageError(f"{flag} applies to --dataset {family} only")
+        if isinstance(value, Path):
+            value = str(value.resolve())
+        elif isinstance(value, str):
+            value = value.upper()
+        options[key] = value
+    return options

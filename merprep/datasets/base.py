@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
-from merprep.errors import Problem
+from merprep.errors import MerprepError, Problem
 
 
 # --------------------------------------------------------------------------------------------
@@ -52,7 +52,7 @@ def parse_aus(text: Any) -> tuple[list[AUCode], list[str]]:
         return [], []
     codes: list[AUCode] = []
     unparsed: list[str] = []
-    for group in re.split(r"[+,;&]", s):
+    for group in re.split(r"[+,;&\uff0c]", s):  # \uff0c: the full-width comma CAS(ME)^3 uses
         group = group.strip().strip("()").strip()
         if not group:
             continue
@@ -217,10 +217,20 @@ class DatasetAdapter(ABC):
     name: ClassVar[str]
     #: emotions this dataset's annotations may contain (lower-cased); others are a problem
     emotions: ClassVar[frozenset[str]] = frozenset()
+    #: adapter options this dataset understands (``ExtractConfig.adapter_options``)
+    option_names: ClassVar[tuple[str, ...]] = ()
+    #: True where the release itself drops frames inside clips (CAS(ME)^3): gaps between onset
+    #: and offset are then normal (sampling takes the nearest frame on disk), not a damaged copy
+    frame_gaps_expected: ClassVar[bool] = False
 
     def __init__(self, root: Path | str, annotations: Path | str | None = None, **options: Any):
         self.root = Path(root)
         self.annotations = Path(annotations) if annotations is not None else None
+        unknown = sorted(set(options) - set(self.option_names))
+        if unknown:
+            raise MerprepError(f"dataset {self.name} has no option(s) {', '.join(unknown)}"
+                               + (f" (it takes: {', '.join(self.option_names)})"
+                                  if self.option_names else ""))
         self.options = options
 
     @abstractmethod

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name, number_frames
 from merprep.datasets.tables import (check_frame_order, find_file, int_cell, read_table,
-                                     text_cell)
+                                     tag_problems, text_cell)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class Adapter(DatasetAdapter):
                                         f"{', '.join(sorted(EMOTIONS))})", file=str(path), row=n))
             if len(problems) == before:
                 check_frame_order(onset, apex, offset, file=path, row=n, problems=problems)
+            if subject and clip and is_safe_name(clip):
+                tag_problems(problems[before:], f"{self.name}/{subject}/{clip}")
             if len(problems) > before:
                 continue
             folder = frames_root / subject / clip

@@ -65,6 +65,38 @@ def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 
     return df[~blank].reset_index(drop=True)
 
 
+def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | None = None,
+                    search_rows: int = 40) -> int | None:
+    """1-based number of the first row (within ``search_rows``) holding every ``required``
+    column name, or None. For sheets with a preamble whose length may vary between releases."""
+    path = Path(path)
+    wanted = {str(c).strip() for c in required}
+    try:
+        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                top = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None,
+                                    nrows=search_rows, dtype=object)
+        else:
+            top = pd.read_csv(path, header=None, nrows=search_rows, dtype=object,
+                              keep_default_na=False, encoding="utf-8-sig")
+    except Exception:  # read_table reports unreadable files with the full message
+        return None
+    for i, values in enumerate(top.itertuples(index=False), start=1):
+        if wanted <= {str(v).strip() for v in values if not is_missing(v)}:
+            return i
+    return None
+
+
+def tag_problems(problems: Iterable[Problem], clip_id: str | None) -> None:
+    """Attach ``clip_id`` to row problems that lack one, so ``--skip-invalid`` can name the clip."""
+    if clip_id is None:
+        return
+    for p in problems:
+        if p.clip_id is None:
+            p.clip_id = clip_id
+
+
 def is_missing(value: Any) -> bool:
     if value is None:
         return True

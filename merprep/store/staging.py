@@ -96,6 +96,16 @@ class ClipStaging:
         data = canonical_json({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
         _atomic_write(path, data.encode("utf-8"))
 
+    def load(self, clip_id: str) -> dict[str, Any]:
+        """The staged item of one finished clip: ``record`` + arrays, or ``failure``."""
+        failed = self.dir / "failed" / f"{_key(clip_id)}.json"
+        if failed.is_file():
+            return {"failure": json.loads(failed.read_text("utf-8"))}
+        with np.load(self.dir / "clips" / f"{_key(clip_id)}.npz", allow_pickle=False) as z:
+            item = {k: z[k] for k in z.files if k != "record"}
+            item["record"] = json.loads(str(z["record"]))
+        return item
+
     def iter_sorted(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(clip_id, item) in clip-id order; item has either ``record`` + arrays or ``failure``."""
         for clip_id, path in sorted(self.done().items()):

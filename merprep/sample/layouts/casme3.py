@@ -14,18 +14,30 @@ reproduced: some videos hold two micro-expressions (two rows with the same Subje
 frames are dropped in places (gaps in the numbering, never at onset/apex/offset), every cell of
 the sheet is text as in the real file, AU orders like ``2+1``, the odd ``Others`` capitalised.
 Sheet ``label`` (columns copied from the real file) plus the empty ``Sheet1`` and ``Sheet3`` the
-real workbook carries. Part C (mock crime) is not generated.
+real workbook carries.
+
+Part C (mock crime) is written only by :func:`write_part_c` (not by ``merprep sample``, which
+stays part A only): FORMATS.md gives the sheet (``mockCrimeME``: ``sub, count, onset, offset, au,
+emotion``, onset/offset = positions in the folder) but no folder layout, so this follows the
+layout the part C adapter assumes (``merprep.datasets.casme3``): one long recording per subject
+in ``part_C/data/part_C_split/part_C/<sub>/color/<n>.jpg`` (file names = frame numbers from 1,
+a few frames dropped, so positions and names differ), workbook
+``part_C/annotation/CAS(ME)3_part_C_ME.xlsx``. Truth records give onset/apex/offset as
+positions (from 0), the sheet's own numbering, plus the file numbers.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from merprep.sample.faces import Rendering
 from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           Recording, SampleContext, Vocabulary, encode_image,
-                                           objective_class, write_image, write_xlsx)
+                                           Recording, SampleContext, Vocabulary, au_cell,
+                                           encode_image, objective_class, write_image,
+                                           write_xlsx)
 
 FRAME_SIZE = (1280, 720)
 FACE_WIDTH = 280.0
@@ -160,3 +172,112 @@ def write(ctx: SampleContext) -> LayoutResult:
     write_xlsx(annotation, [("label", table), ("Sheet1", []), ("Sheet3", [])])
     truth = [truth[i] for i in order]
     return LayoutResult(root=ctx.out, annotation_file=annotation, clips=truth)
+
+
+# --------------------------------------------------------------------------------------------
+# Part C (mock crime): write_part_c only
+# --------------------------------------------------------------------------------------------
+
+PART_C_FRAMES = "part_C/data/part_C_split/part_C"
+PART_C_ANNOTATION = "part_C/annotation/CAS(ME)3_part_C_ME.xlsx"
+PART_C_HEADER = ("sub", "count", "onset", "offset", "au", "emotion")
+#: random-stream keys of part C, apart from part A's (0..99 clips, 100+ videos)
+_PART_C_KEY = 500
+
+PART_C_VOCABULARY = Vocabulary(
+    emotions=(
+        EmotionSpec("negative", "negative", AU4, ("4", "R4,5", "4,7")),
+        EmotionSpec("negative", "negative", AU9_10, ("9", "10", "9,10")),
+        EmotionSpec("positive", "positive", AU12, ("12", "L12", "7,12")),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1,2", "2,1")),
+        EmotionSpec("others", None, OTHER, ("14", "17", "14,24")),
+    ),
+    extra_order=(("others", OTHER), ("negative", AU4), ("positive", AU12),
+                 ("surprise", BROW_RAISE), ("negative", AU9_10)),
+)
+
+
+def plan_part_c(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int], list[int]]]:
+    """Per subject: its micro-expression plans (times = file numbers), the recorded timeline
+    and the frame numbers written (the timeline less a few dropped frames)."""
+    subjects = []
+    for s in range(ctx.subjects):
+        emotions = PART_C_VOCABULARY.schedule(ctx.clips_per_subject, s,
+                                              ctx.rng(_PART_C_KEY + s, SCHEDULE))
+        rng = ctx.rng(_PART_C_KEY + s, PLAN)
+        position = 1 + int(rng.integers(2, 5))
+        plans = []
+        for c, emotion in enumerate(emotions):
+            length = ctx.clip_length or int(rng.integers(8, 16))
+            onset, offset = position, position + length - 1
+            apex = onset + int(round(rng.uniform(0.3, 0.6) * (length - 1)))
+            apex = min(max(apex, onset + 1), offset - 1)
+            plans.append(ClipPlan(
+                subject=f"sub{s + 1:02d}", subject_index=s, clip_index=c, clip=f"me{c + 1:02d}",
+                emotion=emotion.word, aus=emotion.pick_aus(rng), onset=onset, apex=apex,
+                offset=offset, frames=[], fps=FPS,
+                source=f"{PART_C_FRAMES}/{s + 1}/color", extra={"sub": s + 1, "count": c + 1}))
+            position = offset + 1 + int(rng.integers(3, 9))
+        timeline = list(range(1, position + int(rng.integers(1, 4))))
+        keys = {f for p in plans for f in (p.onset, p.apex, p.offset)}
+        candidates = [f for f in timeline[1:plans[0].onset] if f not in keys]
+        dropped = {int(f) for f in rng.choice(candidates, min(2, len(candidates)), replace=False)}
+        written = [f for f in timeline if f not in dropped]
+        for plan in plans:
+            plan.frames = written
+        subjects.append((plans, timeline, written))
+    return subjects
+
+
+def write_part_c(ctx: SampleContext) -> LayoutResult:
+    """Write a part C sample beside (or instead of) part A in ``ctx.out``; see the docstring."""
+    truth, rows = [], [PART_C_HEADER]
+    for plans, timeline, written in plan_part_c(ctx):
+        s = plans[0].subject_index
+        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
+        recording = Recording(rendering, plans, ctx.amplitude_px(rendering),
+                              ctx.rng(_PART_C_KEY + s, ANIMATION))
+        color = ctx.out / plans[0].source
+        kept = set(written)
+        for number, image in recording.frames(timeline):
+            if number in kept:
+                write_image(color / f"{number}.jpg", image)
+        position = {number: i for i, number in enumerate(written)}
+        for i, plan in enumerate(plans):
+            record = recording.truth("casme3c", i)
+            record.update(onset=position[plan.onset], apex=position[plan.apex],
+                          offset=position[plan.offset], onset_file=plan.onset,
+                          apex_file=plan.apex, offset_file=plan.offset, apex_annotated=None,
+                          annotation_row=len(rows) + 1)
+            truth.append(record)
+            rows.append((plan.extra["sub"], plan.extra["count"], position[plan.onset],
+                         position[plan.offset], au_cell(plan.aus), plan.emotion))
+            ctx.clip_done()
+    annotation = ctx.out / PART_C_ANNOTATION
+    write_xlsx(annotation, [("mockCrimeME", rows)])
+    return LayoutResult(root=ctx.out, annotation_file=annotation, clips=truth)
+
+
+def generate_part_c(out: Path, *, subjects: int = 2, clips_per_subject: int = 6,
+                    amplitude: float = 3.0, seed: int = 0, clip_length: int | None = None
+                    ) -> LayoutResult:
+    """Write a part C sample into the new folder ``out`` with ``merprep_sample_truth.json``
+    (what :func:`merprep.sample.generate` does for the other layouts)."""
+    import json
+
+    from merprep.sample import TRUTH_FILE
+    from merprep.sample.faces import load_photos
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=False)
+    ctx = SampleContext(dataset="casme3", out=out, subjects=subjects,
+                        clips_per_subject=clips_per_subject, amplitude=float(amplitude),
+                        seed=int(seed), clip_length=clip_length, modality="HS",
+                        photos=load_photos())
+    result = write_part_c(ctx)
+    document = {"dataset": "casme3c", "seed": int(seed), "amplitude": float(amplitude),
+                "subjects": subjects, "clips_per_subject": clips_per_subject,
+                "clip_length": clip_length, "root": ".",
+                "annotation_file": PART_C_ANNOTATION, "clips": result.clips}
+    (out / TRUTH_FILE).write_text(json.dumps(document, indent=1) + "\n")
+    return result

@@ -1,0 +1,199 @@
+"""Real-life Deception Detection (2016): courtroom video clips, deceptive or truthful.
+
+As shipped (see FORMATS.md): ``Real-life_Deception_Detection_2016/Clips/Deceptive/
+trial_lie_001.mp4`` and ``Clips/Truthful/trial_truth_001.mp4``; annotation
+``Annotation/All_Gestures_Deceptive and Truthful.csv`` with ``id`` (the video file name), 39
+binary gesture columns and ``class`` (deceptive / truthful). 121 clips; frame rate and size vary
+by clip. ``--root`` may be the dataset folder or its ``Clips`` folder.
+
+Mapping onto clip records: the whole video is the clip (onset 0, offset = last frame, counted by
+decoding because container metadata is often wrong; apex missing); ``emotion`` holds the class
+as written; the gesture flags are kept in ``extra.gestures``; ``fps`` is read from each video.
+
+Subjects: the release names no speakers, and several clips show the same person. Option
+``subjects_map`` (``--subjects-map``) is a CSV with columns ``id,subject`` (``id`` as in the
+annotation, with or without ``.mp4``) that groups clips by speaker; every annotated clip must be
+in it. Without one each clip is its own subject and a WARNING says so: leave-one-subject-out then
+puts the same speaker in training and test folds, which inflates scores.
+
+Quirks handled here: a video filed under the other class's folder than its ``class`` says, a
+video that is missing or cannot be decoded, and gesture cells other than 0/1 are problems.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name
+from merprep.datasets.tables import find_file, int_cell, read_table, tag_problems, text_cell
+from merprep.errors import AnnotationError, MerprepError, Problem
+
+log = logging.getLogger(__name__)
+
+DATASET_FOLDER = "Real-life_Deception_Detection_2016"
+CLIPS_FOLDER = "Clips"
+CLASS_FOLDERS = {"deceptive": "Deceptive", "truthful": "Truthful"}
+EMOTIONS = frozenset(CLASS_FOLDERS)
+ANNOTATION_PATTERNS = ("All_Gestures_Deceptive and Truthful.csv", "All_Gestures*.csv")
+COLUMNS = ("id", "class")
+VIDEO_SUFFIX = ".mp4"
+
+
+class Adapter(DatasetAdapter):
+    name = "deception"
+    emotions = EMOTIONS
+    option_names = ("subjects_map",)
+
+    def __init__(self, root: Path | str, annotations: Path | str | None = None, **options: Any):
+        super().__init__(root, annotations, **options)
+        subjects_map = options.get("subjects_map")
+        self.subjects_map = Path(subjects_map) if subjects_map else None
+        self._n_frames: dict[Path, int] = {}  # counted once per video (decoding is slow)
+
+    def dataset_root(self) -> Path:
+        """The folder holding ``Clips/`` (``root``, its dataset subfolder, or ``root``'s parent
+        when ``root`` is the ``Clips`` folder)."""
+        for candidate in (self.root, self.root / DATASET_FOLDER):
+            if (candidate / CLIPS_FOLDER).is_dir():
+                return candidate
+        if any((self.root / folder).is_dir() for folder in CLASS_FOLDERS.values()):
+            return self.root.parent
+        raise MerprepError(f"no Real-life Deception clips found: expected {CLIPS_FOLDER}/"
+                           "Deceptive/ and Truthful/ here, or point --root at the dataset folder",
+                           file=self.root)
+
+    def clips_folder(self) -> Path:
+        return self.dataset_root() / CLIPS_FOLDER
+
+    def find_annotations(self) -> Path | None:
+        if self.annotations is not None:
+            return self.annotations
+        top = self.dataset_root()
+        return find_file([top / "Annotation", top, top.parent], ANNOTATION_PATTERNS, depth=0)
+
+    def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
+        path = self.find_annotations()
+        if path is None:
+            raise AnnotationError(f"no gesture annotation ({ANNOTATION_PATTERNS[0]}) found in "
+                                  "Annotation/; pass --annotations FILE", file=self.root)
+        table = read_table(path, required=COLUMNS)
+        problems: list[Problem] = []
+        speakers = self._read_subjects_map(problems)
+        gesture_columns = [c for c in table.columns if c not in ("id", "class", "__row__")]
+        clips = self.clips_folder()
+        records: list[ClipRecord] = []
+        for _, row in table.iterrows():
+            n = int(row["__row__"])
+            before = len(problems)
+            file_name = text_cell(row["id"])
+            if file_name and not Path(file_name).suffix:
+                file_name += VIDEO_SUFFIX
+            clip = Path(file_name).stem
+            if not clip or not is_safe_name(clip):
+                problems.append(Problem(f"id is not a video file name: {file_name!r}",
+                                        file=str(path), row=n))
+                continue
+            label = text_cell(row["class"])
+            if label.lower() not in EMOTIONS:
+                problems.append(Problem(f"unknown class {label!r} (expected deceptive or "
+                                        "truthful)", file=str(path), row=n))
+            gestures = {c: int_cell(row[c], column=c, file=path, row=n, problems=problems,
+                                    maximum=1) for c in gesture_columns}
+            if speakers is None:
+                subject = clip
+            else:
+                subject = speakers.get(clip)
+                if subject is None:
+                    problems.append(Problem(f"{file_name} is not in the subjects map "
+                                            f"{self.subjects_map}", file=str(path), row=n))
+            video = self._find_video(clips, file_name, label, path, n, problems)
+            n_frames, fps = None, None
+            if video is not None and len(problems) == before:
+                n_frames, fps = self._measure(video, path, n, problems)
+            tag_problems(problems[before:], f"{self.name}/{subject or clip}/{clip}")
+            if len(problems) > before:
+                continue
+            records.append(ClipRecord(
+                dataset=self.name, subject=subject, clip=clip, emotion=label, aus="", onset=0,
+                apex=None, offset=n_frames - 1, fps=fps,
+                source=_relative(video, self.root), annotation_file=path.name,
+                annotation_row=n, extra={"gestures": gestures}))
+        if speakers is None:
+            log.warning("deception: no --subjects-map, so each clip is its own subject; "
+                        "leave-one-subject-out then leaks speakers across folds (the same person "
+                        "in training and test). Pass --subjects-map FILE (CSV id,subject).")
+        return records, problems
+
+    def _read_subjects_map(self, problems: list[Problem]) -> dict[str, str] | None:
+        """clip (file stem) -> subject, from the ``id,subject`` CSV; None without one."""
+        if self.subjects_map is None:
+            return None
+        table = read_table(self.subjects_map, required=("id", "subject"))
+        out: dict[str, str] = {}
+        rows: dict[str, int] = {}
+        for _, row in table.iterrows():
+            n = int(row["__row__"])
+            clip = Path(text_cell(row["id"])).stem
+            subject = text_cell(row["subject"])
+            where = dict(file=str(self.subjects_map), row=n)
+            if not clip:
+                problems.append(Problem("id is empty", **where))
+            elif not subject or not is_safe_name(subject):
+                problems.append(Problem(f"subject is not a valid name: {subject!r}", **where))
+            elif clip in out and out[clip] != subject:
+                problems.append(Problem(f"{clip} is mapped twice (also row {rows[clip]}: "
+                                        f"{out[clip]!r})", **where))
+            else:
+                out[clip], rows[clip] = subject, n
+        return out
+
+    def _find_video(self, clips: Path, file_name: str, label: str, path: Path, row: int,
+                    problems: list[Problem]) -> Path | None:
+        expected = CLASS_FOLDERS.get(label.lower())
+        for folder in CLASS_FOLDERS.values():
+            video = clips / folder / file_name
+            if video.is_file():
+                if expected is not None and folder != expected:
+                    problems.append(Problem(f"{file_name} is filed under {CLIPS_FOLDER}/{folder} "
+                                            f"but its class is {label!r}", file=str(path),
+                                            row=row))
+                    return None
+                return video
+        where = f"{CLIPS_FOLDER}/{expected or '(Deceptive|Truthful)'}"
+        problems.append(Problem(f"video {file_name} not found in {where}", file=str(path),
+                                row=row))
+        return None
+
+    def _measure(self, video: Path, path: Path, row: int, problems: list[Problem]
+                 ) -> tuple[int | None, float | None]:
+        """(frame count, fps) of a video; a problem when it cannot be decoded or says no fps."""
+        from merprep.frames.decode import video_fps, video_frame_count
+
+        try:
+            n_frames = video_frame_count(video)
+        except MerprepError as exc:
+            problems.append(Problem(str(exc), file=str(path), row=row))
+            return None, None
+        if n_frames < 1:
+            problems.append(Problem(f"video {video.name} has no decodable frames",
+                                    file=str(path), row=row))
+            return None, None
+        fps = video_fps(video)
+        if fps is None:
+            problems.append(Problem(f"video {video.name} does not state its frame rate",
+                                    file=str(path), row=row))
+            return None, None
+        self._n_frames[video] = n_frames
+        return n_frames, fps
+
+    def frame_source(self, record: ClipRecord) -> FrameSource:
+        video = self.root / record.source
+        if not video.is_file():
+            raise MerprepError("video not found", file=video)
+        return FrameSource(video=video, n_video_frames=self._n_frames.get(video))
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
