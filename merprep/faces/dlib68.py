@@ -24,6 +24,13 @@ def predictor_path() -> Path:
 class Dlib68Backend(LandmarkBackend):
     name = "dlib"
 
+    #: The HOG detector runs on a copy whose longer side is at most this many pixels (faces in
+    #: micro-expression datasets fill a large part of the frame, so the HOG detector's 80 px
+    #: minimum is no limit); the 68 points are then fitted on the full-resolution image.
+    #: Detection dominates extraction time otherwise: on CASME II's 640x480 frames this is 2.6x
+    #: fewer pixels, on SAMM's 2040x1088 26x.
+    detect_max_side = 400
+
     def __init__(self, upsample: int = 0):
         import dlib
 
@@ -51,10 +58,21 @@ class Dlib68Backend(LandmarkBackend):
         """The largest face rectangle; tries one upsampling step when the first pass finds none."""
         img = np.ascontiguousarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1
                                    else image)
+        scale = min(1.0, self.detect_max_side / max(img.shape[:2]))
+        small = img
+        if scale < 1.0:
+            import cv2
+
+            small = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA)
         for up in (self.upsample, self.upsample + 1):
-            rects = self._detector(img, up)
+            rects = self._detector(small, up)
             if len(rects):
-                return img, max(rects, key=lambda r: r.width() * r.height())
+                r = max(rects, key=lambda r: r.width() * r.height())
+                if scale < 1.0:
+                    r = self._dlib.rectangle(round(r.left() / scale), round(r.top() / scale),
+                                             round(r.right() / scale), round(r.bottom() / scale))
+                return img, r
         raise FaceNotFound("no face detected")
 
     def landmarks(self, image: np.ndarray) -> np.ndarray:

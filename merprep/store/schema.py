@@ -22,6 +22,7 @@ def load_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@lru_cache(maxsize=None)
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
     schema = load_schema()
     sub = {"$schema": schema["$schema"], "$defs": schema["$defs"],
