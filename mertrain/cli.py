@@ -15,6 +15,8 @@ from mertrain import __version__
 #: command name -> "module:attribute"
 COMMANDS = {
     "run": "mertrain.commands.run:run",
+    "splits": "mertrain.commands.splits:splits",
+    "report": "mertrain.commands.report:report",
     "models": "mertrain.commands.models:models",
 }
 

@@ -17,7 +17,7 @@ Input modes (``--input``):
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -34,23 +34,34 @@ INPUT_MODES = ("onset-diff", "raw")
 
 
 class StoreCollection:
-    """One or more clip stores read together (e.g. SMIC + CASME II + SAMM for MEGC2019)."""
+    """One or more clip stores read together (e.g. SMIC + CASME II + SAMM for MEGC2019).
+
+    Opening checks what can be checked without reading arrays: every store opens as a merprep
+    store of a supported schema, none is empty, no clip is in two stores, colour modes agree.
+    """
 
     def __init__(self, paths: Sequence[Path | str]):
         if not paths:
             raise StoreError("no clip store given")
-        self.stores = [ClipStore(p) for p in paths]
+        self.stores: list[ClipStore] = []
         self._where: dict[str, ClipStore] = {}
-        for store in self.stores:
-            if len(store) == 0:
-                raise StoreError("the store holds no clips", file=store.path)
-            for cid in store.clip_ids:
-                if cid in self._where:
-                    raise StoreError(f"clip {cid!r} is in two stores "
-                                     f"({self._where[cid].path} and {store.path})")
-                self._where[cid] = store
+        try:
+            for p in paths:
+                self.stores.append(ClipStore(p))
+            for store in self.stores:
+                if len(store) == 0:
+                    raise StoreError("the store holds no clips", file=store.path)
+                for cid in store.clip_ids:
+                    if cid in self._where:
+                        raise StoreError(f"clip {cid!r} is in two stores "
+                                         f"({self._where[cid].path} and {store.path})")
+                    self._where[cid] = store
+        except BaseException:
+            self.close()
+            raise
         colors = {s.attrs.get("color") for s in self.stores}
         if len(colors) > 1:
+            self.close()
             raise StoreError(f"stores mix colour modes {sorted(colors)}; extract them alike")
 
     def close(self) -> None:
@@ -137,6 +148,31 @@ def load_arrays(collection: StoreCollection, clip_ids: Sequence[str],
             items.append(fit_clip(collection.read(cid, array), shape))
         out[name] = np.stack(items)
     return out
+
+
+@dataclass
+class ClipArrays:
+    """Every clip a run uses, read once: model inputs (N, ...) and labels in ``clip_ids``
+    order, plus each clip's dataset and subject. Folds select rows; nothing here is fitted."""
+
+    clip_ids: list[str]
+    inputs: dict[str, np.ndarray]
+    labels: np.ndarray
+    datasets: list[str]
+    subjects: list[str]
+    _row: dict[str, int] = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._row = {cid: i for i, cid in enumerate(self.clip_ids)}
+        n = len(self.clip_ids)
+        if any(len(v) != n for v in self.inputs.values()) or len(self.labels) != n:
+            raise ValueError("ClipArrays: inputs and labels must have one row per clip id")
+
+    def rows(self, clip_ids: Iterable[str]) -> np.ndarray:
+        return np.array([self._row[c] for c in clip_ids], dtype=np.int64)
+
+    def take(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[rows] for k, v in self.inputs.items()}
 
 
 @dataclass

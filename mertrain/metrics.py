@@ -1,4 +1,4 @@
-"""UF1, UAR and accuracy as MEGC2019 defines them.
+"""UF1, UAR and accuracy as MEGC2019 defines them, on predictions pooled over all folds.
 
 Per class c: F1_c = 2TP / (2TP + FP + FN) and recall_c = TP / N_c. UF1 averages F1 over the
 classes that occur in the truth or the predictions (a class never seen and never predicted has
@@ -39,3 +39,14 @@ def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> dict
     recall = tp[has_truth] / support[has_truth]
     return {"uf1": float(f1.mean()), "uar": float(recall.mean()),
             "acc": float(tp.sum() / n), "n": n}
+
+
+def sliced_scores(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str],
+                  n_classes: int) -> dict[str, dict[str, Any]]:
+    """:func:`scores` on each slice of the SAME pooled predictions (per dataset, per subject),
+    keyed by group in sorted order."""
+    y_true = np.asarray(y_true, dtype=int)
+    y_pred = np.asarray(y_pred, dtype=int)
+    groups = np.asarray(groups, dtype=object)
+    return {str(g): scores(y_true[groups == g], y_pred[groups == g], n_classes)
+            for g in sorted(set(groups.tolist()))}
