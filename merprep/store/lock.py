@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from merprep.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 
 def lock_path(store: Path) -> Path:
@@ -21,6 +24,8 @@ def store_lock(store: Path | str) -> Iterator[Path]:
 
     The lock file records the holder's pid for the error message and is removed on release.
     A lock left by a killed process does not block: the kernel drops flock locks with the process.
+    Temporary files that a killed writer left beside the store are removed once the lock is
+    held: every merprep writer takes this lock before it creates one, so none is in use.
     """
     store = Path(store)
     path = lock_path(store)
@@ -45,6 +50,7 @@ def store_lock(store: Path | str) -> Iterator[Path]:
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _remove_stale_temp_files(store)
         yield path
     finally:
         try:
@@ -53,3 +59,14 @@ def store_lock(store: Path | str) -> Iterator[Path]:
             pass
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _remove_stale_temp_files(store: Path) -> None:
+    from merprep.store.writer import temp_files
+
+    for tmp in temp_files(store):
+        try:
+            tmp.unlink()
+            log.info("removed %s, left by an interrupted write of %s", tmp.name, store.name)
+        except OSError:
+            pass

@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -33,10 +34,31 @@ def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
+#: Temporary stores are hidden files ``.NAME.tmp-XXXXXXXX`` beside the target (the repack of a
+#: replaced stage makes ``..NAME.tmp-XXXXXXXX.tmp-YYYYYYYY``).
+TEMP_MARK = ".tmp-"
+
+
 def _temp_path(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", dir=target.parent)
     os.close(fd)
     return Path(name)
+
+
+def temp_files(target: Path | str) -> list[Path]:
+    """The temporary files of writes to ``target`` present now (a killed writer leaves its own
+    behind; the next writer removes them once it holds the lock, see ``store_lock``)."""
+    target = Path(target)
+    rand = r"[a-z0-9_]{8}"  # tempfile.mkstemp's random part
+    name = re.escape(target.name)
+    mark = re.escape(TEMP_MARK)
+    pattern = re.compile(rf"\.{name}{mark}{rand}|\.\.{name}{mark}{rand}{mark}{rand}")
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return []
+    return sorted(target.parent / n for n in names
+                  if pattern.fullmatch(n) and (target.parent / n).is_file())
 
 
 def _commit(tmp: Path, target: Path) -> None:
@@ -239,6 +261,10 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
 
     path = Path(path)
     with ClipStore(path) as store:
+        errors = root_errors(store.attrs)
+        if errors:  # adding to a store with broken metadata would only hide the damage
+            raise StoreError("root attributes do not match the schema (" + "; ".join(errors)
+                             + "); see `merprep validate`", file=path)
         old_stage = store.stages.get(stage)
         ids = store.clip_ids
     tmp = _temp_path(path)
@@ -264,6 +290,10 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
                 "fingerprint": writer.fingerprint(ids),
             }
             f.attrs["stages"] = canonical_json(stages)
+            errors = root_errors(decode_root_attrs(dict(f.attrs)))
+            if errors:
+                raise StoreError("store metadata does not match the schema after adding stage "
+                                 f"{stage!r}: " + "; ".join(errors), file=path)
         # HDF5 never reclaims the space of deleted datasets: repack when a stage was replaced.
         if old_stage:
             _repack(tmp)
