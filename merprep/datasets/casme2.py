@@ -17,8 +17,8 @@ import logging
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name, number_frames
-from merprep.datasets.tables import (check_frame_order, find_file, int_cell, read_table,
-                                     tag_problems, text_cell)
+from merprep.datasets.tables import (cell_problems, check_frame_order, find_file, int_cell,
+                                     read_table, strict_int, tag_problems, text_cell)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def normalise_subject(value: str | int) -> str:
     text = str(value).strip().lower()
     if text.startswith("sub"):
         text = text[3:]
-    return f"sub{int(text):02d}"
+    return f"sub{strict_int(text):02d}"
 
 
 class Adapter(DatasetAdapter):
@@ -73,6 +73,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             subject_text = text_cell(row["Subject"])
             try:
                 subject = normalise_subject(subject_text)

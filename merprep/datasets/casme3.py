@@ -46,8 +46,8 @@ from typing import Any
 
 from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
                                    number_frames)
-from merprep.datasets.tables import (check_frame_order, find_file, int_cell, read_table,
-                                     tag_problems, text_cell)
+from merprep.datasets.tables import (cell_problems, check_frame_order, find_file, int_cell,
+                                     read_table, tag_problems, text_cell)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             subject = text_cell(row["Subject"])
             if not subject:
                 problems.append(Problem("Subject is empty", file=str(path), row=n))
@@ -194,6 +195,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             number = int_cell(row["sub"], column="sub", file=path, row=n, problems=problems,
                               minimum=1)
             count = int_cell(row["count"], column="count", file=path, row=n, problems=problems,

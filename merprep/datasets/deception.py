@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name
-from merprep.datasets.tables import find_file, int_cell, read_table, tag_problems, text_cell
+from merprep.datasets.tables import (cell_problems, find_file, int_cell, read_table, tag_problems,
+                                     text_cell)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             file_name = text_cell(row["id"])
             if file_name and not Path(file_name).suffix:
                 file_name += VIDEO_SUFFIX

@@ -22,7 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name, number_frames
-from merprep.datasets.tables import check_frame_order, int_cell, is_missing, read_table, text_cell
+from merprep.datasets.tables import (cell_problems, check_frame_order, int_cell, is_missing,
+                                     read_table, strict_float, text_cell)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 COLUMNS = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
@@ -53,6 +54,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             names = {c: text_cell(row[c]) for c in ("dataset", "subject", "clip")}
             for column, value in names.items():
                 if not value:
@@ -74,7 +76,7 @@ class Adapter(DatasetAdapter):
             fps = None
             if not is_missing(row["fps"]):
                 try:
-                    fps = float(str(row["fps"]).strip())
+                    fps = strict_float(row["fps"])
                     if not 0 < fps < 100000:
                         raise ValueError
                 except ValueError:

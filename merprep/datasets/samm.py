@@ -23,8 +23,9 @@ from pathlib import Path
 
 from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
                                    number_frames)
-from merprep.datasets.tables import (check_frame_order, find_file, find_header_row, int_cell,
-                                     read_table, tag_problems, text_cell)
+from merprep.datasets.tables import (cell_problems, check_frame_order, find_file,
+                                     find_header_row, int_cell, read_table, strict_int,
+                                     tag_problems, text_cell)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ EMOTIONS = frozenset({"anger", "contempt", "disgust", "fear", "happiness", "sadn
 
 def normalise_subject(value: str | int) -> str:
     """``6``, ``06``, ``006`` -> ``006`` (the folder name)."""
-    return f"{int(str(value).strip()):03d}"
+    return f"{strict_int(value):03d}"
 
 
 class Adapter(DatasetAdapter):
@@ -83,6 +84,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             subject_text = text_cell(row["Subject"])
             try:
                 subject = normalise_subject(subject_text)

@@ -29,8 +29,8 @@ import re
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, number_frames
-from merprep.datasets.tables import (check_frame_order, int_cell, read_table, tag_problems,
-                                     text_cell)
+from merprep.datasets.tables import (cell_problems, check_frame_order, int_cell, read_table,
+                                     tag_problems, text_cell)
 from merprep.errors import MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -165,6 +165,7 @@ class Adapter(DatasetAdapter):
         for _, row in table.iterrows():
             n = int(row["__row__"])
             before = len(problems)
+            problems += cell_problems(row, path)
             try:
                 subject = normalise_subject(text_cell(row["Subject"]))
                 clip = normalise_clip(text_cell(row["Filename"]))

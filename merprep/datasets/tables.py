@@ -19,6 +19,39 @@ import pandas as pd
 from merprep.errors import AnnotationError, Problem
 
 MISSING_TOKENS = {"", "/", "-", "nan", "none", "n/a", "na", "?"}
+EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+#: Spreadsheet cells holding these markers are blank (the set pandas' Excel reader uses), so
+#: an apex written ``#N/A`` or ``NULL`` reads as "not annotated", the same as an empty cell.
+SHEET_NA_MARKERS = frozenset({"-1.#IND", "1.#QNAN", "1.#IND", "-1.#QNAN", "#N/A N/A", "#N/A",
+                              "N/A", "n/a", "NA", "<NA>", "#NA", "NULL", "null", "NaN", "-NaN",
+                              "nan", "-nan", "None", ""})
+
+
+class FormulaCell(str):
+    """A spreadsheet cell holding a formula whose value was never computed and saved.
+
+    Files written by programs (not saved by a spreadsheet application) carry the formula but no
+    cached value; a reader without a spreadsheet engine cannot know the value, so such a cell is
+    a problem for its row (see :func:`cell_problems`), never a silent blank.
+    """
+
+
+def strict_int(text: Any) -> int:
+    """A whole number written as digits with an optional '+' (no sign, '_', spaces or
+    fractions); raises ValueError otherwise. Python's ``int()`` alone accepts ``1_0``."""
+    s = str(text).strip()
+    if not re.fullmatch(r"\+?\d+", s):
+        raise ValueError(f"not a whole number: {s!r}")
+    return int(s)
+
+
+def strict_float(text: Any) -> float:
+    """A decimal number such as ``200``, ``29.97`` or ``2.5e1``; raises ValueError otherwise
+    (``float()`` alone accepts ``1_0``, ``inf`` and ``nan``)."""
+    s = str(text).strip()
+    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", s):
+        raise ValueError(f"not a number: {s!r}")
+    return float(s)
 
 
 def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 1,
@@ -32,7 +65,9 @@ def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 
     if not path.is_file():
         raise AnnotationError("annotation file not found", file=path)
     try:
-        if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
+        if path.suffix.lower() in EXCEL_SUFFIXES:
+            df = _read_xlsx(path, sheet, header_row)
+        elif path.suffix.lower() == ".xls":
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # openpyxl warns about unknown extensions
                 book = pd.ExcelFile(path)
@@ -63,6 +98,69 @@ def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 
     data_cols = [c for c in df.columns if c != "__row__"]
     blank = df[data_cols].apply(lambda col: col.map(is_missing)).all(axis=1)
     return df[~blank].reset_index(drop=True)
+
+
+def _read_xlsx(path: Path, sheet: str | int | None, header_row: int) -> pd.DataFrame:
+    """Read one sheet with openpyxl, keeping every cell's Python value as it is.
+
+    pandas' Excel reader coerces a column mixing booleans and 1/0 into one type (TRUE read as
+    1, or 1 as True); reading the cells directly keeps them apart so bad cells are reported.
+    Formula cells without a saved value become :class:`FormulaCell`; cells holding one of
+    :data:`SHEET_NA_MARKERS` become blank.
+    """
+    import openpyxl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # openpyxl warns about unknown extensions
+        values_book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        formula_book = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    try:
+        names = values_book.sheetnames
+        if sheet is None:
+            name = names[0]
+        elif isinstance(sheet, int):
+            name = names[sheet]
+        elif sheet in names:
+            name = sheet
+        else:
+            raise AnnotationError(f"sheet {sheet!r} not found (sheets: {', '.join(names)})",
+                                  file=path)
+        rows = [list(r) for r in values_book[name].iter_rows(values_only=True)]
+        formulas = [list(r) for r in formula_book[name].iter_rows(values_only=True)]
+    finally:
+        values_book.close()
+        formula_book.close()
+    for vals, forms in zip(rows, formulas):
+        for j, (v, f) in enumerate(zip(vals, forms)):
+            if v is None and isinstance(f, str) and f.startswith("="):
+                vals[j] = FormulaCell(f)
+            elif isinstance(v, str) and v in SHEET_NA_MARKERS:
+                vals[j] = None
+    if len(rows) < header_row:
+        raise AnnotationError(f"the sheet has no header row {header_row}", file=path)
+    header = rows[header_row - 1]
+    columns, seen = [], set()
+    for j, h in enumerate(header):
+        col = f"Unnamed: {j}" if h is None or str(h).strip() == "" else str(h).strip()
+        while col in seen:  # duplicate headers: keep both, like pandas ("X.1")
+            col += ".1"
+        seen.add(col)
+        columns.append(col)
+    width = len(columns)
+    data = [(r + [None] * width)[:width] for r in rows[header_row:]]
+    return pd.DataFrame(data, columns=columns, dtype=object)
+
+
+def cell_problems(row: Any, file: Path) -> list[Problem]:
+    """Problems every adapter reports for a row regardless of column: formula cells whose
+    value was never saved (see :class:`FormulaCell`)."""
+    out = []
+    for column, value in row.items():
+        if isinstance(value, FormulaCell):
+            out.append(Problem(f"{column} holds a formula with no saved value ({value[:40]}); "
+                               "open and save the file in a spreadsheet program, or type the "
+                               "value", file=str(file), row=int(row["__row__"])))
+    return out
 
 
 def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | None = None,
@@ -132,6 +230,8 @@ def int_cell(value: Any, *, column: str, file: Path, row: int, problems: list[Pr
     if isinstance(value, bool):
         problems.append(Problem(f"{column} is not a number: {value!r}", file=str(file), row=row))
         return None
+    if isinstance(value, FormulaCell):
+        return None  # reported once for the row by cell_problems
     if isinstance(value, (int,)) or (isinstance(value, float) and value.is_integer()):
         number = int(value)
     else:
