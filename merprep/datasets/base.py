@@ -184,6 +184,13 @@ class FrameSource:
         return next(iter(self.frames.values())).parent
 
 
+def relative_source(path: Path, root: Path) -> str:
+    """``path`` relative to the dataset root (POSIX form) when it is inside it, else absolute:
+    records name their source relative to ``--root`` so stores do not depend on where the
+    dataset was unpacked."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -241,9 +248,18 @@ class DatasetAdapter(ABC):
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         """Parse the annotation file; return the good records and one Problem per bad row."""
 
-    @abstractmethod
     def frame_source(self, record: ClipRecord) -> FrameSource:
-        """Resolve a record to its frames on disk (raise MerprepError if the folder is missing)."""
+        """Resolve a record to its frames on disk (raise MerprepError if the folder is missing).
+
+        The default suits datasets that ship one folder of numbered images per clip
+        (``record.source`` relative to ``root``); video and gap-aware datasets override it.
+        """
+        from merprep.errors import MerprepError
+
+        folder = self.root / record.source
+        if not folder.is_dir():
+            raise MerprepError("clip folder not found", file=folder)
+        return FrameSource(frames=number_frames(folder))
 
     def landmark_hint(self) -> dict[str, Any]:
         """Options the face stage should use for this dataset (e.g. grayscale input)."""

@@ -16,9 +16,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name, number_frames
-from merprep.datasets.tables import (cell_problems, check_frame_order, find_file, int_cell,
-                                     read_table, strict_int, tag_problems, text_cell)
+from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
+from merprep.datasets.tables import AnnotationRow, find_file, read_table, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -70,51 +69,23 @@ class Adapter(DatasetAdapter):
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
-            subject_text = text_cell(row["Subject"])
-            try:
-                subject = normalise_subject(subject_text)
-            except ValueError:
-                problems.append(Problem(f"Subject is not a subject number: {subject_text!r}",
-                                        file=str(path), row=n))
-                subject = None
-            clip = text_cell(row["Filename"])
-            if not clip:
-                problems.append(Problem("Filename is empty", file=str(path), row=n))
-            elif not is_safe_name(clip):
-                problems.append(Problem(f"Filename is not a valid clip name: {clip!r}",
-                                        file=str(path), row=n))
-            onset = int_cell(row["OnsetFrame"], column="OnsetFrame", file=path, row=n,
-                             problems=problems)
-            apex = int_cell(row["ApexFrame"], column="ApexFrame", file=path, row=n,
-                            problems=problems, allow_missing=True)
-            offset = int_cell(row["OffsetFrame"], column="OffsetFrame", file=path, row=n,
-                              problems=problems)
-            emotion = text_cell(row["Estimated Emotion"])
-            if emotion.lower() not in EMOTIONS:
-                problems.append(Problem(f"unknown emotion {emotion!r} (expected one of "
-                                        f"{', '.join(sorted(EMOTIONS))})", file=str(path), row=n))
-            if len(problems) == before:
-                check_frame_order(onset, apex, offset, file=path, row=n, problems=problems)
-            if subject and clip and is_safe_name(clip):
-                tag_problems(problems[before:], f"{self.name}/{subject}/{clip}")
-            if len(problems) > before:
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
+            subject = row.normalised("Subject", normalise_subject, what="subject number")
+            clip = row.name("Filename", what="clip name")
+            onset = row.frame("OnsetFrame")
+            apex = row.frame("ApexFrame", optional=True)
+            offset = row.frame("OffsetFrame")
+            emotion = row.emotion("Estimated Emotion", EMOTIONS)
+            row.check_order(onset, apex, offset)
+            if subject and clip:
+                row.tag(f"{self.name}/{subject}/{clip}")
+            problems += row.problems
+            if not row.ok:
                 continue
-            folder = frames_root / subject / clip
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=text_cell(row["Action Units"]), onset=onset, apex=apex, offset=offset,
-                fps=FPS, source=str(folder.relative_to(self.root)) if folder.is_relative_to(
-                    self.root) else str(folder),
-                annotation_file=path.name, annotation_row=n,
-            ))
+                aus=row.text("Action Units"), onset=onset, apex=apex, offset=offset, fps=FPS,
+                source=relative_source(frames_root / subject / clip, self.root),
+                annotation_file=path.name, annotation_row=row.number))
         return records, problems
-
-    def frame_source(self, record: ClipRecord) -> FrameSource:
-        folder = self.root / record.source
-        if not folder.is_dir():
-            raise MerprepError("clip folder not found", file=folder)
-        return FrameSource(frames=number_frames(folder))

@@ -44,10 +44,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
-                                   number_frames)
-from merprep.datasets.tables import (cell_problems, check_frame_order, find_file, int_cell,
-                                     read_table, tag_problems, text_cell)
+from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, number_frames,
+                                   relative_source)
+from merprep.datasets.tables import AnnotationRow, find_file, read_table
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -138,52 +137,39 @@ class Adapter(DatasetAdapter):
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
-            subject = text_cell(row["Subject"])
-            if not subject:
-                problems.append(Problem("Subject is empty", file=str(path), row=n))
-            elif not is_safe_name(subject):
-                problems.append(Problem(f"Subject is not a valid name: {subject!r}",
-                                        file=str(path), row=n))
-                subject = ""
-            written = text_cell(row["Filename"])
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
+            subject = row.name("Subject", what="subject name")
+            written = row.text("Filename")
             video = written.lower()
             if len(video) != 1 or video not in VIDEOS:
-                problems.append(Problem(f"Filename is not a stimulus video a-m: {written!r}",
-                                        file=str(path), row=n))
+                row.problem(f"Filename is not a stimulus video a-m: {written!r}")
                 video = ""
-            onset = int_cell(row["Onset"], column="Onset", file=path, row=n, problems=problems)
-            apex = int_cell(row["Apex"], column="Apex", file=path, row=n, problems=problems,
-                            allow_missing=True)
-            offset = int_cell(row["Offset"], column="Offset", file=path, row=n,
-                              problems=problems)
-            emotion = text_cell(row["emotion"])
-            if emotion.lower() not in A_EMOTIONS:
-                problems.append(Problem(f"unknown emotion {emotion!r} (expected one of "
-                                        f"{', '.join(sorted(A_EMOTIONS))})", file=str(path), row=n))
-            if len(problems) == before:
-                check_frame_order(onset, apex, offset, file=path, row=n, problems=problems)
+            onset = row.frame("Onset")
+            apex = row.frame("Apex", optional=True)
+            offset = row.frame("Offset")
+            emotion = row.emotion("emotion", A_EMOTIONS)
+            row.check_order(onset, apex, offset)
             clip = f"{video}_{onset}" if video and onset is not None else None
             if subject and clip:
-                tag_problems(problems[before:], f"{self.name}/{subject}/{clip}")
-            if len(problems) > before:
+                row.tag(f"{self.name}/{subject}/{clip}")
+            problems += row.problems
+            if not row.ok:
                 continue
             video_dir = frames_root / subject / video
             if not video_dir.is_dir() and (frames_root / subject / written).is_dir():
                 video_dir = frames_root / subject / written
-            extra: dict[str, Any] = {"objective_class": text_cell(row["Objective class"]),
+            extra: dict[str, Any] = {"objective_class": row.text("Objective class"),
                                      "video": video,
-                                     "depth_source": _relative(video_dir / "depth", self.root)}
+                                     "depth_source": relative_source(video_dir / "depth",
+                                                                     self.root)}
             if written != video:
                 extra["filename_written"] = written
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=text_cell(row["AU"]), onset=onset, apex=apex, offset=offset, fps=FPS,
-                source=_relative(video_dir / "color", self.root), annotation_file=path.name,
-                annotation_row=n, extra=extra))
+                aus=row.text("AU"), onset=onset, apex=apex, offset=offset, fps=FPS,
+                source=relative_source(video_dir / "color", self.root),
+                annotation_file=path.name, annotation_row=row.number, extra=extra))
         return records, problems
 
     # -- part C ----------------------------------------------------------------------------------
@@ -192,35 +178,27 @@ class Adapter(DatasetAdapter):
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
-            number = int_cell(row["sub"], column="sub", file=path, row=n, problems=problems,
-                              minimum=1)
-            count = int_cell(row["count"], column="count", file=path, row=n, problems=problems,
-                             minimum=1)
-            onset = int_cell(row["onset"], column="onset", file=path, row=n, problems=problems)
-            offset = int_cell(row["offset"], column="offset", file=path, row=n,
-                              problems=problems)
-            emotion = text_cell(row["emotion"])
-            if emotion.lower() not in C_EMOTIONS:
-                problems.append(Problem(f"unknown emotion {emotion!r} (expected one of "
-                                        f"{', '.join(sorted(C_EMOTIONS))})", file=str(path), row=n))
-            if len(problems) == before:
-                check_frame_order(onset, None, offset, file=path, row=n, problems=problems)
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
+            number = row.frame("sub", minimum=1)
+            count = row.frame("count", minimum=1)
+            onset = row.frame("onset")
+            offset = row.frame("offset")
+            emotion = row.emotion("emotion", C_EMOTIONS)
+            row.check_order(onset, None, offset)
             subject = f"sub{number:02d}" if number is not None else None
             clip = f"me{count:02d}" if count is not None else None
             if subject and clip:
-                tag_problems(problems[before:], f"{self.name}/{subject}/{clip}")
-            if len(problems) > before:
+                row.tag(f"{self.name}/{subject}/{clip}")
+            problems += row.problems
+            if not row.ok:
                 continue
             folder = self._part_c_folder(frames_root, number)
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=text_cell(row["au"]), onset=onset, apex=None, offset=offset, fps=FPS,
-                source=_relative(folder / "color", self.root), annotation_file=path.name,
-                annotation_row=n,
+                aus=row.text("au"), onset=onset, apex=None, offset=offset, fps=FPS,
+                source=relative_source(folder / "color", self.root), annotation_file=path.name,
+                annotation_row=row.number,
                 extra={"sub": number, "count": count,
                        "frame_index": f"position in the folder, from {FIRST_POSITION}"}))
         return records, problems
@@ -250,7 +228,3 @@ class Adapter(DatasetAdapter):
             # a whole recording per subject: hand on only this clip's frames
             frames = {k: p for k, p in frames.items() if record.onset <= k <= record.offset}
         return FrameSource(frames=dict(frames))
-
-
-def _relative(folder: Path, root: Path) -> str:
-    return folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)

@@ -26,9 +26,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name
-from merprep.datasets.tables import (cell_problems, find_file, int_cell, read_table, tag_problems,
-                                     text_cell)
+from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
+                                   relative_source)
+from merprep.datasets.tables import AnnotationRow, find_file, read_table
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -85,43 +85,39 @@ class Adapter(DatasetAdapter):
         gesture_columns = [c for c in table.columns if c not in ("id", "class", "__row__")]
         clips = self.clips_folder()
         records: list[ClipRecord] = []
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
-            file_name = text_cell(row["id"])
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
+            file_name = row.text("id")
             if file_name and not Path(file_name).suffix:
                 file_name += VIDEO_SUFFIX
             clip = Path(file_name).stem
             if not clip or not is_safe_name(clip):
-                problems.append(Problem(f"id is not a video file name: {file_name!r}",
-                                        file=str(path), row=n))
+                row.problem(f"id is not a video file name: {file_name!r}")
+                problems += row.problems
                 continue
-            label = text_cell(row["class"])
+            label = row.text("class")
             if label.lower() not in EMOTIONS:
-                problems.append(Problem(f"unknown class {label!r} (expected deceptive or "
-                                        "truthful)", file=str(path), row=n))
-            gestures = {c: int_cell(row[c], column=c, file=path, row=n, problems=problems,
-                                    maximum=1) for c in gesture_columns}
+                row.problem(f"unknown class {label!r} (expected deceptive or truthful)")
+            gestures = {c: row.frame(c, maximum=1) for c in gesture_columns}
             if speakers is None:
                 subject = clip
             else:
                 subject = speakers.get(clip)
                 if subject is None:
-                    problems.append(Problem(f"{file_name} is not in the subjects map "
-                                            f"{self.subjects_map}", file=str(path), row=n))
-            video = self._find_video(clips, file_name, label, path, n, problems)
+                    row.problem(f"{file_name} is not in the subjects map {self.subjects_map}")
+            video = self._find_video(clips, file_name, label, path, row.number, row.problems)
             n_frames, fps = None, None
-            if video is not None and len(problems) == before:
-                n_frames, fps = self._measure(video, path, n, problems)
-            tag_problems(problems[before:], f"{self.name}/{subject or clip}/{clip}")
-            if len(problems) > before:
+            if video is not None and row.ok:
+                n_frames, fps = self._measure(video, path, row.number, row.problems)
+            row.tag(f"{self.name}/{subject or clip}/{clip}")
+            problems += row.problems
+            if not row.ok:
                 continue
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=label, aus="", onset=0,
                 apex=None, offset=n_frames - 1, fps=fps,
-                source=_relative(video, self.root), annotation_file=path.name,
-                annotation_row=n, extra={"gestures": gestures}))
+                source=relative_source(video, self.root), annotation_file=path.name,
+                annotation_row=row.number, extra={"gestures": gestures}))
         if speakers is None:
             log.warning("deception: no --subjects-map, so each clip is its own subject; "
                         "leave-one-subject-out then leaks speakers across folds (the same person "
@@ -135,20 +131,19 @@ class Adapter(DatasetAdapter):
         table = read_table(self.subjects_map, required=("id", "subject"))
         out: dict[str, str] = {}
         rows: dict[str, int] = {}
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            clip = Path(text_cell(row["id"])).stem
-            subject = text_cell(row["subject"])
-            where = dict(file=str(self.subjects_map), row=n)
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, self.subjects_map)
+            clip = Path(row.text("id")).stem
+            subject = row.text("subject")
             if not clip:
-                problems.append(Problem("id is empty", **where))
+                row.problem("id is empty")
             elif not subject or not is_safe_name(subject):
-                problems.append(Problem(f"subject is not a valid name: {subject!r}", **where))
+                row.problem(f"subject is not a valid name: {subject!r}")
             elif clip in out and out[clip] != subject:
-                problems.append(Problem(f"{clip} is mapped twice (also row {rows[clip]}: "
-                                        f"{out[clip]!r})", **where))
-            else:
-                out[clip], rows[clip] = subject, n
+                row.problem(f"{clip} is mapped twice (also row {rows[clip]}: {out[clip]!r})")
+            if row.ok:
+                out[clip], rows[clip] = subject, row.number
+            problems += row.problems
         return out
 
     def _find_video(self, clips: Path, file_name: str, label: str, path: Path, row: int,
@@ -195,7 +190,3 @@ class Adapter(DatasetAdapter):
         if not video.is_file():
             raise MerprepError("video not found", file=video)
         return FrameSource(video=video, n_video_frames=self._n_frames.get(video))
-
-
-def _relative(path: Path, root: Path) -> str:
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, is_safe_name, number_frames
-from merprep.datasets.tables import (cell_problems, check_frame_order, int_cell, is_missing,
-                                     read_table, strict_float, text_cell)
+from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
+                                   number_frames)
+from merprep.datasets.tables import AnnotationRow, read_table, strict_float
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 COLUMNS = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
@@ -51,73 +51,72 @@ class Adapter(DatasetAdapter):
         table = read_table(path, required=COLUMNS)
         records: list[ClipRecord] = []
         problems: list[Problem] = []
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
-            names = {c: text_cell(row[c]) for c in ("dataset", "subject", "clip")}
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
+            names = {c: row.text(c) for c in ("dataset", "subject", "clip")}
             for column, value in names.items():
                 if not value:
-                    problems.append(Problem(f"{column} is empty", file=str(path), row=n))
+                    row.problem(f"{column} is empty")
                 elif not is_safe_name(value):
-                    problems.append(Problem(f"{column} {value!r} is not allowed (letters, digits, "
-                                            "'_', '.', '-'; no '/' or '..')", file=str(path), row=n))
-            source_text = text_cell(row["source"])
+                    row.problem(f"{column} {value!r} is not allowed (letters, digits, '_', '.', "
+                                "'-'; no '/' or '..')")
+            source_text = row.text("source")
             if not source_text:
-                problems.append(Problem("source is empty", file=str(path), row=n))
-                continue
-            source = self._resolve(path, source_text)
-            onset = int_cell(row["onset"], column="onset", file=path, row=n, problems=problems,
-                             allow_missing=True)
-            apex = int_cell(row["apex"], column="apex", file=path, row=n, problems=problems,
-                            allow_missing=True)
-            offset = int_cell(row["offset"], column="offset", file=path, row=n, problems=problems,
-                              allow_missing=True)
+                row.problem("source is empty")
+            onset = row.frame("onset", optional=True)
+            apex = row.frame("apex", optional=True)
+            offset = row.frame("offset", optional=True)
             fps = None
-            if not is_missing(row["fps"]):
+            if row.text("fps"):
                 try:
-                    fps = strict_float(row["fps"])
+                    fps = strict_float(row.text("fps"))
                     if not 0 < fps < 100000:
                         raise ValueError
                 except ValueError:
-                    problems.append(Problem(f"fps is not a positive number: {row['fps']!r}",
-                                            file=str(path), row=n))
-            if len(problems) > before:
-                continue
-            is_video = source.suffix.lower() in VIDEO_SUFFIXES
-            if fps is None and not is_video:
-                problems.append(Problem("fps is empty (required for frame folders)",
-                                        file=str(path), row=n))
-                continue
-            if onset is None or offset is None or fps is None:
-                try:
-                    available = self._source(source).available
-                except MerprepError as exc:
-                    problems.append(Problem(str(exc), file=str(path), row=n))
-                    continue
-                if not available:
-                    problems.append(Problem(f"no frames in {source}", file=str(path), row=n))
-                    continue
-                onset = available[0] if onset is None else onset
-                offset = available[-1] if offset is None else offset
-                if fps is None:
-                    from merprep.frames.decode import video_fps
-
-                    fps = video_fps(source)
-                    if fps is None:
-                        problems.append(Problem("fps is empty and the video does not say",
-                                                file=str(path), row=n))
-                        continue
-            if not check_frame_order(onset, apex, offset, file=path, row=n, problems=problems):
+                    row.problem(f"fps is not a positive number: {row.text('fps')!r}")
+            if row.ok:
+                source = self._resolve(path, source_text)
+                is_video = source.suffix.lower() in VIDEO_SUFFIXES
+                onset, offset, fps = self._fill_blanks(row, source, is_video, onset, offset, fps)
+                row.check_order(onset, apex, offset)
+            problems += row.problems
+            if not row.ok:
                 continue
             records.append(ClipRecord(
                 dataset=names["dataset"], subject=names["subject"], clip=names["clip"],
-                emotion=text_cell(row["emotion"]), aus=text_cell(row["aus"]), onset=onset,
+                emotion=row.text("emotion"), aus=row.text("aus"), onset=onset,
                 apex=apex, offset=offset, fps=fps, source=source_text,
-                annotation_file=path.name, annotation_row=n,
+                annotation_file=path.name, annotation_row=row.number,
                 extra={"video": is_video},
             ))
         return records, problems
+
+    def _fill_blanks(self, row: AnnotationRow, source: Path, is_video: bool, onset: int | None,
+                     offset: int | None, fps: float | None
+                     ) -> tuple[int | None, int | None, float | None]:
+        """Blank onset/offset -> the first/last frame on disk; blank fps -> the video's own."""
+        if fps is None and not is_video:
+            row.problem("fps is empty (required for frame folders)")
+            return onset, offset, fps
+        if onset is not None and offset is not None and fps is not None:
+            return onset, offset, fps
+        try:
+            available = self._source(source).available
+        except MerprepError as exc:
+            row.problem(str(exc))
+            return onset, offset, fps
+        if not available:
+            row.problem(f"no frames in {source}")
+            return onset, offset, fps
+        onset = available[0] if onset is None else onset
+        offset = available[-1] if offset is None else offset
+        if fps is None:
+            from merprep.frames.decode import video_fps
+
+            fps = video_fps(source)
+            if fps is None:
+                row.problem("fps is empty and the video does not say")
+        return onset, offset, fps
 
     def _source(self, path: Path) -> FrameSource:
         if not path.exists():

@@ -21,11 +21,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
-                                   number_frames)
-from merprep.datasets.tables import (cell_problems, check_frame_order, find_file,
-                                     find_header_row, int_cell, read_table, strict_int,
-                                     tag_problems, text_cell)
+from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
+from merprep.datasets.tables import (AnnotationRow, find_file, find_header_row, read_table,
+                                     strict_int)
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -81,56 +79,25 @@ class Adapter(DatasetAdapter):
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
-            subject_text = text_cell(row["Subject"])
-            try:
-                subject = normalise_subject(subject_text)
-            except ValueError:
-                problems.append(Problem(f"Subject is not a subject number: {subject_text!r}",
-                                        file=str(path), row=n))
-                subject = None
-            clip = text_cell(row["Filename"])
-            if not clip:
-                problems.append(Problem("Filename is empty", file=str(path), row=n))
-            elif not is_safe_name(clip):
-                problems.append(Problem(f"Filename is not a valid clip name: {clip!r}",
-                                        file=str(path), row=n))
-                clip = ""
-            onset = int_cell(row["Onset Frame"], column="Onset Frame", file=path, row=n,
-                             problems=problems)
-            apex = int_cell(row["Apex Frame"], column="Apex Frame", file=path, row=n,
-                            problems=problems, allow_missing=True, missing_values=(-1,))
-            offset = int_cell(row["Offset Frame"], column="Offset Frame", file=path, row=n,
-                              problems=problems)
-            emotion = text_cell(row["Estimated Emotion"])
-            if emotion.lower() not in EMOTIONS:
-                problems.append(Problem(f"unknown emotion {emotion!r} (expected one of "
-                                        f"{', '.join(sorted(EMOTIONS))})", file=str(path), row=n))
-            if len(problems) == before:
-                check_frame_order(onset, apex, offset, file=path, row=n, problems=problems)
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
+            subject = row.normalised("Subject", normalise_subject, what="subject number")
+            clip = row.name("Filename", what="clip name")
+            onset = row.frame("Onset Frame")
+            apex = row.frame("Apex Frame", optional=True, missing_values=(-1,))
+            offset = row.frame("Offset Frame")
+            emotion = row.emotion("Estimated Emotion", EMOTIONS)
+            row.check_order(onset, apex, offset)
             if subject and clip:
-                tag_problems(problems[before:], f"{self.name}/{subject}/{clip}")
-            if len(problems) > before:
+                row.tag(f"{self.name}/{subject}/{clip}")
+            problems += row.problems
+            if not row.ok:
                 continue
-            folder = frames_root / subject / clip
-            extra = {key: text_cell(row[column]) for column, key in EXTRA_COLUMNS.items()
-                     if column in row.index}
+            extra = {key: row.text(column) for column, key in EXTRA_COLUMNS.items()
+                     if row.has(column)}
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=text_cell(row["Action Units"]), onset=onset, apex=apex, offset=offset,
-                fps=FPS, source=_relative(folder, self.root), annotation_file=path.name,
-                annotation_row=n, extra=extra))
+                aus=row.text("Action Units"), onset=onset, apex=apex, offset=offset, fps=FPS,
+                source=relative_source(frames_root / subject / clip, self.root),
+                annotation_file=path.name, annotation_row=row.number, extra=extra))
         return records, problems
-
-    def frame_source(self, record: ClipRecord) -> FrameSource:
-        folder = self.root / record.source
-        if not folder.is_dir():
-            raise MerprepError("clip folder not found", file=folder)
-        return FrameSource(frames=number_frames(folder))
-
-
-def _relative(folder: Path, root: Path) -> str:
-    return folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)

@@ -28,9 +28,8 @@ import logging
 import re
 from pathlib import Path
 
-from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, number_frames
-from merprep.datasets.tables import (cell_problems, check_frame_order, int_cell, read_table,
-                                     tag_problems, text_cell)
+from merprep.datasets.base import ClipRecord, DatasetAdapter, number_frames, relative_source
+from merprep.datasets.tables import AnnotationRow, read_table
 from merprep.errors import MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -153,7 +152,7 @@ class Adapter(DatasetAdapter):
         return ClipRecord(
             dataset=self.name, subject=subject, clip=clip, emotion=emotion, aus="",
             onset=frames[0], apex=None, offset=frames[-1], fps=FPS[self.modality],
-            source=_relative(folder, self.root), extra={"modality": self.modality,
+            source=relative_source(folder, self.root), extra={"modality": self.modality,
                                                          "bounds": "folder"})
 
     def _apply_smic_e(self, records: list[ClipRecord], path: Path) -> list[Problem]:
@@ -162,41 +161,37 @@ class Adapter(DatasetAdapter):
         by_key = {(r.subject, r.clip): r for r in records}
         problems: list[Problem] = []
         updated: set[str] = set()
-        for _, row in table.iterrows():
-            n = int(row["__row__"])
-            before = len(problems)
-            problems += cell_problems(row, path)
+        for _, cells in table.iterrows():
+            row = AnnotationRow(cells, path)
             try:
-                subject = normalise_subject(text_cell(row["Subject"]))
-                clip = normalise_clip(text_cell(row["Filename"]))
+                subject = normalise_subject(row.text("Subject"))
+                clip = normalise_clip(row.text("Filename"))
             except ValueError as exc:
-                problems.append(Problem(str(exc), file=str(path), row=n))
+                row.problem(str(exc))
+                problems += row.problems
                 continue
             clip_id = f"{self.name}/{subject}/{clip}"
             record = by_key.get((subject, clip))
             if record is None:
-                problems.append(Problem(f"no clip folder for {clip} of {subject} under "
-                                        f"{self.modality}", file=str(path), row=n,
-                                        clip_id=clip_id))
+                row.problem(f"no clip folder for {clip} of {subject} under {self.modality}")
+                row.tag(clip_id)
+                problems += row.problems
                 continue
-            onset = int_cell(row["OnsetF"], column="OnsetF", file=path, row=n, problems=problems)
-            offset = int_cell(row["OffsetF"], column="OffsetF", file=path, row=n,
-                              problems=problems)
-            apex = None
-            if "ApexF" in row.index:
-                apex = int_cell(row["ApexF"], column="ApexF", file=path, row=n,
-                                problems=problems, allow_missing=True, missing_values=(-1,))
-            emotion = text_cell(row["Emotion"])
+            onset = row.frame("OnsetF")
+            offset = row.frame("OffsetF")
+            apex = (row.frame("ApexF", optional=True, missing_values=(-1,))
+                    if row.has("ApexF") else None)
+            emotion = row.text("Emotion")
             if emotion.lower() != record.emotion.lower():
-                problems.append(Problem(f"Emotion {emotion!r} disagrees with the clip's folder "
-                                        f"{record.emotion!r}", file=str(path), row=n))
-            if len(problems) == before:
-                check_frame_order(onset, apex, offset, file=path, row=n, problems=problems)
-            tag_problems(problems[before:], clip_id)
-            if len(problems) > before:
+                row.problem(f"Emotion {emotion!r} disagrees with the clip's folder "
+                            f"{record.emotion!r}")
+            row.check_order(onset, apex, offset)
+            row.tag(clip_id)
+            problems += row.problems
+            if not row.ok:
                 continue
             record.onset, record.apex, record.offset = onset, apex, offset
-            record.annotation_file, record.annotation_row = path.name, n
+            record.annotation_file, record.annotation_row = path.name, row.number
             record.extra["bounds"] = "annotation"
             updated.add(clip_id)
         unlisted = len(records) - len(updated)
@@ -208,13 +203,3 @@ class Adapter(DatasetAdapter):
         bad = {p.clip_id for p in problems}
         records[:] = [r for r in records if r.clip_id not in bad]
         return problems
-
-    def frame_source(self, record: ClipRecord) -> FrameSource:
-        folder = self.root / record.source
-        if not folder.is_dir():
-            raise MerprepError("clip folder not found", file=folder)
-        return FrameSource(frames=number_frames(folder))
-
-
-def _relative(folder: Path, root: Path) -> str:
-    return folder.relative_to(root).as_posix() if folder.is_relative_to(root) else str(folder)

@@ -163,6 +163,83 @@ def cell_problems(row: Any, file: Path) -> list[Problem]:
     return out
 
 
+class AnnotationRow:
+    """One data row of an annotation table, read column by column.
+
+    Each reader parses one cell and records a :class:`Problem` (file, 1-based row) when the cell
+    is bad, so an adapter's loop reads like the dataset's column list and every dataset reports
+    bad cells the same way. Formula cells without a saved value are reported on creation.
+    """
+
+    def __init__(self, row: Any, file: Path):
+        self.row = row
+        self.file = Path(file)
+        self.number = int(row["__row__"])
+        self.problems: list[Problem] = cell_problems(row, self.file)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, message: str) -> None:
+        self.problems.append(Problem(message, file=str(self.file), row=self.number))
+
+    def has(self, column: str) -> bool:
+        return column in self.row.index
+
+    def text(self, column: str) -> str:
+        """The cell as stripped text, kept verbatim ('' when blank)."""
+        return text_cell(self.row[column])
+
+    def frame(self, column: str, *, optional: bool = False, missing_values: Iterable[int] = (),
+              minimum: int | None = 0, maximum: int = 10**8) -> int | None:
+        """A whole-number cell (frame number, count); None when blank and ``optional``."""
+        return int_cell(self.row[column], column=column, file=self.file, row=self.number,
+                        problems=self.problems, allow_missing=optional,
+                        missing_values=missing_values, minimum=minimum, maximum=maximum)
+
+    def name(self, column: str, *, what: str = "name") -> str | None:
+        """A cell used as one component of a clip id (no '/', no '..'); None when bad."""
+        from merprep.datasets.base import is_safe_name
+
+        value = self.text(column)
+        if not value:
+            self.problem(f"{column} is empty")
+            return None
+        if not is_safe_name(value):
+            self.problem(f"{column} is not a valid {what}: {value!r}")
+            return None
+        return value
+
+    def normalised(self, column: str, normalise: Any, *, what: str) -> str | None:
+        """``normalise(text)`` of the cell (e.g. a subject number to ``sub01``); a ValueError
+        from it becomes a problem naming ``what`` the cell should be."""
+        value = self.text(column)
+        try:
+            return normalise(value)
+        except ValueError:
+            self.problem(f"{column} is not a {what}: {value!r}")
+            return None
+
+    def emotion(self, column: str, vocabulary: Iterable[str]) -> str:
+        """The emotion as written; a problem unless its lower-case form is in ``vocabulary``."""
+        value = self.text(column)
+        if value.lower() not in vocabulary:
+            self.problem(f"unknown emotion {value!r} (expected one of "
+                         f"{', '.join(sorted(vocabulary))})")
+        return value
+
+    def check_order(self, onset: int | None, apex: int | None, offset: int | None) -> None:
+        """onset <= apex <= offset, checked once the frame cells themselves are sound."""
+        if self.ok:
+            check_frame_order(onset, apex, offset, file=self.file, row=self.number,
+                              problems=self.problems)
+
+    def tag(self, clip_id: str | None) -> None:
+        """Name the clip on this row's problems (so ``--skip-invalid`` can record it)."""
+        tag_problems(self.problems, clip_id)
+
+
 def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | None = None,
                     search_rows: int = 40) -> int | None:
     """1-based number of the first row (within ``search_rows``) holding every ``required``
