@@ -27,8 +27,14 @@ COMMANDS = {
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
     """Train and evaluate micro-expression models on merprep clip stores."""
-    # TensorFlow logs CUDA plugin registration errors even on CPU-only machines.
+    from mertrain import tfenv
+
+    # TensorFlow logs CUDA plugin registration errors even on CPU-only machines: its import is
+    # made quiet (mertrain.tfenv) unless -v asks for its logs.
+    if verbose:
+        os.environ[tfenv.VERBOSE_ENV] = "1"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3" if verbose == 0 else "1")
+    tfenv.install_quiet_import()
     setup_logging(verbose)
 
 

@@ -55,9 +55,13 @@ class LocalExecutor:
 
 
 def _ray_fold(ctx: "FoldContext", data: "ClipArrays", job: "FoldJob") -> "FoldOutcome":
-    """Body of one Ray task: a fresh trainer in a fresh worker process."""
+    """Body of one Ray task: a fresh trainer in a fresh worker process (TensorFlow imported
+    quietly first: the worker's stderr is forwarded to the driver)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from mertrain.tfenv import import_tensorflow
     from mertrain.train import train_fold
+
+    import_tensorflow()
 
     return train_fold(ctx, data, job)
 

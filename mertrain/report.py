@@ -5,6 +5,7 @@ A run directory holds::
     config.json        the run configuration, model configuration, stores, versions, identity
     splits.json        the split (byte-identical to ``mertrain splits --json``)
     folds/NNN.json     one record per finished fold (written atomically as the fold finishes)
+    folds/NNN.failed.json  a fold that failed (NaN loss, ...): why, and its training history
     predictions.csv    clip_id, dataset, subject, fold, y_true, y_pred, p_<class>...
     results.json       pooled UF1/UAR/ACC, per dataset, per subject, confusion, provenance
     per_subject.csv    confusion.png    curves.png    [weights/]  [tensorboard/]
@@ -42,6 +43,16 @@ PER_SUBJECT = "per_subject.csv"
 SELECT_LABELS = {"last": "last", "inner-val": "inner-val", "oracle": "oracle (optimistic)"}
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: files are created 0666 minus the umask, as open() would (mkstemp alone gives 0600)
+_FILE_MODE = 0o666 & ~_current_umask()
+
+
 class RunDirError(MerprepError):
     """A run directory that is missing, damaged, or does not match another one."""
 
@@ -52,16 +63,24 @@ def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a
     torn one (temporary file in the same folder, fsync, rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                Path(tmp).unlink(missing_ok=True)
+            except OSError:
+                pass
+        if isinstance(exc, OSError):  # disk full, read-only, permissions: say which file
+            raise RunDirError(f"cannot write ({exc.strerror or exc})", file=path) from None
         raise
 
 
@@ -110,6 +129,38 @@ def save_fold(out: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
+def failure_path(out: Path, index: int) -> Path:
+    return Path(out) / FOLDS / f"{index:03d}.failed.json"
+
+
+def save_failure(out: Path, record: Mapping[str, Any]) -> Path:
+    """Persist a failed fold (its ``failure`` reason and history) apart from the finished
+    folds: it is not a result, and ``--resume`` trains it again."""
+    path = failure_path(out, int(record["index"]))
+    write_atomic(path, json.dumps(record, separators=(",", ":")) + "\n")
+    return path
+
+
+def clear_failure(out: Path, index: int) -> None:
+    """Forget an earlier failure of a fold that has now finished."""
+    failure_path(out, index).unlink(missing_ok=True)
+
+
+def failed_folds(out: Path, splits: Splits | None = None) -> dict[int, dict[str, Any]]:
+    """index -> failure record for every failed fold in ``out`` that has not finished since."""
+    out = Path(out)
+    splits = splits or Splits.load(out / SPLITS)
+    records: dict[int, dict[str, Any]] = {}
+    for path in sorted((out / FOLDS).glob("[0-9][0-9][0-9].failed.json")):
+        rec = _read_json(path)
+        i = int(rec["index"])
+        if i >= len(splits.folds) or splits.folds[i].name != rec["name"]:
+            raise RunDirError("failed-fold record does not match the run's splits.json", file=path)
+        if not fold_path(out, i).exists():
+            records[i] = rec
+    return records
+
+
 def finished_folds(out: Path, splits: Splits | None = None) -> dict[int, dict[str, Any]]:
     """index -> fold record for every fold persisted in ``out`` (checked against its split)."""
     out = Path(out)
@@ -133,6 +184,8 @@ class LoadedRun:
     config: dict[str, Any]
     splits: Splits
     folds: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: folds that failed (NaN loss, ...) and have not finished since: index -> record
+    failures: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -151,7 +204,8 @@ def load_run(path: Path | str) -> LoadedRun:
     if not (path / SPLITS).exists():
         raise RunDirError("not a run directory (no splits.json)", file=path)
     splits = Splits.load(path / SPLITS)
-    return LoadedRun([path], config, splits, finished_folds(path, splits))
+    return LoadedRun([path], config, splits, finished_folds(path, splits),
+                     failed_folds(path, splits))
 
 
 def identity_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
@@ -175,7 +229,8 @@ def merge_runs(runs: Sequence[LoadedRun]) -> LoadedRun:
     if not runs:
         raise RunDirError("nothing to merge")
     first = runs[0]
-    merged = LoadedRun(list(first.paths), first.config, first.splits, dict(first.folds))
+    merged = LoadedRun(list(first.paths), first.config, first.splits, dict(first.folds),
+                       dict(first.failures))
     for other in runs[1:]:
         if other.splits.sha256 != first.splits.sha256:
             raise RunDirError(f"cannot merge {first.name} and {other.name}: they use different "
@@ -193,7 +248,10 @@ def merge_runs(runs: Sequence[LoadedRun]) -> LoadedRun:
                 raise RunDirError(f"cannot merge: fold {i} ({rec['name']}) is in two shards "
                                   "with different predictions")
             merged.folds[i] = rec
+        for i, rec in other.failures.items():
+            merged.failures.setdefault(i, rec)
         merged.paths += other.paths
+    merged.failures = {i: r for i, r in merged.failures.items() if i not in merged.folds}
     return merged
 
 
@@ -251,6 +309,8 @@ def compute_results(run: LoadedRun) -> dict[str, Any]:
         "complete": run.complete,
         "folds_done": len(run.folds),
         "folds_total": len(run.splits.folds),
+        "failed_folds": {run.failures[i]["name"]: run.failures[i].get("failure", "failed")
+                         for i in sorted(run.failures)},
         "splits_sha256": run.splits.sha256,
         "config_sha256": run.config.get("identity_sha256"),
         "stores": [{k: s.get(k) for k in ("path", "schema_version", "fingerprint", "n_clips")}
@@ -273,6 +333,8 @@ def write_outputs(out: Path, run: LoadedRun) -> dict[str, Any]:
         write_atomic(out / SPLITS, run.splits.to_json() + "\n")
         for rec in run.folds.values():
             save_fold(out, rec)
+        for rec in run.failures.values():
+            save_failure(out, rec)
     classes = list(run.splits.classes)
     rows = prediction_rows(run)
     fields = ["clip_id", "dataset", "subject", "fold", "y_true", "y_pred"] + \
@@ -316,6 +378,10 @@ def header(results: Mapping[str, Any]) -> str:
             f"{ds} {n}" for ds, n in missing.items() if n) + ")"
     if not results.get("complete", True):
         line += f"  INCOMPLETE ({results['folds_done']}/{results['folds_total']} folds)"
+    failed = results.get("failed_folds") or {}
+    if failed:
+        line += f"  FAILED {len(failed)} fold(s): " + "; ".join(
+            f"{name}: {why}" for name, why in failed.items())
     return line
 
 

@@ -1,7 +1,8 @@
 """``mertrain run`` end to end at a tiny size: outputs, determinism (fresh build == reused
 compiled model), resume after ``--folds`` subsets and after a real SIGKILL, shard merging, the
 Ray executor, oracle labelling, inner-validation subjects, bad input refused before training,
-and the demo path sample -> extract -> run through the CLI.
+the demo path sample -> extract -> run through the CLI, training-only augmentation (spied on) and
+its determinism, and the precision / XLA options.
 
 Most runs use ``stcnn-3dcnn`` at 9x32x32 gray (about 1-2 s per fold after the first here) on a
 3-subject synthetic store whose classes are learnable (a brightening left half, right half or
@@ -430,3 +431,119 @@ def test_demo_path_sample_extract_run(casme2_store, tmp_path, cli_runner):
         assert (out / name).is_file(), name
     results = json.loads((out / "results.json").read_text())
     assert results["n"] == 18 and len(results["per_subject"]) == 3
+
+
+# --------------------------------------------------------------------------- augmentation
+
+#: a spy augmentation whose only transform is a per-clip brightness offset, visible after
+#: --input raw normalisation (onset-diff would cancel it)
+SPY = {"flip_prob": 0.0, "max_translate": 0, "max_rotate": 0.0, "noise_std": 0.0,
+       "brightness": 0.2}
+
+
+def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
+    """Training batches are augmented (new offsets every epoch, every training clip once per
+    epoch); what the trainer predicts on is exactly the unaugmented test clips, and the
+    inner-validation clips are never augmented either."""
+    import mertrain.models
+    from mertrain.data import Normaliser
+    from mertrain.train import AugmentedTraining, fold_inputs, prepare
+
+    config = _config(store, tmp_path / "aug", input="raw", augment=SPY, folds="0")
+    prepared = prepare(config, progress=False)
+    job = prepared.job(0)
+    raw_train = prepared.data.take(job.train)["face"]
+    norm = Normaliser("raw").fit(raw_train)
+    expected_test = norm(prepared.data.take(job.test)["face"])
+
+    batches, predicted = [], []
+    real_batch, real_predict = AugmentedTraining.batch, mertrain.models.predict_proba
+
+    def spy_batch(self, epoch, step, batch_size):
+        x, y = real_batch(self, epoch, step, batch_size)
+        batches.append((epoch, self.rows(epoch, step, batch_size).copy(), x["face"].copy()))
+        return x, y
+
+    def spy_predict(model, x, *a, **k):
+        predicted.append({name: v.copy() for name, v in x.items()})
+        return real_predict(model, x, *a, **k)
+
+    monkeypatch.setattr(AugmentedTraining, "batch", spy_batch)
+    monkeypatch.setattr(mertrain.models, "predict_proba", spy_predict)
+    result = run(config, progress=False)
+    monkeypatch.undo()
+
+    assert len(predicted) == 1 and np.array_equal(predicted[0]["face"], expected_test)
+    assert result.results["n"] == len(job.test)
+    seen: dict[int, list[np.ndarray]] = {}
+    for epoch in range(EPOCHS):
+        rows = np.concatenate([r for e, r, _ in batches if e == epoch])
+        assert sorted(rows) == list(range(len(job.train)))  # each training clip once per epoch
+    for _, rows, x in batches:
+        shift = x - norm(raw_train[rows])
+        per_clip = shift.reshape(len(rows), -1)
+        assert np.all(np.abs(per_clip).max(axis=1) > 1e-3)  # every clip brightened/darkened
+        for r, s in zip(rows, per_clip):
+            seen.setdefault(int(r), []).append(np.median(s))
+    assert all(len(v) == EPOCHS and v[0] != v[1] for v in seen.values())  # new draw per epoch
+    rec = json.loads((result.out / "folds" / "000.json").read_text())
+    assert rec["recipe"]["augmented"] is True
+    cfg = json.loads((result.out / "config.json").read_text())
+    assert cfg["recipe"]["augment"]["brightness"] == 0.2
+    assert cfg["recipe"]["augmented_inputs"] == ["face"]
+
+    # inner-validation clips are normalised, never augmented
+    five = write_store(tmp_path / "five.h5", subjects=4, n_clips=3)
+    p = prepare(_config(five, tmp_path / "x", input="raw", augment=SPY, select="inner-val"),
+                progress=False)
+    job = p.job(0)
+    inputs = fold_inputs(p.context(), p.data, job)
+    norm = Normaliser("raw").fit(p.data.take(job.train)["face"])
+    assert len(job.val) and np.array_equal(inputs.x_val["face"],
+                                           norm(p.data.take(job.val)["face"]))
+    assert np.array_equal(inputs.x_test["face"], norm(p.data.take(job.test)["face"]))
+    assert inputs.x_train == {} and inputs.augmented is not None
+
+
+def test_augmented_runs_are_deterministic(store, tmp_path):
+    """Same seed -> the same predictions to every digit with augmentation on (CPU), whether
+    the compiled model is reused across folds or rebuilt."""
+    reused = run(_config(store, tmp_path / "a", augment="default", folds="0-1"),
+                 progress=False)
+    fresh = run(_config(store, tmp_path / "b", augment="default", folds="0-1",
+                        reuse_model=False), progress=False)
+    assert _predictions(reused.out) == _predictions(fresh.out)
+    folds = [json.loads((reused.out / "folds" / f"00{i}.json").read_text()) for i in (0, 1)]
+    assert all(f["recipe"]["augmented"] for f in folds)
+
+
+# --------------------------------------------------------------------------- precision, XLA
+
+def test_precision_and_jit_options(store, tmp_path, caplog):
+    """bf16 trains with float32 logits/probabilities; --precision mixed falls back to float32
+    on a machine without a GPU (warned, and recorded per fold); --jit XLA-compiles (it needs
+    --no-deterministic: Keras disables XLA under op determinism)."""
+    import logging
+
+    from mertrain.train import resolve_precision
+
+    bf16 = run(_config(store, tmp_path / "bf16", precision="bf16", folds="0", epochs=1),
+               progress=False)
+    rec = json.loads((bf16.out / "folds" / "000.json").read_text())
+    assert rec["recipe"]["precision"] == "mixed_bfloat16"
+    p = np.asarray(rec["proba"])
+    assert np.all(np.isfinite(p)) and np.allclose(p.sum(axis=1), 1, atol=1e-5)
+
+    import tensorflow as tf
+
+    if not tf.config.list_physical_devices("GPU"):
+        with caplog.at_level(logging.WARNING, logger="mertrain.train"):
+            assert resolve_precision("mixed") == "float32"
+        assert "no GPU visible; training in float32" in caplog.text
+
+    with pytest.raises(ValueError, match="--jit needs --no-deterministic"):
+        _config(store, tmp_path / "j", jit=True)
+    jit = run(_config(store, tmp_path / "jit", jit=True, deterministic=False, folds="0",
+                      epochs=1), progress=False)
+    rec = json.loads((jit.out / "folds" / "000.json").read_text())
+    assert rec["recipe"]["jit_compile"] is True and len(rec["proba"]) == 6

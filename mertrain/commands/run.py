@@ -16,6 +16,38 @@ def _split_list(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
+#: --loss spelling -> ModelConfig.loss
+LOSSES = {"ce": "ce", "weighted-ce": "weighted_ce", "logit-adjusted": "logit_adjusted",
+          "focal": "focal"}
+
+
+def _floats(text: str | None, flag: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise click.UsageError(f"{flag} {text!r}: expected numbers separated by commas") from None
+
+
+def _augment(text: str | None):
+    """none | default | FILE.json (an object of AugmentConfig fields)."""
+    if text is None or text.lower() in ("none", "default"):
+        return None if text is None else text.lower()
+    path = Path(text)
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise click.UsageError(f"--augment {text!r}: expected none, default or a JSON file "
+                               "(no such file)") from None
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"--augment {text}: unreadable JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise click.UsageError(f"--augment {text}: expected a JSON object of AugmentConfig "
+                               "fields")
+    return value
+
+
 def _model_options(items: tuple[str, ...]) -> dict:
     """``--set gru_units=64 --set embed_units=[64,32]``: values parsed as JSON, else text."""
     out = {}
@@ -51,6 +83,31 @@ def _model_options(items: tuple[str, ...]) -> dict:
 @click.option("--frames", type=int,
               help="Frames per clip the model sees (resampled from the store).")
 @click.option("--size", type=int, help="Input size in pixels (resized from the store).")
+@click.option("--lr-schedule", default=None, metavar="SCHEDULE",
+              help="Learning-rate schedule: constant, step:F:N (x F every N epochs, e.g. "
+              "step:0.9:40) or plateau:F:P (x F after P epochs without improvement of the "
+              "inner-validation loss with --select inner-val, else of the training loss).")
+@click.option("--loss", type=click.Choice(list(LOSSES)), default=None,
+              help="Loss (default: the model's recipe). weighted-ce uses --class-weights, or "
+              "the preset's, or else n/(K n_c) from each fold's training clips; logit-adjusted "
+              "adds tau*log(prior of the training fold) to the logits; focal: "
+              "(1-p)^gamma * CE, alpha = --class-weights if given.")
+@click.option("--class-weights", default=None, metavar="W1,W2,...",
+              help="Per-class weights in class order, e.g. 0.3,0.35,0.35 (weighted-ce, focal).")
+@click.option("--tau", type=float, default=None, help="logit-adjusted: tau (default 1).")
+@click.option("--focal-gamma", type=float, default=None, help="focal: gamma (default 2).")
+@click.option("--augment", "augment", default=None, metavar="none|default|FILE.json",
+              help="Augment training clips (never test/validation clips, never flow): default "
+              "= mertrain.augment.AugmentConfig() (flip, 15 px shift, 13 deg rotation, noise), "
+              "or a JSON object of AugmentConfig fields. New transforms every epoch, seeded by "
+              "the fold seed.")
+@click.option("--precision", default="float32", show_default=True,
+              type=click.Choice(["float32", "mixed", "bf16"]),
+              help="mixed: Keras mixed_float16 on a GPU (float32 on CPU, with a warning); "
+              "bf16: mixed_bfloat16. Logits and loss stay float32.")
+@click.option("--jit/--no-jit", default=None,
+              help="XLA-compile the training step; needs --no-deterministic (default: Keras' "
+              "auto: XLA on a GPU when not deterministic, never on CPU).")
 @click.option("--set", "options", multiple=True, metavar="KEY=VALUE",
               help="Any other model configuration field (value as JSON), e.g. --set gru_units=64.")
 @click.option("--input", "input_mode", default="onset-diff", show_default=True,
@@ -79,9 +136,13 @@ def _model_options(items: tuple[str, ...]) -> dict:
               "RUN_DIR/weights/.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def run(stores, model, protocol, task, test_subjects, k, splits_file, preset, epochs, batch_size,
-        lr, frames, size, options, input_mode, balance, select, val_fraction, seed, deterministic,
+        lr, frames, size, lr_schedule, loss, class_weights, tau, focal_gamma, augment, precision,
+        jit, options, input_mode, balance, select, val_fraction, seed, deterministic,
         out, folds, resume, executor, ray_address, tensorboard, save_weights, progress):
-    """Train and evaluate MODEL on STORE(s) fold by fold; print UF1/UAR/ACC."""
+    """Train and evaluate MODEL on STORE(s) fold by fold; print UF1/UAR/ACC.
+
+    Exits 1 when a fold failed (e.g. its loss became NaN; the other folds are still trained and
+    scored), 2 on bad input (nothing trained)."""
     from merprep.clitools import command_line
     from mertrain.protocols import Splits
     from mertrain.report import format_table
@@ -101,15 +162,27 @@ def run(stores, model, protocol, task, test_subjects, k, splits_file, preset, ep
             splits_file=str(splits_file) if splits_file else None, preset=preset, epochs=epochs,
             batch_size=batch_size, lr=lr, frames=frames, size=size, input=input_mode,
             balance=balance, select=select, val_fraction=val_fraction, seed=seed,
-            deterministic=deterministic, model_options=_model_options(options), folds=folds,
+            deterministic=deterministic, lr_schedule=lr_schedule,
+            loss=LOSSES[loss] if loss else None,
+            class_weights=_floats(class_weights, "--class-weights"), logit_adjust_tau=tau,
+            focal_gamma=focal_gamma, augment=_augment(augment), precision=precision, jit=jit,
+            model_options=_model_options(options), folds=folds,
             resume=resume, executor=executor, ray_address=ray_address, tensorboard=tensorboard,
             save_weights=save_weights)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         raise click.UsageError(str(exc)) from None
     result = run_training(config, progress=progress, command=command_line("mertrain"))
+    click.echo(result.recipe)
     click.echo(format_table(result.results))
     if not result.complete:
         r = result.results
         click.echo(f"{r['folds_done']}/{r['folds_total']} folds finished in {result.out}; run the "
                    "rest (--folds/--resume) or merge shards with `mertrain report --merge`")
     click.echo(f"run directory: {result.out}")
+    failed = result.results.get("failed_folds") or {}
+    if failed:
+        for name, why in failed.items():
+            click.echo(f"error: fold {name} failed: {why}", err=True)
+        click.echo(f"error: {len(failed)} fold(s) failed; the pooled scores cover the "
+                   f"{result.results['folds_done']} finished fold(s) only", err=True)
+        raise SystemExit(1)

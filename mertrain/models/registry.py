@@ -96,7 +96,7 @@ class InputSpec:
 
 _SCHEDULE_RE = re.compile(
     r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$")
-LOSSES = ("ce", "weighted_ce", "logit_adjusted")
+LOSSES = ("ce", "weighted_ce", "logit_adjusted", "focal")
 
 
 def parse_schedule(text: str) -> dict[str, Any]:
@@ -140,6 +140,7 @@ class ModelConfig:
     class_weights: tuple[float, ...] | None = None
     logit_adjust_tau: float = 1.0
     seed: int = 0
+    focal_gamma: float = 2.0  # loss "focal": (1 - p_y)^gamma * CE, alpha = class_weights
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -157,6 +158,8 @@ class ModelConfig:
             raise ValueError("loss 'weighted_ce' needs class_weights")
         if self.logit_adjust_tau < 0:
             raise ValueError("logit_adjust_tau must be >= 0")
+        if self.focal_gamma < 0:
+            raise ValueError("focal_gamma must be >= 0")
 
     def uses_input(self, name: str) -> bool:
         """Whether the model built from this configuration reads input ``name`` (an ablation
