@@ -37,6 +37,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -764,8 +765,8 @@ class FoldTrainer:
         else:
             proba = predict_proba(model, inputs.x_test, self.spec, batch_size=cfg.batch_size)
         if self.ctx.save_weights and self.ctx.out and np.all(np.isfinite(proba)):
-            path = Path(self.ctx.out) / "weights" / f"{fold_file_stem(job)}.weights.h5"
-            write_weights(path, model.save_weights)
+            path = Path(self.ctx.out) / "weights" / f"{fold_file_stem(job)}.keras"
+            write_weights(path, save_keras_model(model))
         self._release()
         return np.asarray(proba), history, best, recipe, None
 
@@ -779,6 +780,23 @@ class FoldTrainer:
 
 class WeightsError(MerprepError):
     """Weights could not be written (disk full, permissions): the run stops."""
+
+
+def save_keras_model(model: Any):
+    """A ``save(path)`` that writes the whole model (architecture + weights) as ``.keras``.
+
+    Keras builds a ``.keras`` archive's HDF5 weights in memory and writes the archive with
+    Python's zipfile, so a full disk is a plain OSError. (``save_weights`` writes HDF5 straight
+    to disk; when that fails part-way HDF5 keeps the half-written file open and crashes the
+    interpreter at exit.) Reload with :func:`mertrain.models.load_model`.
+    """
+    def save(tmp: str) -> None:
+        import keras
+
+        # An uncompiled view of the same layers: the fold's loss is a closure over the fold's
+        # statistics, which Keras could save but not load back.
+        keras.Model(inputs=model.inputs, outputs=model.outputs, name=model.name).save(tmp)
+    return save
 
 
 def write_weights(path: Path, save: Any) -> Path:

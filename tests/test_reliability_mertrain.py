@@ -173,14 +173,15 @@ def _check_resume_after_weights_failure(store: Path, out: Path) -> None:
     fold0 = (out / "folds" / "000.json").read_bytes()
     json.loads(fold0)
     assert not (out / "folds" / "001.json").exists()
-    assert sorted(p.name for p in (out / "weights").iterdir()) == ["000.weights.h5"]
+    assert sorted(p.name for p in (out / "weights").iterdir()) == ["000.keras"]
     result = run(_config(store, out, resume=True), progress=False)
     assert result.ran == [1, 2] and result.complete
     assert (out / "folds" / "000.json").read_bytes() == fold0
     assert sorted(p.name for p in (out / "weights").iterdir()) == \
-        ["000.weights.h5", "001.weights.h5", "002.weights.h5"]
-    with h5py.File(out / "weights" / "001.weights.h5", "r"):
-        pass
+        ["000.keras", "001.keras", "002.keras"]
+    from mertrain.models import load_model
+
+    assert load_model(out / "weights" / "001.keras").count_params() > 0
 
 
 def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runner, monkeypatch):
@@ -189,7 +190,7 @@ def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runn
     real_replace = os.replace
 
     def replace(src, dst, *a, **k):
-        if str(dst).endswith("001.weights.h5"):
+        if str(dst).endswith("001.keras"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
         return real_replace(src, dst, *a, **k)
 
@@ -199,7 +200,7 @@ def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runn
                             "--out", out, "--save-weights", "--no-progress"])
     monkeypatch.setattr(os, "replace", real_replace)
     assert res.exit_code == 2, res.output
-    weights = out / "weights" / "001.weights.h5"
+    weights = out / "weights" / "001.keras"
     assert f"error: {weights}: cannot write the fold's weights (No space left on device)" \
         in res.output
     assert "Traceback" not in res.output
@@ -218,19 +219,19 @@ def _can_mount_tmpfs(path: Path) -> bool:
 
 
 def test_disk_full_while_saving_weights_real_tmpfs(good_store, tmp_path):
-    """The same on a real full filesystem: a 12 MB tmpfs holds fold 0's 8 MB of weights but
-    not fold 1's (needs root to mount; skipped otherwise)."""
+    """The same on a real full filesystem: a 4 MB tmpfs holds fold 0's 2.8 MB model (and the
+    small run files) but not fold 1's (needs root to mount; skipped otherwise)."""
     mnt = tmp_path / "tiny"
     if not _can_mount_tmpfs(mnt):
         pytest.skip("cannot mount a tmpfs here (needs root)")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mnt)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
     try:
         from mertrain.train import WeightsError
 
         out = mnt / "run"
         with pytest.raises(WeightsError) as info:
             run(_config(good_store, out), progress=False)
-        assert str(info.value).startswith(f"{out / 'weights' / '001.weights.h5'}: cannot write "
+        assert str(info.value).startswith(f"{out / 'weights' / '001.keras'}: cannot write "
                                           "the fold's weights (No space left on device)")
         assert not list((out / "weights").glob(".*partial*"))  # no partial file left
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)

@@ -411,7 +411,7 @@ def test_cli_run_writes_every_output(store, tmp_path, cli_runner):
     for name in OUTPUTS:
         assert (out / name).is_file(), name
     assert sorted(p.name for p in (out / "weights").iterdir()) == [
-        "000.weights.h5", "001.weights.h5", "002.weights.h5"]
+        "000.keras", "001.keras", "002.keras"]
     assert len(list((out / "tensorboard").iterdir())) == 3
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["command"].startswith("mertrain") and cfg["run"]["tensorboard"]
