@@ -1,11 +1,12 @@
 """Extraction throughput and memory: ``merprep extract`` against decoding the same frames.
 
 Generates a CASME II-sized sample (CASME II layout, 640x480 JPEG, default clip lengths of 40-70
-frames; 8 subjects x 6 clips by default) and a ~10x larger one made from it (subject folders
-linked under new subject numbers, annotation rows repeated), then for each:
+frames; 26 subjects x 10 clips by default, against CASME II's 26 subjects and 255 clips) and a
+10x larger one made from it (subject folders linked under new subject numbers, annotation rows
+repeated), then for each:
 
 * ``extract``: :func:`merprep.pipeline.extract` with ``--workers`` processes and the default
-  options (dlib, uniform 30 frames, 128 px, rgb); frames/s counts stored frames; the phases
+  options (dlib, uniform 30 frames, 128 px, rgb, frames stored raw with checksums); frames/s counts stored frames; the phases
   (plan = validation pass, process = workers with the HDF5 merge overlapped, write = the rest of
   the merge and the commit) are reported;
 * ``decode``: decoding exactly the frames the store keeps (each record's ``frame_numbers``), with
@@ -21,7 +22,7 @@ linked under new subject numbers, annotation rows repeated), then for each:
 Target: extract >= 0.7x decode-only (full) frames/s; memory independent of the dataset size and
 below 1 GiB. Prints a markdown table and the machine.
 
-    .venv/bin/python benchmarks/bench_extract.py                    # demo + 10x, all cores
+    .venv/bin/python benchmarks/bench_extract.py                    # 260 clips + 10x, all cores
     .venv/bin/python benchmarks/bench_extract.py --scale 1 --workers 1
 """
 
@@ -231,8 +232,8 @@ def run_decode(tasks: list[tuple[list[str], int]], workers: int, reduced: bool) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, help="cache folder for samples (default: temp)")
-    parser.add_argument("--subjects", type=int, default=8)
-    parser.add_argument("--clips", type=int, default=6)
+    parser.add_argument("--subjects", type=int, default=26)
+    parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("--scale", type=int, action="append",
                         help="dataset size multiples to run (default: 1 and 10)")
     parser.add_argument("--workers", type=int, default=0, help="0: all cores")

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from merprep.errors import MerprepError
+from merprep.workers import single_threaded_worker
 
 log = logging.getLogger(__name__)
 
@@ -278,12 +279,6 @@ def process_clip(frames: np.ndarray, landmarks: np.ndarray | None, record: dict[
 # Parallel map over clips (compute in workers, write in the caller)
 # ----------------------------------------------------------------------------------------------
 
-def init_worker() -> None:
-    """Worker-process setup: OpenCV single-threaded, since the processes are the parallelism."""
-    cv2.setNumThreads(1)
-    logging.basicConfig(level=logging.WARNING)
-
-
 def _flow_in_worker(frames, landmarks, record, config):
     return record["clip_id"], process_clip(frames, landmarks, record, config)
 
@@ -305,7 +300,7 @@ def map_clips(items: Iterable[tuple], fn: Callable, workers: int, total: int, de
         ctx = get_context("spawn")  # never fork a process that may hold library threads
         queue = iter(items)
         with ProcessPoolExecutor(min(workers, total), mp_context=ctx,
-                                 initializer=init_worker) as pool:
+                                 initializer=single_threaded_worker) as pool:
             pending = set()
             for item in queue:
                 pending.add(pool.submit(fn, *item))
@@ -352,7 +347,7 @@ def run_flow(path: Path | str, config: FlowConfig, *, command: str = "",
     path = Path(path)
     start = time.perf_counter()
     result = FlowResult(path, 0)
-    with store_lock(path), ClipStore(path) as store, \
+    with store_lock(path, must_exist=True), ClipStore(path) as store, \
             modify_store(path, STAGE, command or "merprep.flow.run_flow",
                          config.stage_params()) as writer:
         ids = store.clip_ids

@@ -168,7 +168,7 @@ def run_magnify(path: Path | str, config: MagnifyConfig, *, command: str = "") -
     path = Path(path)
     start = time.perf_counter()
     result = MagnifyResult(path)
-    with store_lock(path), ClipStore(path) as store, \
+    with store_lock(path, must_exist=True), ClipStore(path) as store, \
             modify_store(path, STAGE, command or "merprep.magnify.run_magnify",
                          config.stage_params()) as writer:
         for cid in store.clip_ids:

@@ -39,6 +39,7 @@ from merprep.faces.geometry import face_box, scale_source, transform_points, war
 from merprep.frames.decode import REDUCE_FACTORS, FrameError, read_frames, video_frame_count
 from merprep.frames.sampling import get_sampling
 from merprep.store import StoreWriter, store_lock
+from merprep.store.codec import FRAME_GZIP_LEVEL, EncodedClip
 from merprep.store.staging import ClipStaging
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class ExtractConfig:
     sampling: str = "uniform"
     frames: int = 30
     track: bool = False
+    gzip_frames: int = FRAME_GZIP_LEVEL  # 0: frames stored raw (with checksums)
     workers: int = 0  # 0: all cores
     skip_invalid: bool = False
     resume: bool = False
@@ -91,6 +93,8 @@ class ExtractConfig:
         backend_class(self.landmarks)  # raises on unknown names
         if self.workers < 0:
             raise ValueError("--workers must be >= 0 (0 = all cores)")
+        if not 0 <= self.gzip_frames <= 9:
+            raise ValueError(f"--gzip-frames must be 0-9, got {self.gzip_frames}")
 
     @property
     def n_workers(self) -> int:
@@ -127,6 +131,10 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
     unless the dataset drops frames by design (``frame_gaps_expected``, CAS(ME)^3). Problems of
     one row are merged into one line, so ``--skip-invalid`` records each clip once.
     """
+    if not config.root.is_dir():
+        raise MerprepError("dataset root not found (not a folder)", file=config.root)
+    if config.annotations is not None and not config.annotations.is_file():
+        raise MerprepError("annotation file not found", file=config.annotations)
     adapter = get_adapter(config.dataset)(config.root, config.annotations,
                                           **config.adapter_options)
     records, problems = adapter.read_records()
@@ -337,10 +345,9 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(config: ExtractConfig) -> None:
-    import cv2
+    from merprep.workers import single_threaded_worker
 
-    cv2.setNumThreads(1)  # parallelism comes from the processes
-    logging.basicConfig(level=logging.WARNING)
+    single_threaded_worker()
     _WORKER["config"] = config
     _WORKER["backend"] = get_backend(config.landmarks)
 
@@ -352,7 +359,9 @@ def _run_in_worker(task: ClipTask, staging_path: str) -> tuple[str, int, str | N
         record, arrays = process_clip(task, config, _WORKER["backend"])
     except MerprepError as exc:
         return task.record.clip_id, 0, str(exc)
-    ClipStaging.attach(staging_path).put_clip(record, arrays)
+    encoded = EncodedClip.encode(record, arrays["frames"], arrays["landmarks"],
+                                 config.gzip_frames)
+    ClipStaging.attach(staging_path).put_clip(encoded)
     return task.record.clip_id, record["n_frames"], None
 
 
@@ -472,12 +481,12 @@ class _OrderedMerge:
                and self.order[self.next] in self.finished):
             clip_id = self.order[self.next]
             item = self.staging.load(clip_id)
-            if "failure" in item:
+            if isinstance(item, EncodedClip):
+                self.writer.add_encoded(item)
+                self.n_frames += item.frames_shape[0]
+            else:
                 fail = item["failure"]
                 self.skip(clip_id, fail["reason"], fail["file"], fail["row"])
-            else:
-                self.writer.add_clip(item["record"], item["frames"], item["landmarks"])
-                self.n_frames += int(item["frames"].shape[0])
             self.next += 1
 
 
@@ -513,10 +522,13 @@ def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStagin
                 except MerprepError as exc:
                     record(task, 0, str(exc))
                     continue
-                staging.put_clip(rec, arrays)
+                staging.put_clip(EncodedClip.encode(rec, arrays["frames"], arrays["landmarks"],
+                                                    config.gzip_frames))
                 record(task, rec["n_frames"], None)
         else:
-            ctx = get_context("spawn")  # never fork a process that may hold TF/MediaPipe threads
+            # spawn, never fork: OpenCV's own thread pool (and TF/MediaPipe threads, when a
+            # notebook has them loaded) deadlock a forked child
+            ctx = get_context("spawn")
             n = min(config.n_workers, len(tasks))
             with ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
                                      initargs=(config,)) as pool:

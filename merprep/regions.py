@@ -400,7 +400,7 @@ def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "") -> C
 
     path = Path(path)
     result = CropResult(path)
-    with store_lock(path), ClipStore(path) as store, \
+    with store_lock(path, must_exist=True), ClipStore(path) as store, \
             modify_store(path, STAGE, command or "merprep.regions.run_crop_au",
                          config.stage_params()) as writer:
         for cid in store.clip_ids:

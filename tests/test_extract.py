@@ -168,6 +168,32 @@ def test_unreadable_spreadsheet_is_one_clear_line(casme2_sample, tmp_path, cli_r
     assert not out.exists()
 
 
+def test_gzip_frames_changes_storage_not_content(casme2_sample, casme2_store, tmp_path,
+                                                 cli_runner):
+    """Frames are stored raw by default; --gzip-frames N deflates them, and the store holds the
+    same content (fingerprint, pixels) in fewer bytes."""
+    import h5py
+
+    from merprep.store import ClipStore
+
+    out = tmp_path / "gz.h5"
+    result = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
+                     "--frames", "8", "--size", "64", "--gzip-frames", "6")
+    assert result.exit_code == 0, result.output
+    with ClipStore(out) as gz, ClipStore(casme2_store) as raw:
+        assert gz.fingerprint == raw.fingerprint
+        clip = raw.clip_ids[0]
+        np.testing.assert_array_equal(gz.frames(clip), raw.frames(clip))
+    with h5py.File(out, "r") as gz, h5py.File(casme2_store, "r") as raw:
+        name = f"clips/{clip}/frames"
+        assert (gz[name].compression, gz[name].compression_opts) == ("gzip", 6)
+        assert raw[name].compression is None and raw[name].fletcher32 and gz[name].fletcher32
+        assert gz[name].id.get_storage_size() < raw[name].id.get_storage_size()
+    bad = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
+                  "--gzip-frames", "10")
+    assert bad.exit_code == 2 and "--gzip-frames" in bad.output
+
+
 def test_dataset_options_are_checked_by_the_cli(casme2_sample, tmp_path, cli_runner):
     out = tmp_path / "x.h5"
     for args, words in ((["--modality", "VIS"], "--modality applies to --dataset smic only"),

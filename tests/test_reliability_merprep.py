@@ -1190,3 +1190,31 @@ def test_second_writer_is_refused_not_interleaved(samples, stores, first, second
     else:
         with ClipStore(out) as s:
             assert list(s.stages) == [first[0]]
+
+
+def test_library_calls_name_a_missing_root_or_store_and_create_nothing(tmp_path):
+    """Library callers (notebooks) get the same clear errors as the CLI, which guards paths with
+    click: a missing dataset root or annotation file, and a later stage on a missing store,
+    raise a MerprepError naming the path, and nothing is created beside it."""
+    from merprep.errors import MerprepError
+    from merprep.flow import FlowConfig, run_flow
+    from merprep.magnify import MagnifyConfig, run_magnify
+    from merprep.regions import CropConfig, run_crop_au
+
+    missing = tmp_path / "no such dataset"
+    with pytest.raises(MerprepError, match="dataset root not found") as err:
+        extract(ExtractConfig(dataset="casme2", root=missing, out=tmp_path / "s.h5"))
+    assert str(missing) in str(err.value)
+    sheet = tmp_path / "coding.xlsx"
+    with pytest.raises(MerprepError, match="annotation file not found") as err:
+        extract(ExtractConfig(dataset="casme2", root=tmp_path, annotations=sheet,
+                              out=tmp_path / "s.h5"))
+    assert str(sheet) in str(err.value)
+
+    store = tmp_path / "nested" / "store.h5"
+    for run, config in ((run_flow, FlowConfig()), (run_crop_au, CropConfig()),
+                        (run_magnify, MagnifyConfig(alpha=10, low=0.5, high=3.0))):
+        with pytest.raises(MerprepError, match="no such store") as err:
+            run(store, config)
+        assert str(store) in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

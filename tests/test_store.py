@@ -73,7 +73,27 @@ def test_storage_policy_chunks_compression_checksums(tmp_path):
     with h5py.File(path, "r") as f:
         ds = f["clips/casme2/sub01/EP00_01f/frames"]
         assert ds.chunks == (1, 16, 16, 3)  # one frame is one chunk read
-        assert ds.compression == "gzip" and ds.fletcher32
+        assert ds.compression is None and ds.fletcher32  # raw frames by default, checksummed
+        assert f["clips/casme2/sub01/EP00_01f/landmarks"].fletcher32
+
+
+def test_frames_gzip_on_request(tmp_path):
+    frames = np.zeros((3, 32, 32, 3), np.uint8)  # flat: deflate must shrink it
+    rec = make_record("sub01", "EP00", 3)
+    for level in (0, 4):
+        path = tmp_path / f"{level}.h5"
+        with StoreWriter(path, {**PROVENANCE, "frame_height": 32, "frame_width": 32}) as w:
+            w.add_clip(rec, frames, gzip_level=level)
+        with h5py.File(path, "r") as f:
+            ds = f["clips/casme2/sub01/EP00/frames"]
+            assert (ds.compression, ds.compression_opts) == (("gzip", 4) if level else (None, None))
+            stored = ds.id.get_storage_size()
+        with ClipStore(path) as s:
+            np.testing.assert_array_equal(s.frames("casme2/sub01/EP00"), frames)
+        if level:
+            assert stored < frames.nbytes / 10
+        else:
+            assert stored == frames.nbytes + 3 * 4  # raw bytes + one fletcher32 per chunk
 
 
 def test_fingerprint_is_deterministic_and_content_sensitive(tmp_path):
@@ -218,3 +238,33 @@ def test_lock_refuses_a_second_writer(tmp_path):
 def test_packaged_schema_is_the_top_level_schema():
     top = json.loads((Path(__file__).parents[1] / "schemas" / "clipstore-v1.json").read_text())
     assert load_schema() == top
+
+
+def test_worker_encoded_chunks_are_the_bytes_hdf5_writes(tmp_path):
+    """Workers compress frames themselves (codec.encode_chunk); the chunks must equal what
+    HDF5's deflate + fletcher32 filters store, for noisy, flat and odd-sized frames."""
+    from merprep.store.codec import encode_chunk
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (37, 53, 3), dtype=np.uint8),  # incompressible, odd sizes
+              np.full((64, 64, 1), 255, np.uint8),  # highly compressible
+              (rng.integers(0, 4, (31, 29, 3)) * 60).astype(np.uint8)]
+    for i, frame in enumerate(frames):
+        clip = np.stack([frame, frame[::-1].copy()])
+        for level in (0, 1, 6):
+            deflate = {"compression": "gzip", "compression_opts": level} if level else {}
+            with h5py.File(tmp_path / f"{i}_{level}.h5", "w") as f:
+                ds = f.create_dataset("x", data=clip, chunks=(1,) + frame.shape,
+                                      fletcher32=True, **deflate)
+                for t in range(2):
+                    _, stored = ds.id.read_direct_chunk((t, 0, 0, 0))
+                    assert encode_chunk(clip[t], level) == stored
+
+
+def test_store_written_from_encoded_chunks_reads_back_and_detects_damage(tmp_path):
+    path = tmp_path / "s.h5"
+    written = write_store(path, n_clips=2)
+    with ClipStore(path) as s:
+        for cid, (arr, _, _) in written.items():
+            np.testing.assert_array_equal(s.frames(cid), arr)  # HDF5 decodes our chunks
+    assert validate_store(path) == []

@@ -6,7 +6,7 @@
 /skipped                JSON list of {clip_id, reason, file, row} for clips left out
 /clips/<clip_id>/       one group per clip; clip_id is dataset/subject/clip
     attrs: record (JSON), digest (sha256 of record + base arrays)
-    frames              uint8 (T, H, W, C), one chunk per frame, gzip, fletcher32
+    frames              uint8 (T, H, W, C), one chunk per frame, fletcher32 (gzip if asked)
     landmarks           float32 (T, 68, 2) in store pixel coordinates (x, y)
     <stage arrays>      added by later stages, e.g. au/frames, flow/onset_apex
 ```
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import h5py
 import numpy as np
+
+from merprep.store.codec import GZIP_LEVEL
 
 INDEX = "index"
 SKIPPED = "skipped"
@@ -44,9 +46,25 @@ def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
     if arr.ndim >= 3 and arr.size:
         floating = np.issubdtype(arr.dtype, np.floating)
         kwargs.update(chunks=(1,) + arr.shape[1:], compression="gzip",
-                      compression_opts=1, shuffle=floating)
+                      compression_opts=GZIP_LEVEL, shuffle=floating)
     elif arr.ndim >= 1 and arr.size:
         kwargs.update(chunks=arr.shape)
     else:
         kwargs = {}
     return group.create_dataset(name, data=arr, **kwargs)
+
+
+def write_encoded_frames(group: h5py.Group, name: str, shape: tuple[int, ...],
+                         chunks: list[bytes], gzip_level: int) -> h5py.Dataset:
+    """Create uint8 ``group[name]``, one chunk per leading-axis item with fletcher32 (and gzip
+    when ``gzip_level`` > 0), from chunks already encoded by
+    :func:`merprep.store.codec.encode_chunk` at that level."""
+    if name in group:
+        del group[name]
+    deflate = {"compression": "gzip", "compression_opts": gzip_level} if gzip_level else {}
+    ds = group.create_dataset(name, shape=shape, dtype=np.uint8, chunks=(1,) + tuple(shape[1:]),
+                              fletcher32=True, **deflate)
+    origin = (0,) * (len(shape) - 1)
+    for i, chunk in enumerate(chunks):
+        ds.id.write_direct_chunk((i,) + origin, chunk)
+    return ds

@@ -19,8 +19,11 @@ def lock_path(store: Path) -> Path:
 
 
 @contextmanager
-def store_lock(store: Path | str) -> Iterator[Path]:
+def store_lock(store: Path | str, must_exist: bool = False) -> Iterator[Path]:
     """Hold ``STORE.lock`` exclusively; refuse at once (no waiting) if another process holds it.
+
+    ``must_exist`` (stages that modify a store) refuses a missing store before anything is
+    created beside it.
 
     The lock file records the holder's pid for the error message and is removed on release.
     A lock left by a killed process does not block: the kernel drops flock locks with the process.
@@ -28,6 +31,8 @@ def store_lock(store: Path | str) -> Iterator[Path]:
     held: every merprep writer takes this lock before it creates one, so none is in use.
     """
     store = Path(store)
+    if must_exist and not store.is_file():
+        raise StoreError("no such store", file=store)
     path = lock_path(store)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:

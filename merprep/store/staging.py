@@ -15,11 +15,12 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from merprep.errors import StoreError
+from merprep.store.codec import EncodedClip
 from merprep.store.schema import canonical_json
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,12 @@ class ClipStaging:
         with np.load(path, allow_pickle=False) as z:
             return json.loads(str(z["record"]))["clip_id"]
 
-    def put_clip(self, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
-        path = self.dir / "clips" / f"{_key(record['clip_id'])}.npz"
+    def put_clip(self, clip: EncodedClip) -> None:
+        """Stage one finished clip (encoded, so the writer only copies its chunks)."""
+        path = self.dir / "clips" / f"{_key(clip.record['clip_id'])}.npz"
         tmp = path.with_name("." + path.name + f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
-            np.savez(fh, record=np.array(canonical_json(record)), **arrays)
+            np.savez(fh, **clip.to_npz_arrays())
         os.replace(tmp, path)
 
     def put_failure(self, clip_id: str, reason: str, file: str | None, row: int | None) -> None:
@@ -96,26 +98,13 @@ class ClipStaging:
         data = canonical_json({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
         _atomic_write(path, data.encode("utf-8"))
 
-    def load(self, clip_id: str) -> dict[str, Any]:
-        """The staged item of one finished clip: ``record`` + arrays, or ``failure``."""
+    def load(self, clip_id: str) -> EncodedClip | dict[str, Any]:
+        """The staged clip, or ``{"failure": {...}}`` for a clip that failed."""
         failed = self.dir / "failed" / f"{_key(clip_id)}.json"
         if failed.is_file():
             return {"failure": json.loads(failed.read_text("utf-8"))}
         with np.load(self.dir / "clips" / f"{_key(clip_id)}.npz", allow_pickle=False) as z:
-            item = {k: z[k] for k in z.files if k != "record"}
-            item["record"] = json.loads(str(z["record"]))
-        return item
-
-    def iter_sorted(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(clip_id, item) in clip-id order; item has either ``record`` + arrays or ``failure``."""
-        for clip_id, path in sorted(self.done().items()):
-            if path.suffix == ".json":
-                yield clip_id, {"failure": json.loads(path.read_text("utf-8"))}
-            else:
-                with np.load(path, allow_pickle=False) as z:
-                    item = {k: z[k] for k in z.files if k != "record"}
-                    item["record"] = json.loads(str(z["record"]))
-                yield clip_id, item
+            return EncodedClip.from_npz(z)
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

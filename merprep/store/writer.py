@@ -23,7 +23,8 @@ import numpy as np
 from merprep import __version__
 from merprep.errors import StoreError
 from merprep.store import layout
-from merprep.store.digest import array_digest_update, clip_digest, combined_digest
+from merprep.store.codec import FRAME_GZIP_LEVEL, EncodedClip
+from merprep.store.digest import array_digest_update, combined_digest
 from merprep.store.schema import (FORMAT_NAME, SCHEMA_VERSION, canonical_json, clip_errors,
                                   root_errors)
 
@@ -117,35 +118,40 @@ class StoreWriter:
 
     # -- adding content ------------------------------------------------------------------------
     def add_clip(self, record: Mapping[str, Any], frames: np.ndarray,
-                 landmarks: np.ndarray | None = None) -> str:
-        """Add one clip; returns its digest. ``record`` must satisfy the schema's clip record."""
-        record = dict(record)
+                 landmarks: np.ndarray | None = None, gzip_level: int = FRAME_GZIP_LEVEL) -> str:
+        """Add one clip; returns its digest. ``record`` must satisfy the schema's clip record;
+        frames are stored raw unless ``gzip_level`` > 0 (see codec.FRAME_GZIP_LEVEL)."""
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8 or frames.ndim != 4:
+            raise StoreError(f"{record.get('clip_id')}: frames must be uint8 (T, H, W, C), got "
+                             f"{frames.dtype} {frames.shape}", file=self.path)
+        return self.add_encoded(EncodedClip.encode(record, frames, landmarks, gzip_level))
+
+    def add_encoded(self, clip: EncodedClip) -> str:
+        """Add a clip encoded elsewhere (a worker process); returns its digest."""
+        record = clip.record
         clip_id = record.get("clip_id")
         if clip_id in self._digests:
             raise StoreError(f"duplicate clip id {clip_id!r}", file=self.path)
-        frames = np.asarray(frames)
-        if frames.dtype != np.uint8 or frames.ndim != 4:
-            raise StoreError(f"{clip_id}: frames must be uint8 (T, H, W, C), got "
-                             f"{frames.dtype} {frames.shape}", file=self.path)
-        if landmarks is None:
-            landmarks = np.full((frames.shape[0], 68, 2), np.nan, np.float32)
-        landmarks = np.asarray(landmarks, np.float32)
         errors = clip_errors(record)
         if errors:
             raise StoreError(f"{clip_id}: record does not match the schema: {'; '.join(errors)}",
                              file=self.path)
-        if record["n_frames"] != frames.shape[0] or len(record["frame_numbers"]) != frames.shape[0]:
-            raise StoreError(f"{clip_id}: n_frames/frame_numbers disagree with {frames.shape[0]} "
-                             "frames", file=self.path)
-        arrays = {"frames": frames, "landmarks": landmarks}
-        digest = clip_digest(record, arrays)
+        t = clip.frames_shape[0]
+        if len(clip.frames_shape) != 4 or len(clip.frame_chunks) != t:
+            raise StoreError(f"{clip_id}: {len(clip.frame_chunks)} encoded frames for shape "
+                             f"{clip.frames_shape}", file=self.path)
+        if record["n_frames"] != t or len(record["frame_numbers"]) != t:
+            raise StoreError(f"{clip_id}: n_frames/frame_numbers disagree with {t} frames",
+                             file=self.path)
         group = self._file.create_group(layout.clip_path(clip_id))
-        for name, arr in arrays.items():
-            layout.write_array(group, name, arr)
+        layout.write_encoded_frames(group, "frames", clip.frames_shape, clip.frame_chunks,
+                                    clip.gzip_level)
+        layout.write_array(group, "landmarks", clip.landmarks)
         group.attrs["record"] = canonical_json(record)
-        group.attrs["digest"] = digest
-        self._digests[clip_id] = digest
-        return digest
+        group.attrs["digest"] = clip.digest
+        self._digests[clip_id] = clip.digest
+        return clip.digest
 
     def skip(self, clip_id: str, reason: str, file: str | None = None, row: int | None = None):
         """Record a clip left out (``--skip-invalid``) with its reason."""
