@@ -18,6 +18,7 @@ Three phases, so that bad input costs seconds rather than hours:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -30,6 +31,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from merprep.datasets import get_adapter
+from merprep.datasets.corrections import CorrectionTable
 from merprep.datasets.base import ClipRecord, FrameSource
 from merprep.errors import MerprepError, Problem, ValidationFailed
 from merprep.faces import backend_class, get_backend
@@ -57,6 +59,8 @@ class ExtractConfig:
     root: Path
     out: Path
     annotations: Path | None = None
+    #: CSV of explicit cell corrections to the annotation file (merprep.datasets.corrections)
+    corrections: Path | None = None
     adapter_options: dict[str, Any] = field(default_factory=dict)
     landmarks: str = "dlib"
     align: str = "none"
@@ -75,6 +79,8 @@ class ExtractConfig:
         self.root, self.out = Path(self.root), Path(self.out)
         if self.annotations is not None:
             self.annotations = Path(self.annotations)
+        if self.corrections is not None:
+            self.corrections = Path(self.corrections)
         mode = get_sampling(self.sampling)  # raises on unknown names
         if mode.fixed_frames is not None and self.frames != mode.fixed_frames:
             log.info("sampling %r always gives %d frames; --frames %d ignored", self.sampling,
@@ -107,6 +113,10 @@ class ExtractConfig:
             d.pop(k)
         d["root"] = str(self.root.resolve())
         d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())
+        if self.corrections is not None:  # the content matters, not only the name
+            d["corrections"] = str(self.corrections.resolve())
+            d["corrections_sha256"] = (hashlib.sha256(self.corrections.read_bytes()).hexdigest()
+                                       if self.corrections.is_file() else None)
         return d
 
 
@@ -135,9 +145,17 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
         raise MerprepError("dataset root not found (not a folder)", file=config.root)
     if config.annotations is not None and not config.annotations.is_file():
         raise MerprepError("annotation file not found", file=config.annotations)
+    corrections = None
+    if config.corrections is not None:
+        if not config.corrections.is_file():
+            raise MerprepError("corrections file not found", file=config.corrections)
+        corrections = CorrectionTable(config.corrections)
     adapter = get_adapter(config.dataset)(config.root, config.annotations,
-                                          **config.adapter_options)
+                                          corrections=corrections, **config.adapter_options)
     records, problems = adapter.read_records()
+    for rec in records:
+        if rec.annotation_row in adapter.applied_corrections:
+            rec.extra["corrections"] = adapter.applied_corrections[rec.annotation_row]
     seen: dict[str, ClipRecord] = {}
     tasks: list[ClipTask] = []
     for rec in records:
@@ -239,16 +257,20 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
     reduce = choose_reduce(face_px, config.size, source.video is not None)
     matrix_r = scale_source(matrix, reduce)
 
-    decoded = read_frames(source.frames, source.video, plan.numbers, config.color, reduce)
     full_h, full_w = onset_img.shape[:2]
     expect_h, expect_w = -(-full_h // reduce), -(-full_w // reduce)
-    for n, img in zip(plan.numbers, decoded):
+
+    def crop(n: int, img: np.ndarray) -> np.ndarray:
+        """Check one decoded frame's size and warp it (only the crop is kept in memory)."""
         h, w = img.shape[:2]
         if abs(h - expect_h) > 1 or abs(w - expect_w) > 1:
             raise FrameError(f"frame {n} is {w * reduce}x{h * reduce} but the onset frame is "
                              f"{full_w}x{full_h} (mixed frame sizes in one clip)",
                              file=source.path)
-    frames = np.stack([warp(img, matrix_r, config.size) for img in decoded])
+        return warp(img, matrix_r, config.size)
+
+    frames = np.stack(read_frames(source.frames, source.video, plan.numbers, config.color,
+                                  reduce, transform=crop))
     decoded_numbers = list(plan.numbers)
     if mode.needs_pixels and mode.refine is not None:
         frames, plan = mode.refine(frames, plan, config.frames)

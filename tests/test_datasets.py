@@ -6,6 +6,8 @@ Samples are small (2 subjects, 3 clips, a few frames) and generated once per mod
 
 from __future__ import annotations
 
+import hashlib
+
 import csv
 import logging
 import re
@@ -24,7 +26,7 @@ from merprep.pipeline import ExtractConfig, plan_extraction
 from merprep.sample import generate, load_truth
 from merprep.sample.layouts.casme3 import generate_part_c
 
-REFERENCE = Path("/work/shared/reference")
+REFERENCE = Path(__file__).parent / "data"  # real files, see data/README.md
 PART_A = REFERENCE / "casme3_partA_ME_label_JpgIndex_v2.xlsx"
 PART_C = REFERENCE / "casme3_partC_ME.xlsx"
 MEGC_LIST = Path(__file__).resolve().parents[1] / "mertrain/protocols/data/" \
@@ -313,6 +315,67 @@ def test_real_casme3_part_a_workbook(tmp_path):
     first = records[0]
     assert (first.onset, first.apex, first.offset, first.aus, first.emotion,
             first.extra["objective_class"]) == (355, 359, 360, "5", "others", "II")
+
+
+def _corrections(path: Path, *rows: str) -> Path:
+    path.write_text("row,column,was,value,reason\n" + "".join(r + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_corrections_fix_real_part_a_rows_before_they_are_checked(tmp_path):
+    """An explicit correction repairs a real defect (offset written as 0, row 798) before the
+    row is parsed: the clip passes the same checks as any other and records what was changed.
+    (1830 is a value for the test, not a claim about the dataset.)"""
+    from merprep.datasets.corrections import CorrectionTable
+
+    before = hashlib.sha256(PART_A.read_bytes()).hexdigest()
+    table = CorrectionTable(_corrections(
+        tmp_path / "fix.csv", '798,Offset,0,1830,"offset typed as 0"',
+        '130,Apex,83,200,"apex before onset"'))
+    adapter = get_adapter("casme3")(_frames_skeleton(tmp_path), PART_A, corrections=table)
+    records, problems = adapter.read_records()
+    assert [p.row for p in problems] == [751, 800] and len(records) == 858
+    fixed = next(r for r in records if r.clip_id == "casme3/spNO.40/e_1812")
+    assert (fixed.onset, fixed.offset, fixed.annotation_row) == (1812, 1830, 798)
+    assert adapter.applied_corrections[798] == [
+        {"column": "Offset", "was": "0", "value": "1830", "reason": "offset typed as 0"}]
+    assert next(r for r in records if r.annotation_row == 130).apex == 200
+    assert hashlib.sha256(PART_A.read_bytes()).hexdigest() == before  # the file is only read
+
+
+@pytest.mark.parametrize("rows, message", [
+    (['798,Offset,12,1830,"typo"'], "row 2 (corrects row 798, column 'Offset'): the cell holds "
+                                     "'0', the correction expects '12'"),
+    (['798,Offfset,0,1830,"typo"'], "no such column in casme3_partA_ME_label_JpgIndex_v2.xlsx"),
+    (['5000,Offset,0,1830,"typo"'], "row 2 (corrects row 5000, column 'Offset'): not a data row"),
+    (['1,Offset,0,1830,"typo"'], "not a data row"),  # the header is not data
+])
+def test_corrections_that_do_not_match_the_file_are_refused(tmp_path, rows, message):
+    from merprep.datasets.corrections import CorrectionTable
+
+    fix = _corrections(tmp_path / "fix.csv", *rows)
+    adapter = get_adapter("casme3")(_frames_skeleton(tmp_path), PART_A,
+                                    corrections=CorrectionTable(fix))
+    with pytest.raises(AnnotationError) as err:
+        adapter.read_records()
+    assert message in str(err.value) and str(fix) in str(err.value)
+
+
+@pytest.mark.parametrize("rows, message", [
+    (['798,Offset,0,1830,'], "row 2: 'reason' is empty"),
+    (['x,Offset,0,1830,"r"'], "row 2: 'row' must be a spreadsheet row number, got 'x'"),
+    (['798,,0,1830,"r"'], "row 2: 'column' is empty"),
+    (['798,Offset,0,1830,"r"', '798,Offset,0,1831,"r"'],
+     "row 3: row 798 column 'Offset' is already corrected on row 2"),
+])
+def test_a_bad_corrections_file_is_named_with_its_row(tmp_path, rows, message):
+    from merprep.datasets.corrections import CorrectionTable
+
+    fix = _corrections(tmp_path / "fix.csv", *rows)
+    with pytest.raises(AnnotationError) as err:
+        CorrectionTable(fix)
+    assert message in str(err.value) and str(fix) in str(err.value)
 
 
 def test_real_casme3_part_c_workbook(tmp_path):

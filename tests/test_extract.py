@@ -194,6 +194,44 @@ def test_gzip_frames_changes_storage_not_content(casme2_sample, casme2_store, tm
     assert bad.exit_code == 2 and "--gzip-frames" in bad.output
 
 
+def test_corrections_reach_the_store_with_their_reasons(casme2_sample, tmp_path, cli_runner):
+    """extract --corrections: the corrected cell is what the store holds, the clip's record says
+    what was changed and why, and the store's parameters name the corrections file's hash."""
+    import openpyxl
+
+    from merprep.store import ClipStore
+
+    sheet = openpyxl.load_workbook(casme2_sample / ANNOTATION)["Sheet1"]
+    header = [c.value for c in sheet[1]]
+    subject, clip = sheet.cell(2, 1).value, sheet.cell(2, 2).value
+    emotion = sheet.cell(2, header.index("Estimated Emotion") + 1).value
+    new = "others" if emotion != "others" else "happiness"
+    fix = tmp_path / "fixes.csv"
+    fix.write_text("row,column,was,value,reason\n"
+                   f"2,Estimated Emotion,{emotion},{new},recoded after review\n", "utf-8")
+    out = tmp_path / "fixed.h5"
+    result = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
+                     "--frames", "4", "--size", "32", "--corrections", fix)
+    assert result.exit_code == 0, result.output
+    with ClipStore(out) as store:
+        rec = store.record(f"casme2/sub{int(subject):02d}/{clip}")
+        assert rec["emotion"] == new and rec["annotation"]["row"] == 2
+        assert rec["extra"]["corrections"] == [{"column": "Estimated Emotion", "was": emotion,
+                                                "value": new, "reason": "recoded after review"}]
+        others = [store.record(c) for c in store.clip_ids if c != rec["clip_id"]]
+        assert all("corrections" not in r["extra"] for r in others)
+        params = store.attrs["params"]
+        assert params["corrections_sha256"] == hashlib.sha256(fix.read_bytes()).hexdigest()
+    stale = tmp_path / "stale.csv"
+    stale.write_text("row,column,was,value,reason\n"
+                     f"2,Estimated Emotion,fear-not-there,{new},x\n", "utf-8")
+    bad = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out",
+                  tmp_path / "bad.h5", "--corrections", stale)
+    assert bad.exit_code == 2 and "Traceback" not in bad.output
+    assert f"{stale}: corrections do not match" in bad.output
+    assert not (tmp_path / "bad.h5").exists()
+
+
 def test_dataset_options_are_checked_by_the_cli(casme2_sample, tmp_path, cli_runner):
     out = tmp_path / "x.h5"
     for args, words in ((["--modality", "VIS"], "--modality applies to --dataset smic only"),
@@ -442,3 +480,47 @@ def test_help_is_fast_and_imports_no_tensorflow():
     assert "--sampling" in out and "--subjects-map" in out
     # about 0.2 s in-process on an idle machine; the bound leaves room for a shared machine
     assert float(lines["SECONDS"]) < 1.0 and wall < 3.0
+
+
+@pytest.mark.parametrize("kind", ["images", "video"])
+def test_long_clips_are_cropped_as_they_are_decoded(kind, tmp_path):
+    """read_frames with a transform keeps only the transform's results: a long clip of large
+    frames never sits in memory whole (tim/diffk/all decode every frame of a clip). Measured
+    with tracemalloc, which sees numpy's (and OpenCV's numpy-backed) buffers."""
+    import tracemalloc
+
+    from merprep.frames.decode import read_frames
+
+    n, h, w = 40, 480, 640
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    frames, video = None, None
+    if kind == "images":
+        frames = {}
+        for i in range(n):
+            frames[i] = tmp_path / f"img{i}.jpg"
+            cv2.imwrite(str(frames[i]), np.roll(base, i, axis=1))
+    else:
+        video = tmp_path / "clip.avi"
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (w, h))
+        for i in range(n):
+            writer.write(np.roll(base, i, axis=1))
+        writer.release()
+    seen = []
+
+    def crop(number, img):
+        assert img.shape == (h, w, 3)
+        seen.append(number)
+        return cv2.resize(img, (32, 32))
+
+    numbers = list(range(n)) + [5]  # a repeat is decoded once
+    tracemalloc.start()
+    try:
+        crops = read_frames(frames, video, numbers, "rgb", 1, transform=crop)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sorted(seen) == list(range(n)) and len(crops) == n + 1
+    assert all(c.shape == (32, 32, 3) for c in crops) and crops[-1] is crops[5]
+    full = h * w * 3
+    assert peak < 6 * full, f"peak {peak / full:.1f} full frames held at once"

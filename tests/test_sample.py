@@ -24,7 +24,7 @@ from merprep.errors import MerprepError
 from merprep.sample import SAMPLE_DATASETS, generate, load_truth
 from merprep.sample.faces import load_photos, render_subject
 
-REFERENCE = Path("/work/shared/reference/casme3_partA_ME_label_JpgIndex_v2.xlsx")
+REFERENCE = Path(__file__).parent / "data" / "casme3_partA_ME_label_JpgIndex_v2.xlsx"
 MEGC_3CLASS = {
     "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
                "surprise": "surprise"},

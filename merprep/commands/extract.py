@@ -25,6 +25,9 @@ DATASET_OPTIONS = {"--modality": ("modality", "smic"), "--part": ("part", "casme
               help="The clip store to write (.h5).")
 @click.option("--annotations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Use this annotation file instead of the one found under --root.")
+@click.option("--corrections", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="CSV of explicit cell corrections to the annotation file (row, column, was, "
+              "value, reason); see docs/datasets.md.")
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="For --dataset manifest: the manifest CSV (see data_manifest.example.csv).")
 @click.option("--modality", type=click.Choice(["HS", "VIS", "NIR"]),
@@ -63,9 +66,9 @@ DATASET_OPTIONS = {"--modality": ("modality", "smic"), "--part": ("part", "casme
               help="Leave out clips with problems (recorded in the store) instead of stopping.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
-def extract(dataset, root, out, annotations, manifest, modality, part, subjects_map, landmarks,
-            align, track, margin, size, color, sampling, frames, gzip_frames, workers, skip_invalid,
-            resume, progress):
+def extract(dataset, root, out, annotations, corrections, manifest, modality, part, subjects_map,
+            landmarks, align, track, margin, size, color, sampling, frames, gzip_frames, workers,
+            skip_invalid, resume, progress):
     """Read a dataset as shipped and write a clip store of cropped face clips."""
     from merprep.clitools import command_line
     from merprep.pipeline import ExtractConfig, extract as run_extract
@@ -81,7 +84,7 @@ def extract(dataset, root, out, annotations, manifest, modality, part, subjects_
                                                 "--subjects-map": subjects_map})
     try:
         config = ExtractConfig(
-            dataset=dataset, root=root, out=out, annotations=annotations,
+            dataset=dataset, root=root, out=out, annotations=annotations, corrections=corrections,
             adapter_options=adapter_options, landmarks=landmarks,
             align=align, track=track, margin=margin, size=size, color=color, sampling=sampling,
             frames=frames, gzip_frames=gzip_frames,

@@ -12,9 +12,14 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
 from merprep.errors import MerprepError, Problem
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from merprep.datasets.corrections import CorrectionTable
 
 
 # --------------------------------------------------------------------------------------------
@@ -230,9 +235,13 @@ class DatasetAdapter(ABC):
     #: and offset are then normal (sampling takes the nearest frame on disk), not a damaged copy
     frame_gaps_expected: ClassVar[bool] = False
 
-    def __init__(self, root: Path | str, annotations: Path | str | None = None, **options: Any):
+    def __init__(self, root: Path | str, annotations: Path | str | None = None, *,
+                 corrections: "CorrectionTable | None" = None, **options: Any):
         self.root = Path(root)
         self.annotations = Path(annotations) if annotations is not None else None
+        #: explicit cell corrections (``--corrections``) and, once read, those applied per row
+        self.corrections = corrections
+        self.applied_corrections: dict[int, list[dict[str, Any]]] = {}
         unknown = sorted(set(options) - set(self.option_names))
         if unknown:
             raise MerprepError(f"dataset {self.name} has no option(s) {', '.join(unknown)}"
@@ -247,6 +256,19 @@ class DatasetAdapter(ABC):
     @abstractmethod
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         """Parse the annotation file; return the good records and one Problem per bad row."""
+
+    def read_annotation_table(self, path: Path, **kwargs: Any) -> "pd.DataFrame":
+        """:func:`~merprep.datasets.tables.read_table`, then this run's corrections, if any.
+
+        Adapters read their annotation file through this, so ``--corrections`` works for every
+        dataset with an annotation table; the corrections are applied before any cell is parsed.
+        """
+        from merprep.datasets.tables import read_table
+
+        table = read_table(path, **kwargs)
+        if self.corrections is not None:
+            self.applied_corrections = self.corrections.apply(table, Path(path))
+        return table
 
     def frame_source(self, record: ClipRecord) -> FrameSource:
         """Resolve a record to its frames on disk (raise MerprepError if the folder is missing).

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
-from merprep.datasets.tables import AnnotationRow, find_file, read_table, strict_int
+from merprep.datasets.tables import AnnotationRow, find_file, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class Adapter(DatasetAdapter):
             raise AnnotationError("no CASME II coding spreadsheet (CASME2-coding-*.xlsx) found "
                                   "here or in the parent folder; pass --annotations FILE",
                                   file=self.root)
-        table = read_table(path, sheet=None, required=COLUMNS)
+        table = self.read_annotation_table(path, sheet=None, required=COLUMNS)
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []

@@ -46,7 +46,7 @@ from typing import Any
 
 from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, number_frames,
                                    relative_source)
-from merprep.datasets.tables import AnnotationRow, find_file, read_table
+from merprep.datasets.tables import AnnotationRow, find_file
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class Adapter(DatasetAdapter):
 
     # -- part A ----------------------------------------------------------------------------------
     def _read_part_a(self, path: Path) -> tuple[list[ClipRecord], list[Problem]]:
-        table = read_table(path, sheet=A_SHEET, required=A_COLUMNS)
+        table = self.read_annotation_table(path, sheet=A_SHEET, required=A_COLUMNS)
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []
@@ -174,7 +174,7 @@ class Adapter(DatasetAdapter):
 
     # -- part C ----------------------------------------------------------------------------------
     def _read_part_c(self, path: Path) -> tuple[list[ClipRecord], list[Problem]]:
-        table = read_table(path, sheet=C_SHEET, required=C_COLUMNS)
+        table = self.read_annotation_table(path, sheet=C_SHEET, required=C_COLUMNS)
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []

@@ -79,7 +79,7 @@ class Adapter(DatasetAdapter):
         if path is None:
             raise AnnotationError(f"no gesture annotation ({ANNOTATION_PATTERNS[0]}) found in "
                                   "Annotation/; pass --annotations FILE", file=self.root)
-        table = read_table(path, required=COLUMNS)
+        table = self.read_annotation_table(path, required=COLUMNS)
         problems: list[Problem] = []
         speakers = self._read_subjects_map(problems)
         gesture_columns = [c for c in table.columns if c not in ("id", "class", "__row__")]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
                                    number_frames)
-from merprep.datasets.tables import AnnotationRow, read_table, strict_float
+from merprep.datasets.tables import AnnotationRow, strict_float
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 COLUMNS = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
@@ -48,7 +48,7 @@ class Adapter(DatasetAdapter):
         path = self.find_annotations()
         if path is None:
             raise AnnotationError("no manifest: pass --manifest FILE", file=self.root)
-        table = read_table(path, required=COLUMNS)
+        table = self.read_annotation_table(path, required=COLUMNS)
         records: list[ClipRecord] = []
         problems: list[Problem] = []
         for _, cells in table.iterrows():

@@ -22,8 +22,7 @@ import logging
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
-from merprep.datasets.tables import (AnnotationRow, find_file, find_header_row, read_table,
-                                     strict_int)
+from merprep.datasets.tables import AnnotationRow, find_file, find_header_row, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -75,7 +74,7 @@ class Adapter(DatasetAdapter):
         if header != HEADER_ROW:
             log.info("%s: header found on row %d (SAMM v2 has it on row %d)", path.name, header,
                      HEADER_ROW)
-        table = read_table(path, sheet=None, header_row=header, required=COLUMNS)
+        table = self.read_annotation_table(path, sheet=None, header_row=header, required=COLUMNS)
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []

@@ -29,7 +29,7 @@ import re
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, number_frames, relative_source
-from merprep.datasets.tables import AnnotationRow, read_table
+from merprep.datasets.tables import AnnotationRow
 from merprep.errors import MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,7 @@ class Adapter(DatasetAdapter):
 
     def _apply_smic_e(self, records: list[ClipRecord], path: Path) -> list[Problem]:
         """Take onset/apex/offset from a SMIC-E workbook for the clips it lists."""
-        table = read_table(path, sheet=None, required=SMIC_E_COLUMNS)
+        table = self.read_annotation_table(path, sheet=None, required=SMIC_E_COLUMNS)
         by_key = {(r.subject, r.clip): r for r in records}
         problems: list[Problem] = []
         updated: set[str] = set()
