@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import resource
 import tempfile
 import threading
@@ -40,20 +39,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from common import machine
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
-
-
-def machine(load: float) -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}, load average {load:.1f} at start")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -256,7 +244,7 @@ def main() -> None:
             reduced = run_decode(tasks, workers, reduced=True)
             rows.append((scale, ex, full, reduced))
             out.unlink()
-    print(f"\nmachine: {machine(load)}; workers: {workers}\n")
+    print(f"\nmachine: {machine()}, load average {load:.1f} at start; workers: {workers}\n")
     print("frames/s: wall (per CPU-second); ratio = extract / decode, wall (CPU)\n")
     print("| sample | clips | frames kept | extract | decode full | ratio | decode reduced | "
           "ratio | extract plan/process/write s | peak RSS extract (tree) | "

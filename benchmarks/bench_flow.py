@@ -19,23 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, " \
-           f"Python {platform.python_version()}"
+from common import machine
 
 
 def build_store(work: Path, size: int, subjects: int, clips: int, frames: int) -> Path:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -47,31 +46,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import load_average, machine, publish
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 # AM3F-FlowNet reads the same 28x28 flow as STSTNet: at 64x64 it fits its training folds and
 # generalises worse on 42 training maps (pooled UF1 0.73 vs 0.96; docs/models.md).
 FACE_FRAMES, KEY_FRAMES, SIZE, FLOW_SIZE, AM3F_SIZE = 10, 9, 64, 28, 28
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{os.cpu_count()} CPUs ({model}), {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
-
-
-def load_average() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
 
 
 def merprep(*args: str) -> None:
@@ -276,11 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {machine()}",
         f"Load average at end (1, 5, 15 min): {load_average()}; total {time.perf_counter() - t0:.0f} s",
         "", table(rows)])
-    print()
-    print(text)
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(text + "\n")
+    publish(text, args.results)
     return 0
 
 

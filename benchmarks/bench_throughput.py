@@ -37,8 +37,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_learnability import (FACE_FRAMES, SIZE, Stores,  # noqa: E402
-                                load_average, machine, plan)
+from bench_learnability import FACE_FRAMES, SIZE, Stores, plan  # noqa: E402
+from common import load_average, machine, publish  # noqa: E402
 
 
 def full_stores(name: str, stores: Stores) -> tuple[list[Path], dict]:
@@ -184,11 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r['norm_ms_per_clip']:.1f} | {r['fit_store_vs_memory']:.2f} | "
                      f"{r['load']} |")
     text = "\n".join(lines)
-    print()
-    print(text)
-    if args.results:
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        args.results.write_text(text + "\n")
+    publish(text, args.results)
     return 0
 
 

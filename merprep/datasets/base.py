@@ -220,9 +220,11 @@ def number_frames(folder: Path, extensions: Iterable[str] = (".jpg", ".jpeg", ".
 class DatasetAdapter(ABC):
     """Turns one dataset, as unpacked, into clip records and frame sources.
 
-    Subclasses set ``name`` and implement :meth:`find_annotations`, :meth:`read_records` and
-    :meth:`frame_source`. ``root`` may be the dataset's top folder or its frames folder; the
-    adapter finds the official annotation file in either (``annotations`` overrides).
+    Subclasses set ``name`` (and ``annotation_patterns``, or override :meth:`find_annotations`)
+    and implement :meth:`read_records`, reading their table through
+    :meth:`read_annotation_table`; image-folder datasets inherit :meth:`frame_source`. ``root``
+    may be the dataset's top folder or its frames folder; the adapter finds the official
+    annotation file in either (``annotations`` overrides).
     Row-level problems are returned, never printed, so a validation pass can list them all.
     """
 
@@ -249,9 +251,17 @@ class DatasetAdapter(ABC):
                                   if self.option_names else ""))
         self.options = options
 
-    @abstractmethod
+    #: name patterns of the official annotation file, for the default :meth:`find_annotations`
+    annotation_patterns: ClassVar[tuple[str, ...]] = ()
+
     def find_annotations(self) -> Path | None:
-        """Locate the official annotation file under (or beside) ``root``."""
+        """``--annotations`` when given, else the official annotation file in ``root`` or its
+        parent (so ``root`` may be the top folder or the frames folder); None if not found."""
+        from merprep.datasets.tables import find_file
+
+        if self.annotations is not None:
+            return self.annotations
+        return find_file([self.root, self.root.parent], self.annotation_patterns, depth=1)
 
     @abstractmethod
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
-from merprep.datasets.tables import AnnotationRow, find_file, strict_int
+from merprep.datasets.tables import AnnotationRow, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ def normalise_subject(value: str | int) -> str:
 class Adapter(DatasetAdapter):
     name = "casme2"
     emotions = EMOTIONS
+    annotation_patterns = ANNOTATION_PATTERNS
 
     def frames_root(self) -> Path:
         """The folder holding ``subNN/`` folders: ``root`` itself or a known subfolder of it."""
@@ -53,11 +54,6 @@ class Adapter(DatasetAdapter):
         raise MerprepError("no CASME II frames found: expected CASME2_RAW_selected/ (or "
                            "Cropped/) with subNN/ folders, or point --root at that folder",
                            file=self.root)
-
-    def find_annotations(self) -> Path | None:
-        if self.annotations is not None:
-            return self.annotations
-        return find_file([self.root, self.root.parent], ANNOTATION_PATTERNS, depth=1)
 
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         path = self.find_annotations()
@@ -78,10 +74,7 @@ class Adapter(DatasetAdapter):
             offset = row.frame("OffsetFrame")
             emotion = row.emotion("Estimated Emotion", EMOTIONS)
             row.check_order(onset, apex, offset)
-            if subject and clip:
-                row.tag(f"{self.name}/{subject}/{clip}")
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
                 continue
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=emotion,

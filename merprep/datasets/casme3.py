@@ -151,10 +151,7 @@ class Adapter(DatasetAdapter):
             emotion = row.emotion("emotion", A_EMOTIONS)
             row.check_order(onset, apex, offset)
             clip = f"{video}_{onset}" if video and onset is not None else None
-            if subject and clip:
-                row.tag(f"{self.name}/{subject}/{clip}")
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
                 continue
             video_dir = frames_root / subject / video
             if not video_dir.is_dir() and (frames_root / subject / written).is_dir():
@@ -188,10 +185,7 @@ class Adapter(DatasetAdapter):
             row.check_order(onset, None, offset)
             subject = f"sub{number:02d}" if number is not None else None
             clip = f"me{count:02d}" if count is not None else None
-            if subject and clip:
-                row.tag(f"{self.name}/{subject}/{clip}")
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
                 continue
             folder = self._part_c_folder(frames_root, number)
             records.append(ClipRecord(

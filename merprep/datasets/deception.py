@@ -109,9 +109,7 @@ class Adapter(DatasetAdapter):
             n_frames, fps = None, None
             if video is not None and row.ok:
                 n_frames, fps = self._measure(video, path, row.number, row.problems)
-            row.tag(f"{self.name}/{subject or clip}/{clip}")
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems, f"{self.name}/{subject or clip}/{clip}"):
                 continue
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=label, aus="", onset=0,

@@ -79,8 +79,7 @@ class Adapter(DatasetAdapter):
                 is_video = source.suffix.lower() in VIDEO_SUFFIXES
                 onset, offset, fps = self._fill_blanks(row, source, is_video, onset, offset, fps)
                 row.check_order(onset, apex, offset)
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems):
                 continue
             records.append(ClipRecord(
                 dataset=names["dataset"], subject=names["subject"], clip=names["clip"],

@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 
 from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
-from merprep.datasets.tables import AnnotationRow, find_file, find_header_row, strict_int
+from merprep.datasets.tables import AnnotationRow, find_header_row, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ def normalise_subject(value: str | int) -> str:
 class Adapter(DatasetAdapter):
     name = "samm"
     emotions = EMOTIONS
+    annotation_patterns = ANNOTATION_PATTERNS
 
     def frames_root(self) -> Path:
         """The folder holding the ``006/`` subject folders: ``root/SAMM`` or ``root`` itself."""
@@ -58,11 +59,6 @@ class Adapter(DatasetAdapter):
             return self.root
         raise MerprepError("no SAMM frames found: expected SAMM/ with subject folders (006/ ...), "
                            "or point --root at that folder", file=self.root)
-
-    def find_annotations(self) -> Path | None:
-        if self.annotations is not None:
-            return self.annotations
-        return find_file([self.root, self.root.parent], ANNOTATION_PATTERNS, depth=1)
 
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         path = self.find_annotations()
@@ -87,10 +83,7 @@ class Adapter(DatasetAdapter):
             offset = row.frame("Offset Frame")
             emotion = row.emotion("Estimated Emotion", EMOTIONS)
             row.check_order(onset, apex, offset)
-            if subject and clip:
-                row.tag(f"{self.name}/{subject}/{clip}")
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
                 continue
             extra = {key: row.text(column) for column, key in EXTRA_COLUMNS.items()
                      if row.has(column)}

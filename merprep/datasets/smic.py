@@ -186,9 +186,7 @@ class Adapter(DatasetAdapter):
                 row.problem(f"Emotion {emotion!r} disagrees with the clip's folder "
                             f"{record.emotion!r}")
             row.check_order(onset, apex, offset)
-            row.tag(clip_id)
-            problems += row.problems
-            if not row.ok:
+            if not row.done(problems, clip_id):
                 continue
             record.onset, record.apex, record.offset = onset, apex, offset
             record.annotation_file, record.annotation_row = path.name, row.number

@@ -239,6 +239,14 @@ class AnnotationRow:
         """Name the clip on this row's problems (so ``--skip-invalid`` can record it)."""
         tag_problems(self.problems, clip_id)
 
+    def done(self, into: list[Problem], clip_id: str | None = None) -> bool:
+        """Finish the row: name ``clip_id`` (when known) on its problems, add them to ``into``,
+        and say whether the row gives a clip."""
+        if clip_id:
+            self.tag(clip_id)
+        into.extend(self.problems)
+        return self.ok
+
 
 def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | None = None,
                     search_rows: int = 40) -> int | None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from merprep.errors import MerprepError
 from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           Recording, SampleContext, Vocabulary, au_cell,
-                                           clip_span, every_nth, write_image, write_xlsx)
+                                           SampleContext, Vocabulary, au_cell, clip_span,
+                                           write_image, write_xlsx)
 
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 225.0  # faces about 280x340 px in the frame; jaw-to-jaw about 225
@@ -67,11 +67,7 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
                 aus=emotion.pick_aus(rng), onset=start + onset, apex=start + apex,
                 offset=start + offset, frames=list(range(start, start + n)), fps=FPS,
                 source=f"{FRAMES_FOLDER}/{subject}/{name}"))
-    hidden = every_nth(ctx.rng(999, PLAN), len(plans), 8)
-    for i, plan in enumerate(plans):
-        plan.annotation_row = i + 2
-        plan.apex_written = "/" if i in hidden else plan.apex
-    return plans
+    return ctx.number_rows(plans, first_row=2, hide_apex_every=8, missing="/")
 
 
 def write(ctx: SampleContext) -> LayoutResult:
@@ -79,9 +75,8 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan in plans:
         s = plan.subject_index
-        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
-        recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
-                              ctx.rng(s, plan.clip_index, ANIMATION))
+        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan],
+                               s, plan.clip_index, ANIMATION)
         folder = ctx.out / plan.source
         for number, image in recording.frames(plan.frames):
             write_image(folder / f"img{number}.jpg", image)

@@ -35,9 +35,8 @@ import numpy as np
 from merprep.sample.faces import Rendering
 from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           Recording, SampleContext, Vocabulary, au_cell,
-                                           encode_image, objective_class, write_image,
-                                           write_xlsx)
+                                           SampleContext, Vocabulary, au_cell, encode_image,
+                                           objective_class, write_image, write_xlsx)
 
 FRAME_SIZE = (1280, 720)
 FACE_WIDTH = 280.0
@@ -144,8 +143,7 @@ def write(ctx: SampleContext) -> LayoutResult:
     for v, (plans, timeline) in enumerate(plan_videos(ctx)):
         s = plans[0].subject_index
         rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
-        recording = Recording(rendering, plans, ctx.amplitude_px(rendering),
-                              ctx.rng(s, 100 + v, ANIMATION))
+        recording = ctx.record(rendering, plans, s, 100 + v, ANIMATION)
         color = ctx.out / plans[0].source
         depth = ctx.out / plans[0].extra["depth_source"]
         depth.mkdir(parents=True, exist_ok=True)
@@ -234,9 +232,8 @@ def write_part_c(ctx: SampleContext) -> LayoutResult:
     truth, rows = [], [PART_C_HEADER]
     for plans, timeline, written in plan_part_c(ctx):
         s = plans[0].subject_index
-        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
-        recording = Recording(rendering, plans, ctx.amplitude_px(rendering),
-                              ctx.rng(_PART_C_KEY + s, ANIMATION))
+        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH), plans,
+                               _PART_C_KEY + s, ANIMATION)
         color = ctx.out / plans[0].source
         kept = set(written)
         for number, image in recording.frames(timeline):

@@ -72,6 +72,23 @@ class SampleContext:
         """``amplitude`` is given at CASME II face scale; scale it to this face's size."""
         return self.amplitude * rendering.face_width / REFERENCE_FACE_WIDTH
 
+    def record(self, rendering: Rendering, plans: Sequence["ClipPlan"], *seed_keys: int
+               ) -> "Recording":
+        """The animation of ``plans`` on ``rendering``, at this run's amplitude, its motion
+        noise drawn from ``rng(*seed_keys)``."""
+        return Recording(rendering, plans, self.amplitude_px(rendering), self.rng(*seed_keys))
+
+    def number_rows(self, plans: list["ClipPlan"], first_row: int, hide_apex_every: int,
+                    missing: Any) -> list["ClipPlan"]:
+        """Give the plans their annotation rows (from ``first_row``) and write about every
+        ``hide_apex_every``-th apex as ``missing`` (a seeded choice), as the real sheets leave
+        some apexes unannotated."""
+        hidden = every_nth(self.rng(999, PLAN), len(plans), hide_apex_every)
+        for i, plan in enumerate(plans):
+            plan.annotation_row = first_row + i
+            plan.apex_written = missing if i in hidden else plan.apex
+        return plans
+
     def clip_done(self) -> None:
         if self.progress is not None:
             self.progress(1)

@@ -19,8 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from merprep.sample.layouts.common import (ANIMATION, PLAN, SCHEDULE, ClipPlan, LayoutResult,
-                                           Recording, SampleContext, clip_span, write_csv,
-                                           write_video)
+                                           SampleContext, clip_span, write_csv, write_video)
 
 DATASET_FOLDER = "Real-life_Deception_Detection_2016"
 ANNOTATION = "Annotation/All_Gestures_Deceptive and Truthful.csv"
@@ -108,9 +107,8 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan, size in plan_clips(ctx):
         s = plan.subject_index
-        rendering = ctx.render(s, size, FACE_WIDTH_PER_HEIGHT * size[1])
-        recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
-                              ctx.rng(s, plan.clip_index, ANIMATION))
+        recording = ctx.record(ctx.render(s, size, FACE_WIDTH_PER_HEIGHT * size[1]), [plan],
+                               s, plan.clip_index, ANIMATION)
         frames = (image for _, image in recording.frames(plan.frames))
         write_video(root / plan.source, frames, plan.fps, size)
         truth.append(recording.truth(ctx.dataset))

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           Recording, SampleContext, Vocabulary, clip_span,
-                                           every_nth, write_csv, write_image, write_video)
+                                           SampleContext, Vocabulary, clip_span, write_csv,
+                                           write_image, write_video)
 
 DATASET_NAME = "mydata"
 MANIFEST = "manifest.csv"
@@ -61,11 +61,7 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
                 aus=emotion.pick_aus(rng), onset=start + onset, apex=start + apex,
                 offset=start + offset, frames=list(range(start, start + n)), fps=fps,
                 source=source))
-    hidden = every_nth(ctx.rng(999, PLAN), len(plans), 6)
-    for i, plan in enumerate(plans):
-        plan.annotation_row = i + 2
-        plan.apex_written = "" if i in hidden else plan.apex
-    return plans
+    return ctx.number_rows(plans, first_row=2, hide_apex_every=6, missing="")
 
 
 def write(ctx: SampleContext) -> LayoutResult:
@@ -73,9 +69,8 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan in plans:
         s = plan.subject_index
-        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
-        recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
-                              ctx.rng(s, plan.clip_index, ANIMATION))
+        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan],
+                               s, plan.clip_index, ANIMATION)
         if plan.source.endswith(".mp4"):
             frames = (image for _, image in recording.frames(plan.frames))
             write_video(ctx.out / plan.source, frames, plan.fps, FRAME_SIZE)

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           Recording, SampleContext, Vocabulary, au_cell,
-                                           clip_span, every_nth, objective_class, write_image,
-                                           write_xlsx)
+                                           SampleContext, Vocabulary, au_cell, clip_span,
+                                           objective_class, write_image, write_xlsx)
 
 FRAME_SIZE = (2040, 1088)
 FACE_WIDTH = 420.0
@@ -82,11 +81,7 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
                 source=f"{FRAMES_FOLDER}/{subject}/{name}",
                 extra={"inducement_code": inducement}))
             frame += n + int(rng.integers(200, 3000))
-    hidden = every_nth(ctx.rng(999, PLAN), len(plans), 10)
-    for i, plan in enumerate(plans):
-        plan.annotation_row = len(PREAMBLE) + 2 + i
-        plan.apex_written = -1 if i in hidden else plan.apex
-    return plans
+    return ctx.number_rows(plans, first_row=len(PREAMBLE) + 2, hide_apex_every=10, missing=-1)
 
 
 def write(ctx: SampleContext) -> LayoutResult:
@@ -94,9 +89,8 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan in plans:
         s = plan.subject_index
-        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH).gray()
-        recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
-                              ctx.rng(s, plan.clip_index, ANIMATION))
+        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH).gray(), [plan],
+                               s, plan.clip_index, ANIMATION)
         folder = ctx.out / plan.source
         for number, image in recording.frames(plan.frames):
             write_image(folder / f"{plan.subject}_{number:05d}.jpg", image)

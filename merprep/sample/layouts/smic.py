@@ -16,8 +16,7 @@ import cv2
 
 from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           Recording, SampleContext, Vocabulary, clip_span,
-                                           write_image)
+                                           SampleContext, Vocabulary, clip_span, write_image)
 
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 190.0  # SMIC faces are somewhat smaller in the frame than CASME II's
@@ -78,9 +77,8 @@ def write(ctx: SampleContext) -> LayoutResult:
             rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
             if modality == "NIR":
                 rendering = rendering.near_infrared()
-            recording = Recording(rendering, [plan], ctx.amplitude_px(rendering),
-                                  ctx.rng(s, plan.clip_index, ANIMATION,
-                                          list(FPS).index(modality)))
+            recording = ctx.record(rendering, [plan], s, plan.clip_index, ANIMATION,
+                                   list(FPS).index(modality))
             folder = ctx.out / plan.source
             for number, image in recording.frames(plan.frames):
                 if image.ndim == 2:  # NIR: gray content, stored as 3-channel BMP like SMIC's
