@@ -41,7 +41,7 @@ from merprep.faces.geometry import face_box, scale_source, transform_points, war
 from merprep.frames.decode import REDUCE_FACTORS, FrameError, read_frames, video_frame_count
 from merprep.frames.sampling import get_sampling
 from merprep.store import StoreWriter, store_lock
-from merprep.store.codec import FRAME_GZIP_LEVEL, EncodedClip
+from merprep.store.codec import DEFAULT_FRAME_COMPRESSION, FRAME_COMPRESSIONS, EncodedClip
 from merprep.store.staging import ClipStaging
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class ExtractConfig:
     sampling: str = "uniform"
     frames: int = 30
     track: bool = False
-    gzip_frames: int = FRAME_GZIP_LEVEL  # 0: frames stored raw (with checksums)
+    frame_compression: str = DEFAULT_FRAME_COMPRESSION  # codec.FRAME_COMPRESSIONS
     workers: int = 0  # 0: all cores
     skip_invalid: bool = False
     resume: bool = False
@@ -99,8 +99,9 @@ class ExtractConfig:
         backend_class(self.landmarks)  # raises on unknown names
         if self.workers < 0:
             raise ValueError("--workers must be >= 0 (0 = all cores)")
-        if not 0 <= self.gzip_frames <= 9:
-            raise ValueError(f"--gzip-frames must be 0-9, got {self.gzip_frames}")
+        if self.frame_compression not in FRAME_COMPRESSIONS:
+            raise ValueError(f"--frame-compression must be one of "
+                             f"{', '.join(FRAME_COMPRESSIONS)}, got {self.frame_compression!r}")
 
     @property
     def n_workers(self) -> int:
@@ -382,7 +383,7 @@ def _run_in_worker(task: ClipTask, staging_path: str) -> tuple[str, int, str | N
     except MerprepError as exc:
         return task.record.clip_id, 0, str(exc)
     encoded = EncodedClip.encode(record, arrays["frames"], arrays["landmarks"],
-                                 config.gzip_frames)
+                                 config.frame_compression)
     ClipStaging.attach(staging_path).put_clip(encoded)
     return task.record.clip_id, record["n_frames"], None
 
@@ -545,7 +546,7 @@ def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStagin
                     record(task, 0, str(exc))
                     continue
                 staging.put_clip(EncodedClip.encode(rec, arrays["frames"], arrays["landmarks"],
-                                                    config.gzip_frames))
+                                                    config.frame_compression))
                 record(task, rec["n_frames"], None)
         else:
             # spawn, never fork: OpenCV's own thread pool (and TF/MediaPipe threads, when a

@@ -168,30 +168,31 @@ def test_unreadable_spreadsheet_is_one_clear_line(casme2_sample, tmp_path, cli_r
     assert not out.exists()
 
 
-def test_gzip_frames_changes_storage_not_content(casme2_sample, casme2_store, tmp_path,
-                                                 cli_runner):
-    """Frames are stored raw by default; --gzip-frames N deflates them, and the store holds the
-    same content (fingerprint, pixels) in fewer bytes."""
+def test_frame_compression_changes_storage_not_content(casme2_sample, casme2_store, tmp_path,
+                                                      cli_runner):
+    """Frames are deflated by default (fast); --frame-compression none stores them raw: the
+    store's content (fingerprint, pixels) is the same, only its bytes differ."""
     import h5py
 
     from merprep.store import ClipStore
 
-    out = tmp_path / "gz.h5"
+    out = tmp_path / "raw.h5"
     result = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
-                     "--frames", "8", "--size", "64", "--gzip-frames", "6")
+                     "--frames", "8", "--size", "64", "--frame-compression", "none")
     assert result.exit_code == 0, result.output
-    with ClipStore(out) as gz, ClipStore(casme2_store) as raw:
-        assert gz.fingerprint == raw.fingerprint
-        clip = raw.clip_ids[0]
-        np.testing.assert_array_equal(gz.frames(clip), raw.frames(clip))
-    with h5py.File(out, "r") as gz, h5py.File(casme2_store, "r") as raw:
+    with ClipStore(out) as raw, ClipStore(casme2_store) as fast:
+        assert raw.fingerprint == fast.fingerprint
+        clip = fast.clip_ids[0]
+        np.testing.assert_array_equal(raw.frames(clip), fast.frames(clip))
+        assert raw.attrs["params"]["frame_compression"] == "none"
+    with h5py.File(out, "r") as raw, h5py.File(casme2_store, "r") as fast:
         name = f"clips/{clip}/frames"
-        assert (gz[name].compression, gz[name].compression_opts) == ("gzip", 6)
-        assert raw[name].compression is None and raw[name].fletcher32 and gz[name].fletcher32
-        assert gz[name].id.get_storage_size() < raw[name].id.get_storage_size()
+        assert fast[name].compression == "gzip" and raw[name].compression is None
+        assert raw[name].fletcher32 and fast[name].fletcher32
+        assert fast[name].id.get_storage_size() < raw[name].id.get_storage_size()
     bad = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
-                  "--gzip-frames", "10")
-    assert bad.exit_code == 2 and "--gzip-frames" in bad.output
+                  "--frame-compression", "lz4")
+    assert bad.exit_code == 2 and "--frame-compression" in bad.output
 
 
 def test_corrections_reach_the_store_with_their_reasons(casme2_sample, tmp_path, cli_runner):

@@ -18,6 +18,7 @@ import pytest
 from merprep.datasets.base import ClipRecord
 from merprep.errors import StoreError
 from merprep.store import ClipStore, StoreWriter, store_lock, validate_store
+from merprep.store.codec import EncodedClip
 from merprep.store.schema import SCHEMA_VERSION, load_schema
 
 PROVENANCE = dict(datasets=["casme2"], command="pytest", params={"frames": 4},
@@ -73,27 +74,34 @@ def test_storage_policy_chunks_compression_checksums(tmp_path):
     with h5py.File(path, "r") as f:
         ds = f["clips/casme2/sub01/EP00_01f/frames"]
         assert ds.chunks == (1, 16, 16, 3)  # one frame is one chunk read
-        assert ds.compression is None and ds.fletcher32  # raw frames by default, checksummed
+        assert ds.compression == "gzip" and ds.fletcher32  # compressed and checksummed
         assert f["clips/casme2/sub01/EP00_01f/landmarks"].fletcher32
 
 
-def test_frames_gzip_on_request(tmp_path):
-    frames = np.zeros((3, 32, 32, 3), np.uint8)  # flat: deflate must shrink it
+def test_each_frame_compression_reads_back_through_hdf5(tmp_path):
+    """fast (ISA-L), small (zlib) and none all give chunks HDF5's own filters decode and check;
+    flat frames shrink under both deflates; none stores the raw bytes plus one checksum each."""
+    rng = np.random.default_rng(5)
+    frames = np.zeros((3, 32, 32, 3), np.uint8)
+    frames[1] = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)  # one incompressible frame
     rec = make_record("sub01", "EP00", 3)
-    for level in (0, 4):
-        path = tmp_path / f"{level}.h5"
+    sizes = {}
+    for compression in ("fast", "small", "none"):
+        path = tmp_path / f"{compression}.h5"
         with StoreWriter(path, {**PROVENANCE, "frame_height": 32, "frame_width": 32}) as w:
-            w.add_clip(rec, frames, gzip_level=level)
+            w.add_clip(rec, frames, compression=compression)
         with h5py.File(path, "r") as f:
             ds = f["clips/casme2/sub01/EP00/frames"]
-            assert (ds.compression, ds.compression_opts) == (("gzip", 4) if level else (None, None))
-            stored = ds.id.get_storage_size()
+            assert ds.fletcher32
+            assert ds.compression == (None if compression == "none" else "gzip")
+            sizes[compression] = ds.id.get_storage_size()
         with ClipStore(path) as s:
             np.testing.assert_array_equal(s.frames("casme2/sub01/EP00"), frames)
-        if level:
-            assert stored < frames.nbytes / 10
-        else:
-            assert stored == frames.nbytes + 3 * 4  # raw bytes + one fletcher32 per chunk
+        assert validate_store(path) == []
+    assert sizes["none"] == frames.nbytes + 3 * 4  # raw bytes + one fletcher32 per chunk
+    assert sizes["fast"] < frames.nbytes * 0.5 and sizes["small"] < frames.nbytes * 0.5
+    with pytest.raises(ValueError, match="frame compression must be one of"):
+        EncodedClip.encode(rec, frames, compression="lz4")
 
 
 def test_fingerprint_is_deterministic_and_content_sensitive(tmp_path):

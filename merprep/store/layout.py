@@ -6,7 +6,7 @@
 /skipped                JSON list of {clip_id, reason, file, row} for clips left out
 /clips/<clip_id>/       one group per clip; clip_id is dataset/subject/clip
     attrs: record (JSON), digest (sha256 of record + base arrays)
-    frames              uint8 (T, H, W, C), one chunk per frame, fletcher32 (gzip if asked)
+    frames              uint8 (T, H, W, C), one chunk per frame, gzip, fletcher32
     landmarks           float32 (T, 68, 2) in store pixel coordinates (x, y)
     <stage arrays>      added by later stages, e.g. au/frames, flow/onset_apex
 ```
@@ -17,7 +17,7 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
-from merprep.store.codec import GZIP_LEVEL
+from merprep.store.codec import GZIP_LEVEL, hdf5_gzip_level
 
 INDEX = "index"
 SKIPPED = "skipped"
@@ -55,13 +55,14 @@ def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
 
 
 def write_encoded_frames(group: h5py.Group, name: str, shape: tuple[int, ...],
-                         chunks: list[bytes], gzip_level: int) -> h5py.Dataset:
+                         chunks: list[bytes], compression: str) -> h5py.Dataset:
     """Create uint8 ``group[name]``, one chunk per leading-axis item with fletcher32 (and gzip
-    when ``gzip_level`` > 0), from chunks already encoded by
-    :func:`merprep.store.codec.encode_chunk` at that level."""
+    unless ``compression`` is ``none``), from chunks already encoded by
+    :func:`merprep.store.codec.encode_frame` that way."""
     if name in group:
         del group[name]
-    deflate = {"compression": "gzip", "compression_opts": gzip_level} if gzip_level else {}
+    level = hdf5_gzip_level(compression)
+    deflate = {"compression": "gzip", "compression_opts": level} if level else {}
     ds = group.create_dataset(name, shape=shape, dtype=np.uint8, chunks=(1,) + tuple(shape[1:]),
                               fletcher32=True, **deflate)
     origin = (0,) * (len(shape) - 1)

@@ -23,7 +23,7 @@ import numpy as np
 from merprep import __version__
 from merprep.errors import StoreError
 from merprep.store import layout
-from merprep.store.codec import FRAME_GZIP_LEVEL, EncodedClip
+from merprep.store.codec import DEFAULT_FRAME_COMPRESSION, EncodedClip
 from merprep.store.digest import array_digest_update, combined_digest
 from merprep.store.schema import (FORMAT_NAME, SCHEMA_VERSION, canonical_json, clip_errors,
                                   root_errors)
@@ -118,14 +118,15 @@ class StoreWriter:
 
     # -- adding content ------------------------------------------------------------------------
     def add_clip(self, record: Mapping[str, Any], frames: np.ndarray,
-                 landmarks: np.ndarray | None = None, gzip_level: int = FRAME_GZIP_LEVEL) -> str:
+                 landmarks: np.ndarray | None = None,
+                 compression: str = DEFAULT_FRAME_COMPRESSION) -> str:
         """Add one clip; returns its digest. ``record`` must satisfy the schema's clip record;
-        frames are stored raw unless ``gzip_level`` > 0 (see codec.FRAME_GZIP_LEVEL)."""
+        ``compression`` is one of codec.FRAME_COMPRESSIONS."""
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4:
             raise StoreError(f"{record.get('clip_id')}: frames must be uint8 (T, H, W, C), got "
                              f"{frames.dtype} {frames.shape}", file=self.path)
-        return self.add_encoded(EncodedClip.encode(record, frames, landmarks, gzip_level))
+        return self.add_encoded(EncodedClip.encode(record, frames, landmarks, compression))
 
     def add_encoded(self, clip: EncodedClip) -> str:
         """Add a clip encoded elsewhere (a worker process); returns its digest."""
@@ -146,7 +147,7 @@ class StoreWriter:
                              file=self.path)
         group = self._file.create_group(layout.clip_path(clip_id))
         layout.write_encoded_frames(group, "frames", clip.frames_shape, clip.frame_chunks,
-                                    clip.gzip_level)
+                                    clip.compression)
         layout.write_array(group, "landmarks", clip.landmarks)
         group.attrs["record"] = canonical_json(record)
         group.attrs["digest"] = clip.digest
