@@ -1,10 +1,22 @@
-"""``merprep show``: one clip of a store as a montage, to check crops, landmarks and AU boxes.
+"""``merprep show``: one clip of a store as a montage, to check crops, landmarks, AU boxes, AU
+crops, magnification and optical flow by eye.
 
-Each tile is one stored frame, enlarged with nearest-neighbour sampling (so store pixels stay
-visible), with the clip's stored landmarks drawn on it and, when the store has AU crops
-(``au/boxes`` or ``au/<region>/boxes`` from ``merprep crop-au``), the AU boxes in one colour per
-region with the region's name. A title names the clip, emotion and AUs; the source frame number
-is under every tile.
+Layers (``--layer``):
+
+* ``frames`` (default): each tile is one stored face frame, enlarged with nearest-neighbour
+  sampling (so store pixels stay visible), with the clip's stored landmarks and, when the store
+  has AU crops (``au/boxes`` or ``au/<region>/boxes`` from ``merprep crop-au``), the AU boxes in
+  one colour per region with the region's name;
+* ``magnified``: the same for ``magnified/frames`` (``merprep magnify``);
+* ``au``: the AU-region clips themselves (``au/frames``, or every ``au/<region>/frames`` side by
+  side);
+* ``flow``: the onset-apex flow (``merprep flow``) as u, v (blue negative, red positive, on a
+  scale symmetric about zero), optical strain (dark to bright), the flow's direction as hue and
+  magnitude as brightness, and a colour-wheel key; with ``--pair sequence`` flow, a row of
+  direction/magnitude tiles from the onset to each stored frame follows.
+
+A title names the clip, emotion and AUs; the source frame number (or what a tile shows) is under
+every tile.
 """
 
 from __future__ import annotations
@@ -92,18 +104,29 @@ def choose_frames(n_frames: int, max_frames: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n_frames - 1, max_frames)})
 
 
+#: what ``merprep show --layer`` can draw
+LAYERS = ("frames", "magnified", "au", "flow")
+#: the merprep command that writes each layer's arrays (for the "run this first" message)
+LAYER_COMMANDS = {"magnified": "merprep magnify", "au": "merprep crop-au",
+                  "flow": "merprep flow"}
+
+
 def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames: int = 10,
-                   scale: float = 2.0, landmarks: bool = True, boxes: bool = True
-                   ) -> np.ndarray:
+                   scale: float = 2.0, landmarks: bool = True, boxes: bool = True,
+                   layer: str = "frames") -> np.ndarray:
     """The montage of one clip (the first when ``clip_id`` is None) as uint8 RGB (H, W, 3).
 
     Layout: a title, then rows of :data:`COLUMNS` tiles of round(frame size x ``scale``) px with
-    :data:`PAD` px between them and a :data:`LABEL_H` px frame-number line under each.
+    :data:`PAD` px between them and a :data:`LABEL_H` px label line under each. ``layer`` is one
+    of :data:`LAYERS` (see the module docstring); landmarks and AU boxes are drawn on ``frames``
+    and ``magnified`` only, whose pixels share the face frames' coordinates.
     """
     if frames < 1:
         raise ValueError("frames must be at least 1")
     if scale <= 0:
         raise ValueError("scale must be positive")
+    if layer not in LAYERS:
+        raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
     with ClipStore(store_path) as store:
         if not store.clip_ids:
             raise MerprepError("the store has no clips", file=store.path)
@@ -112,43 +135,173 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
             raise MerprepError(f"no clip {clip_id!r} in the store (see merprep show --list)",
                                file=store.path)
         record = store.record(clip_id)
-        pixels = store.frames(clip_id)
-        points = store.landmarks(clip_id) if landmarks else None
-        regions = au_box_arrays(store, clip_id) if boxes else {}
-
-    chosen = choose_frames(len(pixels), frames)
-    t, h, w = pixels.shape[:3]
-    tile_w, tile_h = max(1, round(w * scale)), max(1, round(h * scale))
-    sx, sy = tile_w / w, tile_h / h
-    cols = min(COLUMNS, len(chosen))
-    rows = math.ceil(len(chosen) / cols)
-    width = cols * tile_w + (cols + 1) * PAD
-
-    title = _wrap(_title(record), width - 2 * PAD)
-    if regions:
-        title += _wrap("AU boxes: " + ", ".join(regions), width - 2 * PAD)
-    top = PAD + len(title) * LINE_H
-    height = top + rows * (tile_h + LABEL_H + PAD)
-    canvas = np.full((height, width, 3), BACKGROUND, np.uint8)
-    for i, line in enumerate(title):
-        _text(canvas, line, (PAD, PAD + (i + 1) * LINE_H - 6), 0.5)
+        if layer == "flow":
+            return _render_flow(store, clip_id, record, frames, scale)
+        notes: list[str] = []
+        points, regions = None, {}
+        if layer == "au":
+            pixels, names = _au_clips(store, clip_id)
+            notes.append("AU crops: " + ", ".join(names))
+        else:
+            pixels = (store.frames(clip_id) if layer == "frames"
+                      else _stage_array(store, clip_id, "magnified/frames", layer))
+            points = store.landmarks(clip_id) if landmarks else None
+            regions = au_box_arrays(store, clip_id) if boxes else {}
+            if regions:
+                notes.append("AU boxes: " + ", ".join(regions))
+            if layer == "magnified":
+                notes.insert(0, "magnified " + _stage_summary(store, "magnify"))
 
     numbers = record.get("frame_numbers", [])
-    for k, idx in enumerate(chosen):
-        r, c = divmod(k, cols)
-        x0 = PAD + c * (tile_w + PAD)
-        y0 = top + r * (tile_h + LABEL_H + PAD)
-        tile = _tile(pixels[idx], tile_w, tile_h)
+    chosen = choose_frames(len(pixels), frames)
+    h, w = pixels.shape[1:3]
+    sx, sy = max(1, round(w * scale)) / w, max(1, round(h * scale)) / h
+    tiles, labels = [], []
+    for idx in chosen:
+        tile = _tile(pixels[idx], max(1, round(w * scale)), max(1, round(h * scale)))
         if points is not None and idx < len(points):
             _draw_landmarks(tile, points[idx], sx, sy)
         taken: list[tuple[int, int, int, int]] = []  # label rectangles already drawn
         for j, (region, bx) in enumerate(regions.items()):
             box = bx if bx.ndim == 1 else bx[min(idx, len(bx) - 1)]
             _draw_box(tile, box, sx, sy, BOX_COLOURS[j % len(BOX_COLOURS)], region, taken)
-        canvas[y0:y0 + tile_h, x0:x0 + tile_w] = tile
-        label = f"frame {numbers[idx]:g}" if idx < len(numbers) else f"#{idx}"
-        _text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
+        tiles.append(tile)
+        labels.append(f"frame {numbers[idx]:g}" if idx < len(numbers) else f"#{idx}")
+    return _compose(_title(record), notes, [(tiles, labels)])
+
+
+def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], list[str]]]
+             ) -> np.ndarray:
+    """Title lines, then each group of tiles in rows of at most :data:`COLUMNS`, each tile
+    with its label underneath. Tiles of a group share one size."""
+    widest = max(min(COLUMNS, len(tiles)) * (tiles[0].shape[1] + PAD) + PAD
+                 for tiles, _ in rows)
+    lines = _wrap(title, widest - 2 * PAD)
+    for note in notes:
+        lines += _wrap(note, widest - 2 * PAD)
+    top = PAD + len(lines) * LINE_H
+    height = top + sum(math.ceil(len(tiles) / COLUMNS) * (tiles[0].shape[0] + LABEL_H + PAD)
+                       for tiles, _ in rows)
+    canvas = np.full((height, widest, 3), BACKGROUND, np.uint8)
+    for i, line in enumerate(lines):
+        _text(canvas, line, (PAD, PAD + (i + 1) * LINE_H - 6), 0.5)
+    y = top
+    for tiles, labels in rows:
+        tile_h, tile_w = tiles[0].shape[:2]
+        for k, (tile, label) in enumerate(zip(tiles, labels)):
+            r, c = divmod(k, COLUMNS)
+            x0, y0 = PAD + c * (tile_w + PAD), y + r * (tile_h + LABEL_H + PAD)
+            canvas[y0:y0 + tile_h, x0:x0 + tile_w] = tile
+            _text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
+        y += math.ceil(len(tiles) / COLUMNS) * (tile_h + LABEL_H + PAD)
     return canvas
+
+
+def _stage_array(store: ClipStore, clip_id: str, name: str, layer: str) -> np.ndarray:
+    try:
+        return store.array(clip_id, name)
+    except MerprepError:
+        raise MerprepError(f"clip {clip_id!r} has no {name} (run {LAYER_COMMANDS[layer]} "
+                           "first)", file=store.path) from None
+
+
+#: the stage parameters worth a line in the title
+SUMMARY_PARAMS = {"flow": ("method", "pair", "normalize", "size"),
+                  "magnify": ("alpha", "low", "high", "levels", "filter")}
+
+
+def _stage_summary(store: ClipStore, stage: str) -> str:
+    params = (store.stages.get(stage) or {}).get("params") or {}
+    shown = [f"{k} {params[k]}" for k in SUMMARY_PARAMS[stage] if k in params]
+    return f"({', '.join(shown)})" if shown else ""
+
+
+def _au_clips(store: ClipStore, clip_id: str) -> tuple[np.ndarray, list[str]]:
+    """(T, S, R*S, C) AU crops with the regions side by side, and the region names."""
+    group_names = [n for st in store.stages.values() for n in st.get("arrays", [])
+                   if n.startswith("au/") and n.endswith("/frames")]
+    if "au/frames" in group_names:
+        info = store.stage_info(clip_id, "crop-au") or {}
+        return _stage_array(store, clip_id, "au/frames", "au"), [str(info.get("rule", "AU"))]
+    if not group_names:
+        _stage_array(store, clip_id, "au/frames", "au")  # raises: run crop-au first
+    clips = [_stage_array(store, clip_id, n, "au") for n in group_names]
+    return np.concatenate(clips, axis=2), [n.split("/")[1] for n in group_names]
+
+
+# -- flow --------------------------------------------------------------------------------------
+
+def _render_flow(store: ClipStore, clip_id: str, record: dict, frames: int, scale: float
+                 ) -> np.ndarray:
+    flow = _stage_array(store, clip_id, "flow/onset_apex", "flow").astype(np.float32)
+    info = store.stage_info(clip_id, "flow") or {}
+    sequence = (store.array(clip_id, "flow/sequence")
+                if "flow/sequence" in store.stages.get("flow", {}).get("arrays", []) else None)
+    h, w = flow.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    u, v, strain = flow[..., 0], flow[..., 1], flow[..., 2]
+    reach = max(float(np.abs(flow[..., :2]).max()), 1e-6)  # one scale for u and v
+    tiles = [_enlarge(_diverging(u, reach), size), _enlarge(_diverging(v, reach), size),
+             _enlarge(_sequential(strain), size), _enlarge(flow_colour(u, v, reach), size),
+             _enlarge(colour_wheel(min(h, w)), size)]
+    labels = [f"u (+-{reach:.2f})", f"v (+-{reach:.2f})",
+              f"strain (0-{float(strain.max()):.2f})", "direction, magnitude", "key"]
+    rows = [(tiles, labels)]
+    if sequence is not None:
+        numbers = record.get("frame_numbers", [])
+        chosen = [i for i in choose_frames(len(sequence), frames + 1) if i > 0][:frames]
+        top = max(float(np.abs(sequence[..., :2]).max()), 1e-6)
+        rows.append(([_enlarge(flow_colour(sequence[i, ..., 0], sequence[i, ..., 1], top), size)
+                      for i in chosen],
+                     [f"-> frame {numbers[i]:g}" if i < len(numbers) else f"-> #{i}"
+                      for i in chosen]))
+    apex = info.get("apex_frame")
+    note = (f"flow onset frame {info.get('onset_frame', '?')} -> apex frame {apex} "
+            f"({info.get('apex_source', '?')}) {_stage_summary(store, 'flow')}")
+    return _compose(_title(record), [note], rows)
+
+
+def flow_colour(u: np.ndarray, v: np.ndarray, reach: float) -> np.ndarray:
+    """RGB image of a flow field: hue = direction (as on :func:`colour_wheel`), brightness =
+    magnitude / ``reach`` (clipped to 1)."""
+    magnitude, angle = cv2.cartToPolar(u.astype(np.float32), v.astype(np.float32),
+                                       angleInDegrees=True)
+    hsv = np.zeros(u.shape + (3,), np.uint8)
+    hsv[..., 0] = (angle / 2).astype(np.uint8)  # OpenCV hue is 0-179
+    hsv[..., 1] = 255
+    hsv[..., 2] = np.clip(magnitude / reach * 255, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def colour_wheel(size: int) -> np.ndarray:
+    """The key of :func:`flow_colour`: each pixel coloured as the flow pointing from the centre
+    to it (right = red; image y points down)."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    centre = (size - 1) / 2
+    u, v = xs - centre, ys - centre
+    wheel = flow_colour(u, v, max(centre, 1e-6))
+    wheel[np.hypot(u, v) > centre] = BACKGROUND
+    return wheel
+
+
+def _diverging(x: np.ndarray, reach: float) -> np.ndarray:
+    """Blue (-reach) through white (0) to red (+reach), RGB uint8."""
+    t = np.clip(x / reach, -1, 1)[..., None]
+    white, red, blue = np.array([255, 255, 255.]), np.array([200, 30, 30.]), \
+        np.array([30, 60, 200.])
+    out = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
+    return out.astype(np.uint8)
+
+
+def _sequential(x: np.ndarray) -> np.ndarray:
+    top = float(x.max())
+    scaled = np.zeros(x.shape, np.uint8) if top <= 0 else \
+        np.clip(x / top * 255, 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
+
+
+def _enlarge(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return np.ascontiguousarray(cv2.resize(img, size, interpolation=cv2.INTER_NEAREST))
 
 
 def save_montage(image: np.ndarray, out: Path | str) -> Path:

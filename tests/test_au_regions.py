@@ -294,11 +294,19 @@ def test_mode_all_writes_every_region_and_rerun_replaces_it(casme2_store, tmp_pa
         lm = s.landmarks(cid)[0]
         for r in regions:
             assert s.array(cid, f"au/{r}/frames").shape == (8, 48, 48, 3)
+        crops = np.concatenate([s.array(cid, f"au/{r}/frames") for r in sorted(regions)], axis=2)
         nose = s.array(cid, "au/nose/boxes")[0]
         assert nose.tolist() == points_box(lm, [27, 31, 33, 35, 39, 42], 0.1, (64, 64)).tolist()
         # nose box sits between the eyes' and the mouth's
         assert s.array(cid, "au/eyebrows/boxes")[0][1] < nose[1] < s.array(cid, "au/mouth/boxes")[0][1]
         assert s.stage_info(cid, "crop-au")["rule"] == "all"
+    # merprep show --layer au puts the regions of each frame side by side, as stored
+    from merprep.show import PAD, render_montage
+
+    picture = render_montage(path, cid, frames=2, scale=1, layer="au")
+    assert picture.shape[1] == 2 * 5 * 48 + 3 * PAD
+    first = picture[-(48 + 18 + PAD):-(18 + PAD), PAD:PAD + 5 * 48]
+    np.testing.assert_array_equal(first, crops[0])
 
     run_crop_au(path, CropConfig(mode="union"))
     assert validate_store(path) == []

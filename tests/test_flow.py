@@ -418,3 +418,56 @@ def test_gray_clip_and_missing_landmarks():
     assert info["apex_source"] == "spot" and info["apex_index"] == 3
     assert info["apex_frame"] == 6
     assert arrays["flow/onset_apex"].shape == (16, 16, 3)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pictures: merprep show --layer flow / magnified
+# ----------------------------------------------------------------------------------------------
+
+def test_flow_colours_encode_direction_and_magnitude():
+    from merprep.show import BACKGROUND, colour_wheel, flow_colour
+
+    one = np.ones((1, 1), np.float32)
+    assert flow_colour(one, 0 * one, 1.0)[0, 0].tolist() == [255, 0, 0]  # right: red
+    assert flow_colour(-one, 0 * one, 1.0)[0, 0].tolist() == [0, 255, 255]  # left: cyan
+    assert flow_colour(0 * one, 0 * one, 1.0)[0, 0].tolist() == [0, 0, 0]  # still: black
+    half = flow_colour(one, 0 * one, 2.0)[0, 0]
+    assert 120 <= half[0] <= 135 and half[1] == half[2] == 0  # half the reach: half as bright
+    wheel = colour_wheel(33)
+    assert np.abs(wheel[16, 32].astype(int) - [255, 0, 0]).max() <= 2  # right edge: red
+    assert np.abs(wheel[16, 0].astype(int) - [0, 255, 255]).max() <= 2  # left edge: cyan
+    assert wheel[0, 0].tolist() == list(BACKGROUND)  # outside the disc
+
+
+def test_show_flow_layer_draws_the_stored_flow(spotted_store, casme2_store, tmp_path,
+                                               cli_runner):
+    """The direction/magnitude tile is the stored onset-apex flow, pixel for pixel; u, v and
+    strain tiles sit beside it, and the sequence adds one tile per frame after the onset."""
+    import cv2
+
+    from merprep.cli import cli
+    from merprep.show import COLUMNS, PAD, flow_colour, render_montage
+
+    with ClipStore(spotted_store) as store:
+        cid = store.clip_ids[1]
+        flow = store.array(cid, "flow/onset_apex")
+    png = tmp_path / "flow.png"
+    result = cli_runner.invoke(cli, ["show", str(spotted_store), "--clip", cid, "--layer", "flow",
+                                     "--frames", "4", "--scale", "2", "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    image = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
+    assert image.shape[:2] == render_montage(spotted_store, cid, frames=4, scale=2,
+                                             layer="flow").shape[:2]
+    assert image.shape[1] == COLUMNS * 128 + (COLUMNS + 1) * PAD
+    tile_rows = 2  # onset-apex maps, then 4 sequence tiles
+    top = image.shape[0] - tile_rows * (128 + 18 + PAD)
+    x0 = PAD + 3 * (128 + PAD)
+    reach = float(np.abs(flow[..., :2]).max())
+    expected = cv2.resize(flow_colour(flow[..., 0], flow[..., 1], reach), (128, 128),
+                          interpolation=cv2.INTER_NEAREST)
+    np.testing.assert_array_equal(image[top:top + 128, x0:x0 + 128], expected)
+
+    result = cli_runner.invoke(cli, ["show", str(casme2_store), "--layer", "flow", "--out",
+                                     str(png)])
+    assert result.exit_code != 0 and "run merprep flow first" in result.output
+    assert "Traceback" not in result.output
