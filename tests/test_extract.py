@@ -223,6 +223,8 @@ def test_corrections_reach_the_store_with_their_reasons(casme2_sample, tmp_path,
         assert all("corrections" not in r["extra"] for r in others)
         params = store.attrs["params"]
         assert params["corrections_sha256"] == hashlib.sha256(fix.read_bytes()).hexdigest()
+    shown = cli_runner.invoke(cli, ["info", str(out)])
+    assert f"corrected    1 clip(s) by --corrections: {rec['clip_id']}" in shown.output
     stale = tmp_path / "stale.csv"
     stale.write_text("row,column,was,value,reason\n"
                      f"2,Estimated Emotion,fear-not-there,{new},x\n", "utf-8")

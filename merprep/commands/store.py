@@ -29,6 +29,9 @@ def info(store: Path, as_json: bool) -> None:
     click.echo(f"  subjects     {len(summary['subjects'])}: " + ", ".join(
         f"{k} ({v})" for k, v in summary["clips_per_subject"].items()))
     click.echo("  emotions     " + ", ".join(f"{k}: {v}" for k, v in summary["emotions"].items()))
+    if summary["corrected"]:
+        click.echo(f"  corrected    {len(summary['corrected'])} clip(s) by --corrections: "
+                   + ", ".join(summary["corrected"]))
     click.echo("  frames       " + ", ".join(f"{k} x{v}" for k, v in summary["frame_shapes"].items())
                + f" uint8 {summary['color']}")
     click.echo(f"  landmarks    {summary['landmark_backend']} "

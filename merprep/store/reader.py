@@ -176,6 +176,8 @@ class ClipStore:
             "subjects": sorted({r["subject_id"] for r in recs}),
             "clips_per_subject": dict(sorted(Counter(r["subject_id"] for r in recs).items())),
             "emotions": dict(sorted(Counter(r["emotion"] for r in recs).items())),
+            "corrected": sorted(r["clip_id"] for r in recs
+                                if (r.get("extra") or {}).get("corrections")),
             "frame_shapes": dict(shapes),
             "color": self.attrs.get("color"),
             "landmark_backend": self.attrs.get("landmark_backend"),
