@@ -18,19 +18,24 @@ records, provided they share the split (sha256) and the configuration (identity)
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import json
+import logging
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from merprep.errors import MerprepError
 from mertrain.metrics import confusion_matrix, scores, sliced_scores
 from mertrain.protocols import Splits
+
+log = logging.getLogger(__name__)
 
 CONFIG = "config.json"
 SPLITS = "splits.json"
@@ -58,6 +63,37 @@ class RunDirError(MerprepError):
 
 
 # --------------------------------------------------------------------------- atomic files
+
+POOLED_LOCK = ".pooled.lock"
+
+
+@contextmanager
+def pooled_outputs_lock(out: Path | str) -> Iterator[None]:
+    """Hold ``RUN_DIR/.pooled.lock`` (waiting for it) while the pooled outputs are rebuilt.
+
+    Shards of one run writing into one directory (a SLURM array with ``--folds``) each save
+    their folds and then rebuild the pooled outputs from every fold record present. Each shard
+    saves before it takes this lock, so whichever takes it last sees every fold, and the
+    directory ends complete without a final ``mertrain report``. Where the file system has no
+    ``flock`` (Lustre mounted without ``-o flock``) a warning says to run that report.
+    """
+    path = Path(out) / POOLED_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    locked = False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        except OSError as exc:
+            log.warning("cannot lock %s (%s): shards finishing together may each miss the "
+                        "other's folds; run `mertrain report %s --out %s` at the end", path,
+                        exc.strerror or exc, out, out)
+        yield
+    finally:
+        if locked:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a

@@ -1184,8 +1184,8 @@ def run(config: RunConfig, *, progress: bool | None = None, command: str | None 
             runner.run(prepared.context(), prepared.data, jobs, on_done)
     finally:
         bar.close()
-    loaded = report.load_run(out)
-    results = report.write_outputs(out, loaded)
+    with report.pooled_outputs_lock(out):  # shards of one directory: the last sees all folds
+        results = report.write_outputs(out, report.load_run(out))
     return RunResult(out, results, todo, bool(results["complete"]), failed,
                      prepared.recipe_line())
 

@@ -547,3 +547,38 @@ def test_precision_and_jit_options(store, tmp_path, caplog):
                       epochs=1), progress=False)
     rec = json.loads((jit.out / "folds" / "000.json").read_text())
     assert rec["recipe"]["jit_compile"] is True and len(rec["proba"]) == 6
+
+
+def test_shards_into_one_directory_end_complete_without_a_report(store, tmp_path):
+    """Three SLURM-style shards (--folds 0, 1, 2) share one run directory. While the pooled
+    outputs' lock is held, each saves its fold and then waits; released, the last one to
+    rebuild the pooled outputs sees all three folds, so the directory ends complete with no
+    final `mertrain report`."""
+    from mertrain.report import pooled_outputs_lock
+
+    out = tmp_path / "shared"
+    out.mkdir()
+    cmd = [sys.executable, "-m", "mertrain.cli", "run", str(store), "--model", "lbptop-svm",
+           "--out", str(out), "--no-progress", "--resume", "--folds"]
+    with pooled_outputs_lock(out):
+        shards = [subprocess.Popen(cmd + [str(i)], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True) for i in range(3)]
+        try:
+            deadline = time.monotonic() + 300
+            while len(list((out / "folds").glob("*.json")) if (out / "folds").is_dir() else []) < 3:
+                assert all(p.poll() is None for p in shards), "a shard ended early"
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)
+            assert all(p.poll() is None for p in shards)  # all three wait for the lock
+            assert not (out / "results.json").exists()
+        except BaseException:
+            for p in shards:
+                p.kill()
+            raise
+    for p in shards:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] and results["folds_done"] == 3
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert len(rows) == 1 + 18  # every clip of the three subjects, once
