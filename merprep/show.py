@@ -139,9 +139,11 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
             return _render_flow(store, clip_id, record, frames, scale)
         notes: list[str] = []
         points, regions = None, {}
+        columns = COLUMNS
         if layer == "au":
             pixels, names = _au_clips(store, clip_id)
             notes.append("AU crops: " + ", ".join(names))
+            columns = max(1, COLUMNS // len(names))  # a frame's regions already sit side by side
         else:
             pixels = (store.frames(clip_id) if layer == "frames"
                       else _stage_array(store, clip_id, "magnified/frames", layer))
@@ -167,20 +169,20 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
             _draw_box(tile, box, sx, sy, BOX_COLOURS[j % len(BOX_COLOURS)], region, taken)
         tiles.append(tile)
         labels.append(f"frame {numbers[idx]:g}" if idx < len(numbers) else f"#{idx}")
-    return _compose(_title(record), notes, [(tiles, labels)])
+    return _compose(_title(record), notes, [(tiles, labels)], columns)
 
 
-def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], list[str]]]
-             ) -> np.ndarray:
-    """Title lines, then each group of tiles in rows of at most :data:`COLUMNS`, each tile
-    with its label underneath. Tiles of a group share one size."""
-    widest = max(min(COLUMNS, len(tiles)) * (tiles[0].shape[1] + PAD) + PAD
+def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], list[str]]],
+             columns: int = COLUMNS) -> np.ndarray:
+    """Title lines, then each group of tiles in rows of at most ``columns``, each tile with its
+    label underneath. Tiles of a group share one size."""
+    widest = max(min(columns, len(tiles)) * (tiles[0].shape[1] + PAD) + PAD
                  for tiles, _ in rows)
     lines = _wrap(title, widest - 2 * PAD)
     for note in notes:
         lines += _wrap(note, widest - 2 * PAD)
     top = PAD + len(lines) * LINE_H
-    height = top + sum(math.ceil(len(tiles) / COLUMNS) * (tiles[0].shape[0] + LABEL_H + PAD)
+    height = top + sum(math.ceil(len(tiles) / columns) * (tiles[0].shape[0] + LABEL_H + PAD)
                        for tiles, _ in rows)
     canvas = np.full((height, widest, 3), BACKGROUND, np.uint8)
     for i, line in enumerate(lines):
@@ -189,11 +191,11 @@ def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], li
     for tiles, labels in rows:
         tile_h, tile_w = tiles[0].shape[:2]
         for k, (tile, label) in enumerate(zip(tiles, labels)):
-            r, c = divmod(k, COLUMNS)
+            r, c = divmod(k, columns)
             x0, y0 = PAD + c * (tile_w + PAD), y + r * (tile_h + LABEL_H + PAD)
             canvas[y0:y0 + tile_h, x0:x0 + tile_w] = tile
             _text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
-        y += math.ceil(len(tiles) / COLUMNS) * (tile_h + LABEL_H + PAD)
+        y += math.ceil(len(tiles) / columns) * (tile_h + LABEL_H + PAD)
     return canvas
 
 

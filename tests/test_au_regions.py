@@ -300,13 +300,14 @@ def test_mode_all_writes_every_region_and_rerun_replaces_it(casme2_store, tmp_pa
         # nose box sits between the eyes' and the mouth's
         assert s.array(cid, "au/eyebrows/boxes")[0][1] < nose[1] < s.array(cid, "au/mouth/boxes")[0][1]
         assert s.stage_info(cid, "crop-au")["rule"] == "all"
-    # merprep show --layer au puts the regions of each frame side by side, as stored
+    # merprep show --layer au puts the regions of each frame side by side, as stored, one
+    # frame per row
     from merprep.show import PAD, render_montage
 
     picture = render_montage(path, cid, frames=2, scale=1, layer="au")
-    assert picture.shape[1] == 2 * 5 * 48 + 3 * PAD
-    first = picture[-(48 + 18 + PAD):-(18 + PAD), PAD:PAD + 5 * 48]
-    np.testing.assert_array_equal(first, crops[0])
+    assert picture.shape[1] == 5 * 48 + 2 * PAD
+    top = picture.shape[0] - 2 * (48 + 18 + PAD)
+    np.testing.assert_array_equal(picture[top:top + 48, PAD:PAD + 5 * 48], crops[0])
 
     run_crop_au(path, CropConfig(mode="union"))
     assert validate_store(path) == []
