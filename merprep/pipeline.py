@@ -270,8 +270,11 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
                              file=source.path)
         return warp(img, matrix_r, config.size)
 
+    # the onset, decoded above exactly as the kept frames would be, is not decoded again
+    again = ({rec.onset: onset_img} if reduce == 1 and config.color == "rgb"
+             and rec.onset in plan.numbers else None)
     frames = np.stack(read_frames(source.frames, source.video, plan.numbers, config.color,
-                                  reduce, transform=crop))
+                                  reduce, transform=crop, decoded=again))
     decoded_numbers = list(plan.numbers)
     if mode.needs_pixels and mode.refine is not None:
         frames, plan = mode.refine(frames, plan, config.frames)

@@ -527,3 +527,17 @@ def test_long_clips_are_cropped_as_they_are_decoded(kind, tmp_path):
     assert all(c.shape == (32, 32, 3) for c in crops) and crops[-1] is crops[5]
     full = h * w * 3
     assert peak < 6 * full, f"peak {peak / full:.1f} full frames held at once"
+
+
+def test_frames_already_decoded_are_not_decoded_again(tmp_path):
+    """process_clip hands the onset it decoded for the landmarks to read_frames: that frame is
+    taken as given (its file is never opened) and transformed like the others."""
+    from merprep.frames.decode import read_frames
+
+    image = np.full((8, 8, 3), 7, np.uint8)
+    cv2.imwrite(str(tmp_path / "img2.jpg"), image)
+    frames = {1: tmp_path / "gone.jpg", 2: tmp_path / "img2.jpg"}  # frame 1's file is missing
+    onset = np.full((8, 8, 3), 99, np.uint8)
+    out = read_frames(frames, None, [1, 2, 1], "rgb", 1,
+                      transform=lambda n, img: (n, int(img[0, 0, 0])), decoded={1: onset})
+    assert out[0] == out[2] == (1, 99) and out[1][0] == 2

@@ -102,18 +102,19 @@ def video_fps(path: Path | str) -> float | None:
 
 
 def read_video_frames(path: Path | str, indices: Sequence[int], color: str = "rgb",
-                      reduce: int = 1, transform: FrameTransform | None = None) -> list[Any]:
+                      reduce: int = 1, transform: FrameTransform | None = None,
+                      decoded: dict[int, np.ndarray] | None = None) -> list[Any]:
     """Decode the given 0-based frame indices (any order, repeats allowed) in one sequential pass.
 
     With ``transform``, each distinct frame is replaced by ``transform(index, image)`` as soon as
-    it is decoded (see :func:`read_frames`).
+    it is decoded; frames in ``decoded`` are taken from there (see :func:`read_frames`).
     """
     path = Path(path)
-    wanted = sorted(set(int(i) for i in indices))
+    got: dict[int, Any] = _seed(decoded, transform)
+    wanted = sorted(set(int(i) for i in indices) - set(got))
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FrameError("cannot open video", file=path)
-    got: dict[int, Any] = {}
     try:
         i = 0
         for target in wanted:
@@ -147,20 +148,21 @@ def _convert_video_frame(bgr: np.ndarray, color: str, reduce: int) -> np.ndarray
 
 
 def read_frames(frames: dict[int, Path] | None, video: Path | None, numbers: Iterable[int],
-                color: str = "rgb", reduce: int = 1, transform: FrameTransform | None = None
-                ) -> list[Any]:
+                color: str = "rgb", reduce: int = 1, transform: FrameTransform | None = None,
+                decoded: dict[int, np.ndarray] | None = None) -> list[Any]:
     """Decode the given source frame numbers from an image folder mapping or a video.
 
     A repeated number is decoded once. ``transform(number, image)``, when given, is applied to
     each distinct frame right after decoding and only its result is kept, so a long clip never
     holds all its full-size frames at once (a 900-frame 1280x720 video would be 2.5 GB; its
-    128 px crops are 44 MB).
+    128 px crops are 44 MB). ``decoded`` holds frames the caller already decoded with the same
+    ``color`` and ``reduce``; they are not decoded again.
     """
     numbers = list(numbers)
     if video is not None:
-        return read_video_frames(video, numbers, color, reduce, transform)
+        return read_video_frames(video, numbers, color, reduce, transform, decoded)
     assert frames is not None
-    cache: dict[int, Any] = {}
+    cache: dict[int, Any] = _seed(decoded, transform)
     out = []
     for n in numbers:
         if n not in cache:
@@ -170,3 +172,10 @@ def read_frames(frames: dict[int, Path] | None, video: Path | None, numbers: Ite
             cache[n] = img if transform is None else transform(n, img)
         out.append(cache[n])
     return out
+
+
+def _seed(decoded: dict[int, np.ndarray] | None, transform: FrameTransform | None
+          ) -> dict[int, Any]:
+    """Frames decoded already, transformed like freshly decoded ones."""
+    return {int(n): img if transform is None else transform(int(n), img)
+            for n, img in (decoded or {}).items()}
