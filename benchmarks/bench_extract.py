@@ -43,6 +43,8 @@ from pathlib import Path
 
 from common import machine
 
+from merprep.parallel import worker_count
+
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -236,10 +238,10 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=10)
     parser.add_argument("--scale", type=int, action="append",
                         help="dataset size multiples to run (default: 1 and 10)")
-    parser.add_argument("--workers", type=int, default=0, help="0: all cores")
+    parser.add_argument("--workers", type=int, default=0, help="0: one per available CPU")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    workers = args.workers or os.cpu_count() or 1
+    workers = worker_count(args.workers)
     load = os.getloadavg()[0]
     scales = args.scale or [1, 10]
     with tempfile.TemporaryDirectory(prefix="bench_extract_") as tmp:

@@ -18,12 +18,13 @@ Prints a markdown table and the machine.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 from common import machine
+
+from merprep.parallel import worker_count
 
 
 def build_store(work: Path, size: int, subjects: int, clips: int, frames: int) -> Path:
@@ -83,7 +84,8 @@ def main() -> None:
     ap.add_argument("--subjects", type=int, default=4)
     ap.add_argument("--clips-per-subject", type=int, default=6)
     ap.add_argument("--frames", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int, default=worker_count(0),
+                    help="default: one per available CPU")
     ap.add_argument("--work", type=Path, help="keep the sample and stores here")
     args = ap.parse_args()
 

@@ -33,13 +33,15 @@ def _one_mode(args: argparse.Namespace) -> dict:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import numpy as np
 
+    from mertrain.config import RunConfig
     from mertrain.data import ClipArrays
+    from mertrain.folds import FoldContext, FoldJob, fold_seed
     from mertrain.models import get_model
-    from mertrain.train import FoldContext, FoldJob, FoldTrainer, fold_seed
+    from mertrain.trainer import FoldTrainer
 
     spec = get_model(args.model)
     over = dict(spec.test_overrides)
-    over.update(epochs=args.epochs, batch_size=args.batch_size)
+    recipe = spec.recipe.replace(epochs=args.epochs, batch_size=args.batch_size)
     if args.frames:
         over["frames"] = args.frames
     if args.size:
@@ -53,9 +55,10 @@ def _one_mode(args: argparse.Namespace) -> dict:
                       {k: rng.integers(0, 256, size=(n, *s), dtype=np.uint8)
                        for k, s in shapes.items()},
                       np.arange(n) % 3, ["bench"] * n, subjects)
-    ctx = FoldContext(model=spec.name, model_config=cfg, n_classes=3,
-                      classes=("negative", "positive", "surprise"), input_mode="onset-diff",
-                      input_gain=10.0, select="last", reuse_model=args.mode == "reinit")
+    run = RunConfig.from_options(stores=["synthetic"], reuse_model=args.mode == "reinit")
+    ctx = FoldContext(model=spec.name, model_config=cfg, recipe=recipe,
+                      classes=("negative", "positive", "surprise"), data=run.data,
+                      training=run.recipe, runtime=run.runtime, execution=run.execution)
     trainer = FoldTrainer(ctx)
     times, probas = [], []
     for f in range(args.folds):

@@ -155,32 +155,32 @@ def plan(name: str, stores: Stores) -> tuple[list[Path], dict, str, str]:
 
 def run_model(name: str, stores: Stores, out: Path, epochs: int | None,
               options: dict) -> dict:
-    from mertrain import report
+    from mertrain.config import RunConfig
     from mertrain.models import get_model
-    from mertrain.train import RunConfig, run
+    from mertrain.rundir import load_run
+    from mertrain.runner import run
 
     spec = get_model(name)
     paths, over, mode, what = plan(name, stores)
     model_options = dict(options)
-    cfg = spec.make_config(**over, **model_options)
-    n_epochs = epochs if (epochs and spec.kind == "keras") else getattr(cfg, "epochs", None)
+    n_epochs = epochs if (epochs and spec.kind == "keras") else spec.recipe.epochs
     tag = "".join(f"-{k}={v}" for k, v in sorted(model_options.items())).replace("/", "_")
     run_dir = out / "runs" / f"{name}-e{n_epochs if spec.kind == 'keras' else 0}{tag}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    config = RunConfig(stores=[str(p) for p in paths], out=str(run_dir), model=name,
-                       protocol="loso", task="3class", select="last", input=mode,
-                       epochs=n_epochs if spec.kind == "keras" else None,
-                       model_options=model_options, **over)
+    config = RunConfig.from_options(stores=[str(p) for p in paths], out=str(run_dir),
+                                    model=name, protocol="loso", task="3class", select="last",
+                                    input=mode, epochs=n_epochs if spec.kind == "keras" else None,
+                                    model_options=model_options, **over)
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     result = run(config, progress=False)
     wall = time.perf_counter() - t0
     r = result.results
-    loaded = report.load_run(run_dir)
-    fold_seconds = sum(float(f["seconds"]) for f in loaded.folds.values())
+    loaded = load_run(run_dir)
+    fold_seconds = sum(f.seconds for f in loaded.folds.values())
     total_clips = stores.subjects * stores.clips
-    n_train = sum(total_clips - len(f["clip_ids"]) for f in loaded.folds.values())
+    n_train = sum(total_clips - len(f.clip_ids) for f in loaded.folds.values())
     clip_epochs = n_train * (n_epochs or 1)
     return {"model": name, "input": what, "epochs": n_epochs if spec.kind == "keras" else "-",
             "uf1": r["uf1"], "uar": r["uar"], "acc": r["acc"], "wall_s": wall,

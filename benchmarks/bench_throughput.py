@@ -63,18 +63,19 @@ def measure(name: str, paths: list[Path], over: dict, steps: int, max_batch: int
     import tensorflow as tf
 
     from mertrain.data import Normaliser, StoreCollection, load_arrays
+    from mertrain.fitting import make_optimizer
     from mertrain.losses import FoldLoss
     from mertrain.models import get_model
-    from mertrain.train import make_optimizer
 
     spec = get_model(name)
     cfg = spec.make_config(**over)
+    recipe = spec.recipe
     inputs = spec.required_inputs(cfg)
     shapes = spec.input_shapes(cfg)
     sources = {i.name: i.source for i in inputs}
     with StoreCollection([str(p) for p in paths]) as c:
         all_ids = [r["clip_id"] for r in c.records()]
-    batch = min(cfg.batch_size, max_batch, len(all_ids))
+    batch = min(recipe.batch_size, max_batch, len(all_ids))
     n = batch * steps
     ids = [all_ids[i % len(all_ids)] for i in range(n)]
     y = np.arange(n) % 3
@@ -82,9 +83,9 @@ def measure(name: str, paths: list[Path], over: dict, steps: int, max_batch: int
     keras.backend.clear_session()
     keras.utils.set_random_seed(0)
     model, _ = spec.build(3, config=cfg)
-    loss = FoldLoss(cfg, 3)
+    loss = FoldLoss(recipe.loss, 3)
     loss.prepare(y)
-    model.compile(optimizer=make_optimizer(cfg), loss=loss.fn)
+    model.compile(optimizer=make_optimizer(recipe), loss=loss.fn)
 
     timings = {"read": [], "norm": [], "fit_store": [], "fit_memory": []}
 

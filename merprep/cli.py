@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import click
 
-from merprep import __version__
+from merprep import __version__, stages
 from merprep.clitools import LazyGroup, setup_logging
+from merprep.registry import Registry
 
-#: command name -> "module:attribute"
-COMMANDS = {
-    "sample": "merprep.commands.sample:sample",
-    "extract": "merprep.commands.extract:extract",
-    "info": "merprep.commands.store:info",
-    "validate": "merprep.commands.store:validate",
-    "show": "merprep.commands.show:show",
-    "crop-au": "merprep.commands.crop_au:crop_au",
-    "flow": "merprep.commands.flow:flow",
-    "magnify": "merprep.commands.flow:magnify",
-}
+#: the commands, imported when first used (``merprep --help`` imports none of them)
+COMMANDS: Registry[click.Command] = Registry("command")
+COMMANDS.register_lazy("sample", "merprep.commands.sample:sample")
+COMMANDS.register_lazy("extract", "merprep.commands.extract:extract")
+COMMANDS.register_lazy("info", "merprep.commands.store:info")
+COMMANDS.register_lazy("validate", "merprep.commands.store:validate")
+COMMANDS.register_lazy("show", "merprep.commands.show:show")
+# the commands of the later stages are named after them (merprep.stages: "merprep crop-au", ...)
+COMMANDS.register_lazy(stages.CROP_AU.name, "merprep.commands.crop_au:crop_au")
+COMMANDS.register_lazy(stages.FLOW.name, "merprep.commands.flow:flow")
+COMMANDS.register_lazy(stages.MAGNIFY.name, "merprep.commands.flow:magnify")
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+@click.group(cls=LazyGroup, commands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="merprep")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")

@@ -5,34 +5,34 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
-from importlib import import_module
-from typing import Any, Mapping
+from typing import Any
 
 import click
 
 from merprep.errors import MerprepError
+from merprep.registry import Registry
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands (``name -> "module:attribute"``) are imported on first
-    use, so ``--help`` and light commands never import TensorFlow or MediaPipe.
+    """A click group whose subcommands come from a :class:`~merprep.registry.Registry` of lazy
+    ``"module:attribute"`` entries, imported on first use, so ``--help`` and light commands
+    never import TensorFlow or MediaPipe.
 
     User errors (:class:`MerprepError`) print one line and exit non-zero; tracebacks are for bugs.
     """
 
-    def __init__(self, *args: Any, lazy_commands: Mapping[str, str] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, commands: Registry[click.Command] | None = None,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.lazy_commands = dict(lazy_commands or {})
+        self.registry: Registry[click.Command] = commands or Registry("command")
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(self.lazy_commands)
+        return sorted(self.registry.names())
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = self.lazy_commands.get(name)
-        if target is None:
+        if name not in self.registry:
             return None
-        module, attr = target.split(":")
-        return getattr(import_module(module), attr)
+        return self.registry.get(name)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -48,6 +48,11 @@ class LazyGroup(click.Group):
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def example(line: str) -> str:
+    """A command's epilog: one example line at the end of its ``--help``, never rewrapped."""
+    return f"\b\nExample: {line}"
 
 
 def command_line(prog: str) -> str:

@@ -10,27 +10,30 @@ ratio of lengths, so it does not change with scale. See docs/flow.md.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
+from merprep import stages
 from merprep.errors import MerprepError
+from merprep.parallel import map_clips, worker_count
+from merprep.store import ClipStore, modify_store, store_lock
 from merprep.workers import single_threaded_worker
 
 log = logging.getLogger(__name__)
 
-STAGE = "flow"
+STAGE = stages.FLOW.name
 METHODS = ("tvl1", "farneback")
 PAIRS = ("onset-apex", "sequence")
 APEX_CHOICES = ("annotated", "spot", "middle")
 NORMALISATIONS = ("none", "clip")
+#: bounds of ``size``; the CLI's range is the same (a test keeps them equal)
+SIZE_RANGE = (4, 1024)
 
 #: Farneback parameters (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags):
 #: OpenCV's documented example values; a 15 px window suits 64-128 px faces.
@@ -63,7 +66,7 @@ class FlowEstimator:
         if method == "tvl1":
             if not hasattr(cv2, "optflow"):
                 raise MerprepError("TV-L1 flow needs cv2.optflow (opencv-contrib-python); "
-                                   "install it or use --method farneback")
+                                   "install it or choose the farneback method")
             self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -195,22 +198,25 @@ class FlowConfig:
     size: int = 28
     apex: str = "annotated"
     normalize: str = "none"
-    workers: int = 0  # 0: all cores
+    workers: int = 0  # 0: one per available CPU (merprep.parallel.worker_count)
 
     def __post_init__(self) -> None:
         for name, value, allowed in (("method", self.method, METHODS), ("pair", self.pair, PAIRS),
                                      ("apex", self.apex, APEX_CHOICES),
                                      ("normalize", self.normalize, NORMALISATIONS)):
             if value not in allowed:
-                raise MerprepError(f"--{name} must be one of {', '.join(allowed)}, got {value!r}")
-        if not 4 <= self.size <= 1024:
-            raise MerprepError(f"--size must be between 4 and 1024, got {self.size}")
+                raise MerprepError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+        lo, hi = SIZE_RANGE
+        if not lo <= self.size <= hi:
+            raise MerprepError(f"size must be between {lo} and {hi}, got {self.size}")
         if self.workers < 0:
-            raise MerprepError("--workers must be >= 0 (0 = all cores)")
+            raise MerprepError(f"workers must be >= 0 (0 = one per available CPU), got "
+                               f"{self.workers}")
 
     @property
     def n_workers(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        """Worker processes to start: ``workers``, or (0) one per CPU this process may use."""
+        return worker_count(self.workers)
 
     def stage_params(self) -> dict[str, Any]:
         d = asdict(self)
@@ -263,59 +269,20 @@ def process_clip(frames: np.ndarray, landmarks: np.ndarray | None, record: dict[
 
     arrays: dict[str, np.ndarray] = {}
     onset_apex, scale = normalise(flow_features(flow_to(apex), config.size), config.normalize)
-    arrays["flow/onset_apex"] = onset_apex
+    arrays[stages.FLOW_ONSET_APEX] = onset_apex
     if scale:
         info["onset_apex_scale"] = scale
     if config.pair == "sequence":
         seq = np.stack([flow_features(flow_to(i), config.size) for i in range(t)])
         seq, scale = normalise(seq, config.normalize)
-        arrays["flow/sequence"] = seq
+        arrays[stages.FLOW_SEQUENCE] = seq
         if scale:
             info["sequence_scale"] = scale
     return arrays, info
 
 
-# ----------------------------------------------------------------------------------------------
-# Parallel map over clips (compute in workers, write in the caller)
-# ----------------------------------------------------------------------------------------------
-
 def _flow_in_worker(frames, landmarks, record, config):
     return record["clip_id"], process_clip(frames, landmarks, record, config)
-
-
-def map_clips(items: Iterable[tuple], fn: Callable, workers: int, total: int, desc: str,
-              progress: bool | None):
-    """Yield ``fn(*item)`` for every item, in completion order, using ``workers`` spawned
-    processes (inline when 1). At most 2 x workers items are in flight, so memory stays flat."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, unit="clip", desc=desc, dynamic_ncols=True,
-               disable=None if progress is None else not progress)
-    try:
-        if workers <= 1 or total <= 1:
-            for item in items:
-                yield fn(*item)
-                bar.update(1)
-            return
-        ctx = get_context("spawn")  # never fork a process that may hold library threads
-        queue = iter(items)
-        with ProcessPoolExecutor(min(workers, total), mp_context=ctx,
-                                 initializer=single_threaded_worker) as pool:
-            pending = set()
-            for item in queue:
-                pending.add(pool.submit(fn, *item))
-                if len(pending) >= 2 * workers:
-                    break
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-                    bar.update(1)
-                    for item in queue:
-                        pending.add(pool.submit(fn, *item))
-                        break
-    finally:
-        bar.close()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -341,9 +308,11 @@ class FlowResult:
 
 def run_flow(path: Path | str, config: FlowConfig, *, command: str = "",
              progress: bool | None = None) -> FlowResult:
-    """Add the ``flow`` stage to the store at ``path`` (replacing a previous one)."""
-    from merprep.store import ClipStore, modify_store, store_lock
+    """Add the ``flow`` stage to the store at ``path`` (replacing a previous one).
 
+    Flow is computed in ``config.n_workers`` spawned processes (inline with one) and written
+    here, in completion order; at most twice as many clips as workers are in memory at once.
+    """
     path = Path(path)
     start = time.perf_counter()
     result = FlowResult(path, 0)
@@ -356,8 +325,9 @@ def run_flow(path: Path | str, config: FlowConfig, *, command: str = "",
             for cid in ids:
                 yield store.frames(cid), store.landmarks(cid), store.record(cid), config
 
-        for cid, (arrays, info) in map_clips(items(), _flow_in_worker, config.n_workers,
-                                             len(ids), "flow", progress):
+        for _, (cid, (arrays, info)) in map_clips(
+                _flow_in_worker, items(), workers=config.n_workers, total=len(ids),
+                desc=STAGE, progress=progress, initializer=single_threaded_worker):
             for name, arr in arrays.items():
                 writer.write(cid, name, arr)
             writer.set_clip_info(cid, info)

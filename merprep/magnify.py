@@ -18,12 +18,17 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
+from merprep import stages
 from merprep.errors import MerprepError
+from merprep.parallel import map_clips
+from merprep.store import ClipStore, modify_store, store_lock
 
 log = logging.getLogger(__name__)
 
-STAGE = "magnify"
+STAGE = stages.MAGNIFY.name
 FILTERS = ("ideal", "butterworth")
+#: bounds of ``levels``; the CLI's range is the same (a test keeps them equal)
+LEVELS_RANGE = (1, 8)
 
 
 @dataclass
@@ -38,13 +43,15 @@ class MagnifyConfig:
 
     def __post_init__(self) -> None:
         if not self.alpha > 0:
-            raise MerprepError(f"--alpha must be positive, got {self.alpha}")
+            raise MerprepError(f"alpha must be positive, got {self.alpha}")
         if not 0 <= self.low < self.high:
-            raise MerprepError(f"--band needs 0 <= LOW < HIGH (Hz), got {self.low} {self.high}")
-        if not 1 <= self.levels <= 8:
-            raise MerprepError(f"--levels must be between 1 and 8, got {self.levels}")
+            raise MerprepError(f"the band needs 0 <= low < high (Hz), got low {self.low}, high "
+                               f"{self.high}")
+        lo, hi = LEVELS_RANGE
+        if not lo <= self.levels <= hi:
+            raise MerprepError(f"levels must be between {lo} and {hi}, got {self.levels}")
         if self.filter not in FILTERS:
-            raise MerprepError(f"--filter must be one of {', '.join(FILTERS)}, got "
+            raise MerprepError(f"filter must be one of {', '.join(FILTERS)}, got "
                                f"{self.filter!r}")
 
     def stage_params(self) -> dict[str, Any]:
@@ -161,23 +168,35 @@ class MagnifyResult:
         return line
 
 
-def run_magnify(path: Path | str, config: MagnifyConfig, *, command: str = "") -> MagnifyResult:
+def run_magnify(path: Path | str, config: MagnifyConfig, *, command: str = "",
+                progress: bool | None = None) -> MagnifyResult:
     """Add the ``magnify`` stage (``magnified/frames``) to the store at ``path``."""
-    from merprep.store import ClipStore, modify_store, store_lock
-
     path = Path(path)
     start = time.perf_counter()
     result = MagnifyResult(path)
     with store_lock(path, must_exist=True), ClipStore(path) as store, \
             modify_store(path, STAGE, command or "merprep.magnify.run_magnify",
                          config.stage_params()) as writer:
-        for cid in store.clip_ids:
-            record = store.record(cid)
-            rate = sample_rate(record["fps"], record["frame_numbers"])
-            out, info = magnify_frames(store.frames(cid), rate, config)
-            writer.write(cid, "magnified/frames", out)
+        ids = store.clip_ids
+
+        def items():
+            for cid in ids:
+                record = store.record(cid)
+                yield cid, store.frames(cid), sample_rate(record["fps"],
+                                                          record["frame_numbers"]), config
+
+        # inline in this process (workers=1), as this stage always ran; giving it a --workers
+        # option is passing that number here (_magnify_clip is picklable)
+        for _, (cid, (out, info)) in map_clips(_magnify_clip, items(), workers=1,
+                                               total=len(ids), desc=STAGE, progress=progress):
+            writer.write(cid, stages.MAGNIFIED_FRAMES, out)
             writer.set_clip_info(cid, info)
             result.n_clips += 1
             result.unchanged += "note" in info
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _magnify_clip(clip_id: str, frames: np.ndarray, rate: float, config: MagnifyConfig
+                  ) -> tuple[str, tuple[np.ndarray, dict[str, Any]]]:
+    return clip_id, magnify_frames(frames, rate, config)

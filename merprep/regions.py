@@ -8,7 +8,6 @@ are written in the iBUG 68-point scheme (0-based) so every landmark backend can 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections import Counter
@@ -19,60 +18,28 @@ from typing import Any, Iterable, Sequence
 import cv2
 import numpy as np
 
+from merprep import stages
+from merprep.au_rules import (DEFAULT_RULES, FACE, N_POINTS, Rule, RulesError, RuleTable,
+                              load_rules, parse_rules)
 from merprep.errors import MerprepError
+from merprep.parallel import map_clips
+from merprep.store import ClipStore, modify_store, store_lock
+
+__all__ = ["ALL_REGIONS", "BUILTIN_POINTS", "DEFAULT_CODES", "DEFAULT_RULES", "FACE",
+           "MARGIN_RANGE", "MODES", "N_POINTS", "SIZE_RANGE", "STAGE", "Choice", "CropConfig",
+           "CropResult", "Rule", "RuleTable", "RulesError", "annotated_codes", "choose",
+           "crop_clip", "crop_resize", "load_rules", "parse_rules", "points_box", "region_boxes",
+           "run_crop_au", "union_box"]
 
 log = logging.getLogger(__name__)
 
-STAGE = "crop-au"
+STAGE = stages.CROP_AU.name
 MODES = ("rule", "union", "all")
 #: AU codes the reference considers (the default of ``--codes``).
 DEFAULT_CODES = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 43)
-#: The name of the whole-face fallback region.
-FACE = "face"
-N_POINTS = 68
-
-
-class RulesError(MerprepError):
-    """An AU rules file is unreadable or an entry in it is wrong."""
-
-
-@dataclass(frozen=True)
-class Rule:
-    """AU codes -> landmark points whose bounding box is the region. ``margin`` None means the
-    command's ``--margin``."""
-
-    name: str
-    codes: tuple[int, ...]
-    points: tuple[int, ...]
-    margin: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "codes": list(self.codes), "points": list(self.points),
-                "margin": self.margin}
-
-
-@dataclass(frozen=True)
-class RuleTable:
-    """Ordered rules (first match wins) and the region used when none matches."""
-
-    rules: tuple[Rule, ...]
-    fallback: str = FACE
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"rules": [r.to_dict() for r in self.rules], "fallback": self.fallback}
-
-    def get(self, name: str) -> Rule | None:
-        return next((r for r in self.rules if r.name == name), None)
-
-
-#: The reference table (MODELS.md section B), dlib/iBUG 68-point indices, 0-based.
-DEFAULT_RULES = RuleTable((
-    Rule("eyes", (4, 5, 7, 43), (19, 24, 15, 1)),
-    Rule("mouth", (10, 12, 14, 15, 17), (3, 5, 11, 13)),
-    Rule("eyebrows", (1, 2), (17, 19, 24, 26)),
-    Rule("cheeks", (6, 9), (1, 29, 15, 3, 13)),
-))
-
+#: bounds of ``size`` and ``margin``; the CLI's ranges are the same (a test keeps them equal)
+SIZE_RANGE = (8, 1024)
+MARGIN_RANGE = (0.0, 2.0)
 #: Regions written by ``--mode all``, in this order. Points come from the rule table when it has
 #: a rule of that name; ``nose`` (no reference rule) is the nasal bridge and wings: bridge top 27,
 #: inner eye corners 39/42 (the width where AU9 wrinkles the bridge), wings 31/35, base 33.
@@ -84,91 +51,6 @@ BUILTIN_POINTS = {
     "mouth": (3, 5, 11, 13),
     "cheeks": (1, 29, 15, 3, 13),
 }
-
-
-# ----------------------------------------------------------------------------------------------
-# Rules files
-# ----------------------------------------------------------------------------------------------
-
-def load_rules(path: Path | str) -> RuleTable:
-    """Read and validate a YAML or JSON rules file (format: docs/au-regions.md)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RulesError(f"cannot read the rules file ({exc.strerror})", file=path) from None
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
-    except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: report, no traceback
-        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise RulesError(f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                         f"{first}", file=path) from None
-    return parse_rules(data, path)
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
-def parse_rules(data: Any, source: Path | str = "<rules>") -> RuleTable:
-    """Validate the decoded rules document; errors name the file and the bad entry."""
-    def fail(msg: str) -> RulesError:
-        return RulesError(msg, file=source)
-
-    if not isinstance(data, dict):
-        raise fail("the top level must be a mapping with a 'rules' list")
-    unknown = set(data) - {"rules", "fallback"}
-    if unknown:
-        raise fail(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))} "
-                   "(allowed: rules, fallback)")
-    raw_rules = data.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise fail("'rules' must be a non-empty list")
-    rules: list[Rule] = []
-    for i, entry in enumerate(raw_rules):
-        where = f"rules[{i}]"
-        if not isinstance(entry, dict):
-            raise fail(f"{where} must be a mapping with name, codes, points")
-        name = entry.get("name")
-        if isinstance(name, str) and name:
-            where += f" ({name!r})"
-        extra = set(entry) - {"name", "codes", "points", "margin"}
-        if extra:
-            raise fail(f"{where}: unknown key(s) {', '.join(sorted(map(str, extra)))} "
-                       "(allowed: name, codes, points, margin)")
-        if not isinstance(name, str) or not name.strip():
-            raise fail(f"{where}: 'name' must be a non-empty string")
-        if name == FACE:
-            raise fail(f"{where}: {FACE!r} is reserved for the whole-face fallback")
-        if any(r.name == name for r in rules):
-            raise fail(f"{where}: duplicate rule name")
-        codes = entry.get("codes")
-        if not isinstance(codes, list) or not codes or not all(_is_int(c) and c >= 0
-                                                               for c in codes):
-            raise fail(f"{where}: 'codes' must be a non-empty list of AU numbers, got {codes!r}")
-        points = entry.get("points")
-        if not isinstance(points, list) or len(points) < 2 or not all(_is_int(p)
-                                                                      for p in points):
-            raise fail(f"{where}: 'points' must be a list of at least 2 landmark indices, "
-                       f"got {points!r}")
-        bad = [p for p in points if not 0 <= p < N_POINTS]
-        if bad:
-            raise fail(f"{where}: point(s) {bad} are not 68-point indices (0-{N_POINTS - 1})")
-        margin = entry.get("margin")
-        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
-                                   or not 0 <= margin <= 2):
-            raise fail(f"{where}: 'margin' must be a number between 0 and 2, got {margin!r}")
-        rules.append(Rule(name, tuple(codes), tuple(points),
-                          None if margin is None else float(margin)))
-    fallback = data.get("fallback", FACE)
-    if fallback != FACE and not any(r.name == fallback for r in rules):
-        raise fail(f"fallback {fallback!r} is neither {FACE!r} nor the name of a rule")
-    return RuleTable(tuple(rules), fallback)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -269,13 +151,15 @@ class CropConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise MerprepError(f"--mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not 8 <= self.size <= 1024:
-            raise MerprepError(f"--size must be between 8 and 1024, got {self.size}")
-        if not 0 <= self.margin <= 2:
-            raise MerprepError(f"--margin must be between 0 and 2, got {self.margin}")
+            raise MerprepError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        lo, hi = SIZE_RANGE
+        if not lo <= self.size <= hi:
+            raise MerprepError(f"size must be between {lo} and {hi}, got {self.size}")
+        lo_m, hi_m = MARGIN_RANGE
+        if not lo_m <= self.margin <= hi_m:
+            raise MerprepError(f"margin must be between {lo_m:g} and {hi_m:g}, got {self.margin}")
         if not self.codes:
-            raise MerprepError("--codes must list at least one AU number")
+            raise MerprepError("codes must list at least one AU number")
         self.codes = tuple(sorted(set(int(c) for c in self.codes)))
 
     def region_points(self) -> dict[str, tuple[tuple[int, ...], float]]:
@@ -350,8 +234,8 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
             boxes, fell_back = region_boxes(lms, [(pts, margin)], (w, h))
             if fell_back:
                 missing.append(name)
-            arrays[f"au/{name}/frames"] = crops(boxes)
-            arrays[f"au/{name}/boxes"] = boxes
+            arrays[stages.au_region_frames(name)] = crops(boxes)
+            arrays[stages.au_region_boxes(name)] = boxes
         considered = [c for c in codes if c in set(config.codes)]
         info = {"rule": "all", "regions": list(regions), "codes": considered,
                 "annotated_codes": codes, "fallback": bool(missing)}
@@ -369,8 +253,8 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
     if fell_back and spec:
         info["reason"] = "no usable landmarks; whole face used"
         info["rule"] = FACE
-    arrays["au/frames"] = crops(boxes)
-    arrays["au/boxes"] = boxes
+    arrays[stages.AU_FRAMES] = crops(boxes)
+    arrays[stages.AU_BOXES] = boxes
     return arrays, info
 
 
@@ -394,18 +278,24 @@ class CropResult:
         return "\n".join(lines)
 
 
-def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "") -> CropResult:
+def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "",
+                progress: bool | None = None) -> CropResult:
     """Add the ``crop-au`` stage to the store at ``path`` (replacing a previous one)."""
-    from merprep.store import ClipStore, modify_store, store_lock
-
     path = Path(path)
     result = CropResult(path)
     with store_lock(path, must_exist=True), ClipStore(path) as store, \
             modify_store(path, STAGE, command or "merprep.regions.run_crop_au",
                          config.stage_params()) as writer:
-        for cid in store.clip_ids:
-            arrays, info = crop_clip(store.frames(cid), store.landmarks(cid), store.record(cid),
-                                     config)
+        ids = store.clip_ids
+
+        def items():
+            for cid in ids:
+                yield cid, store.frames(cid), store.landmarks(cid), store.record(cid), config
+
+        # inline in this process (workers=1): cropping costs little next to reading and
+        # writing the store
+        for _, (cid, (arrays, info)) in map_clips(_crop_clip, items(), workers=1,
+                                                  total=len(ids), desc=STAGE, progress=progress):
             for name, arr in arrays.items():
                 writer.write(cid, name, arr)
             writer.set_clip_info(cid, info)
@@ -415,3 +305,8 @@ def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "") -> C
                 result.fallbacks[info.get("reason", "fallback")] += 1
     log.info("crop-au: %d clips, %s", result.n_clips, dict(result.per_rule))
     return result
+
+
+def _crop_clip(clip_id: str, frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
+               config: CropConfig) -> tuple[str, tuple[dict[str, np.ndarray], dict[str, Any]]]:
+    return clip_id, crop_clip(frames, landmarks, record, config)

@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from merprep import stages
 from merprep.errors import MerprepError
 from merprep.store import ClipStore
 
@@ -60,7 +60,6 @@ LANDMARK_GROUPS = (
 BOX_COLOURS = ((255, 64, 64), (64, 140, 255), (255, 150, 0), (170, 90, 255), (0, 190, 140),
                (255, 255, 120), (140, 70, 20), (255, 160, 200))
 
-_BOX_ARRAY = re.compile(r"^au/(?:(?P<region>[^/]+)/)?boxes$")
 _SHIFT = 4  # cv2 drawing with 4 fractional bits: landmarks are drawn at sub-pixel positions
 
 
@@ -78,13 +77,12 @@ def au_box_arrays(store: ClipStore, clip_id: str) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for stage_name, stage in store.stages.items():
         for name in stage.get("arrays", []):
-            match = _BOX_ARRAY.match(name)
-            if not match:
-                continue
-            region = match.group("region")
-            if region is None:
+            region = stages.au_region_of(name, "boxes")
+            if name == stages.AU_BOXES:
                 info = store.stage_info(clip_id, stage_name) or {}
                 region = str(info.get("rule") or "AU")
+            elif region is None:
+                continue
             try:
                 boxes = np.asarray(store.array(clip_id, name), np.float64)
             except MerprepError:  # this clip has no such array
@@ -104,16 +102,16 @@ def choose_frames(n_frames: int, max_frames: int) -> list[int]:
     return sorted({int(round(x)) for x in np.linspace(0, n_frames - 1, max_frames)})
 
 
-#: what ``merprep show --layer`` can draw
-LAYERS = ("frames", "magnified", "au", "flow")
-#: the merprep command that writes each layer's arrays (for the "run this first" message)
-LAYER_COMMANDS = {"magnified": "merprep magnify", "au": "merprep crop-au",
-                  "flow": "merprep flow"}
+#: what ``merprep show --layer`` can draw (the stage table's layers)
+LAYERS = tuple(stages.LAYERS)
+#: the merprep command that writes each later stage's layer (for the "run this first" message)
+LAYER_COMMANDS = {layer: stage.command for layer, stage in stages.LAYERS.items()
+                  if stage is not stages.EXTRACT}
 
 
 def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames: int = 10,
                    scale: float = 2.0, landmarks: bool = True, boxes: bool = True,
-                   layer: str = "frames") -> np.ndarray:
+                   layer: str = stages.FRAMES) -> np.ndarray:
     """The montage of one clip (the first when ``clip_id`` is None) as uint8 RGB (H, W, 3).
 
     Layout: a title, then rows of :data:`COLUMNS` tiles of round(frame size x ``scale``) px with
@@ -135,24 +133,25 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
             raise MerprepError(f"no clip {clip_id!r} in the store (see merprep show --list)",
                                file=store.path)
         record = store.record(clip_id)
-        if layer == "flow":
+        stage = stages.LAYERS[layer]
+        if stage is stages.FLOW:
             return _render_flow(store, clip_id, record, frames, scale)
         notes: list[str] = []
         points, regions = None, {}
         columns = COLUMNS
-        if layer == "au":
+        if stage is stages.CROP_AU:
             pixels, names = _au_clips(store, clip_id)
             notes.append("AU crops: " + ", ".join(names))
             columns = max(1, COLUMNS // len(names))  # a frame's regions already sit side by side
         else:
-            pixels = (store.frames(clip_id) if layer == "frames"
-                      else _stage_array(store, clip_id, "magnified/frames", layer))
+            pixels = (store.frames(clip_id) if stage is stages.EXTRACT
+                      else _stage_array(store, clip_id, stages.MAGNIFIED_FRAMES, stage))
             points = store.landmarks(clip_id) if landmarks else None
             regions = au_box_arrays(store, clip_id) if boxes else {}
             if regions:
                 notes.append("AU boxes: " + ", ".join(regions))
-            if layer == "magnified":
-                notes.insert(0, "magnified " + _stage_summary(store, "magnify"))
+            if stage is stages.MAGNIFY:
+                notes.insert(0, "magnified " + _stage_summary(store, stages.MAGNIFY.name))
 
     numbers = record.get("frame_numbers", [])
     chosen = choose_frames(len(pixels), frames)
@@ -199,17 +198,18 @@ def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], li
     return canvas
 
 
-def _stage_array(store: ClipStore, clip_id: str, name: str, layer: str) -> np.ndarray:
+def _stage_array(store: ClipStore, clip_id: str, name: str, stage: stages.Stage
+                 ) -> np.ndarray:
     try:
         return store.array(clip_id, name)
     except MerprepError:
-        raise MerprepError(f"clip {clip_id!r} has no {name} (run {LAYER_COMMANDS[layer]} "
-                           "first)", file=store.path) from None
+        raise MerprepError(f"clip {clip_id!r} has no {name} (run {stage.command} first)",
+                           file=store.path) from None
 
 
 #: the stage parameters worth a line in the title
-SUMMARY_PARAMS = {"flow": ("method", "pair", "normalize", "size"),
-                  "magnify": ("alpha", "low", "high", "levels", "filter")}
+SUMMARY_PARAMS = {stages.FLOW.name: ("method", "pair", "normalize", "size"),
+                  stages.MAGNIFY.name: ("alpha", "low", "high", "levels", "filter")}
 
 
 def _stage_summary(store: ClipStore, stage: str) -> str:
@@ -220,25 +220,27 @@ def _stage_summary(store: ClipStore, stage: str) -> str:
 
 def _au_clips(store: ClipStore, clip_id: str) -> tuple[np.ndarray, list[str]]:
     """(T, S, R*S, C) AU crops with the regions side by side, and the region names."""
-    group_names = [n for st in store.stages.values() for n in st.get("arrays", [])
-                   if n.startswith("au/") and n.endswith("/frames")]
-    if "au/frames" in group_names:
-        info = store.stage_info(clip_id, "crop-au") or {}
-        return _stage_array(store, clip_id, "au/frames", "au"), [str(info.get("rule", "AU"))]
-    if not group_names:
-        _stage_array(store, clip_id, "au/frames", "au")  # raises: run crop-au first
-    clips = [_stage_array(store, clip_id, n, "au") for n in group_names]
-    return np.concatenate(clips, axis=2), [n.split("/")[1] for n in group_names]
+    crop = stages.CROP_AU
+    if any(stages.AU_FRAMES in st.get("arrays", []) for st in store.stages.values()):
+        info = store.stage_info(clip_id, crop.name) or {}
+        return _stage_array(store, clip_id, stages.AU_FRAMES, crop), [str(info.get("rule", "AU"))]
+    regions = [(n, region) for st in store.stages.values() for n in st.get("arrays", [])
+               if (region := stages.au_region_of(n)) is not None]
+    if not regions:
+        _stage_array(store, clip_id, stages.AU_FRAMES, crop)  # raises: run crop-au first
+    clips = [_stage_array(store, clip_id, n, crop) for n, _ in regions]
+    return np.concatenate(clips, axis=2), [region for _, region in regions]
 
 
 # -- flow --------------------------------------------------------------------------------------
 
 def _render_flow(store: ClipStore, clip_id: str, record: dict, frames: int, scale: float
                  ) -> np.ndarray:
-    flow = _stage_array(store, clip_id, "flow/onset_apex", "flow").astype(np.float32)
-    info = store.stage_info(clip_id, "flow") or {}
-    sequence = (store.array(clip_id, "flow/sequence")
-                if "flow/sequence" in store.stages.get("flow", {}).get("arrays", []) else None)
+    name = stages.FLOW.name
+    flow = _stage_array(store, clip_id, stages.FLOW_ONSET_APEX, stages.FLOW).astype(np.float32)
+    info = store.stage_info(clip_id, name) or {}
+    sequence = (store.array(clip_id, stages.FLOW_SEQUENCE)
+                if stages.FLOW_SEQUENCE in store.stages.get(name, {}).get("arrays", []) else None)
     h, w = flow.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     u, v, strain = flow[..., 0], flow[..., 1], flow[..., 2]
@@ -259,7 +261,7 @@ def _render_flow(store: ClipStore, clip_id: str, record: dict, frames: int, scal
                       for i in chosen]))
     apex = info.get("apex_frame")
     note = (f"flow onset frame {info.get('onset_frame', '?')} -> apex frame {apex} "
-            f"({info.get('apex_source', '?')}) {_stage_summary(store, 'flow')}")
+            f"({info.get('apex_source', '?')}) {_stage_summary(store, name)}")
     return _compose(_title(record), [note], rows)
 
 

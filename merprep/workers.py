@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from threadpoolctl import threadpool_limits
+
 
 def single_threaded_worker() -> None:
     """Make this worker process use one thread for OpenCV and BLAS.
@@ -14,7 +16,6 @@ def single_threaded_worker() -> None:
     time against 19 s of user time, and took 40 % longer.
     """
     import cv2
-    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(1)
     threadpool_limits(1)

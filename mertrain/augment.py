@@ -35,8 +35,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["AugmentConfig", "ClipParams", "sample_params", "apply_params", "augment_clips",
-           "hflip", "translate", "rotate", "affine", "add_brightness", "add_noise"]
+__all__ = [
+    "AugmentConfig",
+    "ClipParams",
+    "add_brightness",
+    "add_noise",
+    "affine",
+    "apply_params",
+    "augment_clips",
+    "hflip",
+    "rotate",
+    "sample_params",
+    "translate",
+]
 
 FILL_MODES = ("edge", "constant")
 

@@ -10,25 +10,24 @@ import os
 import click
 
 from merprep.clitools import LazyGroup, setup_logging
-from mertrain import __version__
+from merprep.registry import Registry
+from mertrain import __version__, tfenv
 
-#: command name -> "module:attribute"
-COMMANDS = {
-    "run": "mertrain.commands.run:run",
-    "splits": "mertrain.commands.splits:splits",
-    "report": "mertrain.commands.report:report",
-    "models": "mertrain.commands.models:models",
-}
+#: the commands, imported when first used (``mertrain --help`` imports none of them)
+COMMANDS: Registry[click.Command] = Registry("command")
+COMMANDS.register_lazy("run", "mertrain.commands.run:run")
+COMMANDS.register_lazy("rerun", "mertrain.commands.run:rerun")
+COMMANDS.register_lazy("splits", "mertrain.commands.splits:splits")
+COMMANDS.register_lazy("report", "mertrain.commands.report:report")
+COMMANDS.register_lazy("models", "mertrain.commands.models:models")
 
 
-@click.group(cls=LazyGroup, lazy_commands=COMMANDS,
+@click.group(cls=LazyGroup, commands=COMMANDS,
              context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mertrain")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:
     """Train and evaluate micro-expression models on merprep clip stores."""
-    from mertrain import tfenv
-
     # TensorFlow logs CUDA plugin registration errors even on CPU-only machines: its import is
     # made quiet (mertrain.tfenv) unless -v asks for its logs.
     if verbose:

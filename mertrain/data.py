@@ -17,20 +17,23 @@ Input modes (``--input``):
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from merprep.errors import StoreError
+from merprep.stages import SOURCES, missing_source_advice
 from merprep.store import ClipStore
+from mertrain.config import INPUT_MODES
 
 log = logging.getLogger(__name__)
 
-#: store array read for each InputSpec source, and the merprep command that writes it
-SOURCE_ARRAYS = {"face": "frames", "au": "au/frames", "flow": "flow/onset_apex"}
-INPUT_MODES = ("onset-diff", "raw")
+#: store array read for each InputSpec source (merprep's stage table)
+SOURCE_ARRAYS = {name: src.array for name, src in SOURCES.items()}
 
 
 class StoreCollection:
@@ -59,7 +62,7 @@ class StoreCollection:
         except BaseException:
             self.close()
             raise
-        colors = {s.attrs.get("color") for s in self.stores}
+        colors = {str(s.attrs.get("color")) for s in self.stores}
         if len(colors) > 1:
             self.close()
             raise StoreError(f"stores mix colour modes {sorted(colors)}; extract them alike")
@@ -68,7 +71,7 @@ class StoreCollection:
         for s in self.stores:
             s.close()
 
-    def __enter__(self) -> "StoreCollection":
+    def __enter__(self) -> StoreCollection:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -84,22 +87,33 @@ class StoreCollection:
     def read(self, clip_id: str, array: str) -> np.ndarray:
         return self._where[clip_id].array(clip_id, array)
 
-    def describe(self) -> list[dict[str, Any]]:
-        """Each store's path, schema version and content fingerprint (cited in results.json)."""
-        return [{"path": str(s.path.resolve()), "schema_version": s.schema_version,
-                 "fingerprint": s.fingerprint, "n_clips": len(s)} for s in self.stores]
+    def describe(self, sources: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Each store's path, schema version and content fingerprint (cited in results.json),
+        and, for the later stages whose arrays ``sources`` read, their fingerprints and
+        parameters: a run's identity covers every array its model reads."""
+        stages = sorted({SOURCES[s].stage for s in sources} - {"extract"})
+        out = []
+        for s in self.stores:
+            entry: dict[str, Any] = {"path": str(s.path.resolve()),
+                                     "schema_version": s.schema_version,
+                                     "fingerprint": s.fingerprint, "n_clips": len(s)}
+            read = {name: {"fingerprint": s.stages[name].get("fingerprint"),
+                           "params": s.stages[name].get("params")}
+                    for name in stages if name in s.stages}
+            if read:
+                entry["stages_read"] = read
+            out.append(entry)
+        return out
 
     def require(self, sources: Iterable[str], model: str) -> None:
-        """Refuse early when a store lacks what the model reads, naming the command to run."""
-        from mertrain.models import SOURCE_COMMANDS
-
-        for source in sources:
-            array = SOURCE_ARRAYS[source]
+        """Refuse early when a store lacks what the model reads, naming what to run."""
+        for name in sources:
+            source = SOURCES[name]
             for s in self.stores:
-                if not s.has_array(array):
-                    raise StoreError(f"model {model!r} reads {source!r} clips ({array}), which "
-                                     f"this store does not have; run `{SOURCE_COMMANDS[source]} "
-                                     f"{s.path}` first", file=s.path)
+                if not s.has_array(source.array):
+                    advice = missing_source_advice(source, s.stages, str(s.path))
+                    raise StoreError(f"model {model!r} reads {name!r} clips ({source.array}), "
+                                     f"which this store does not have; {advice}", file=s.path)
 
 
 def fit_clip(clip: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -137,8 +151,6 @@ def load_arrays(collection: StoreCollection, clip_ids: Sequence[str],
                 shapes: Mapping[str, Sequence[int]], sources: Mapping[str, str],
                 progress: bool | None = None) -> dict[str, np.ndarray]:
     """Read every clip once for each model input: name -> array (N, *shape) (uint8 for clips)."""
-    from tqdm import tqdm
-
     out: dict[str, np.ndarray] = {}
     for name, shape in shapes.items():
         array = SOURCE_ARRAYS[sources[name]]
@@ -188,7 +200,7 @@ class Normaliser:
             raise ValueError(f"unknown input mode {self.mode!r}; choose one of "
                              f"{', '.join(INPUT_MODES)}")
 
-    def fit(self, x_train: np.ndarray) -> "Normaliser":
+    def fit(self, x_train: np.ndarray) -> Normaliser:
         if self.mode == "raw" and x_train.dtype == np.uint8:
             axes = tuple(range(x_train.ndim - 1))
             self.mean = (x_train.astype(np.float64) / 255.0).mean(axis=axes).astype(np.float32)

@@ -9,12 +9,17 @@ scikit-learn's ``f1_score(average="macro")`` and ``balanced_accuracy_score`` (te
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+#: labels as a list or an integer array
+Labels = Sequence[int] | np.ndarray[Any, np.dtype[np.integer[Any]]]
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> np.ndarray:
+
+def confusion_matrix(y_true: Labels, y_pred: Labels,
+                     n_classes: int) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Counts with true classes on rows and predicted classes on columns."""
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     for t, p in zip(y_true, y_pred):
@@ -22,14 +27,14 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], n_classes: in
     return cm
 
 
-def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> dict[str, Any]:
+def scores(y_true: Labels, y_pred: Labels, n_classes: int) -> dict[str, Any]:
     """{"uf1", "uar", "acc", "n"}; values are None when there are no samples."""
-    y_true = np.asarray(y_true, dtype=int)
-    y_pred = np.asarray(y_pred, dtype=int)
-    n = int(len(y_true))
+    truth = np.asarray(y_true, dtype=int)
+    pred = np.asarray(y_pred, dtype=int)
+    n = len(truth)
     if n == 0:
         return {"uf1": None, "uar": None, "acc": None, "n": 0}
-    cm = confusion_matrix(y_true, y_pred, n_classes)
+    cm = confusion_matrix(truth, pred, n_classes)
     tp = np.diag(cm).astype(float)
     support = cm.sum(axis=1).astype(float)
     predicted = cm.sum(axis=0).astype(float)
@@ -41,12 +46,12 @@ def scores(y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> dict
             "acc": float(tp.sum() / n), "n": n}
 
 
-def sliced_scores(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str],
+def sliced_scores(y_true: Labels, y_pred: Labels, groups: Sequence[str],
                   n_classes: int) -> dict[str, dict[str, Any]]:
     """:func:`scores` on each slice of the SAME pooled predictions (per dataset, per subject),
     keyed by group in sorted order."""
-    y_true = np.asarray(y_true, dtype=int)
-    y_pred = np.asarray(y_pred, dtype=int)
-    groups = np.asarray(groups, dtype=object)
-    return {str(g): scores(y_true[groups == g], y_pred[groups == g], n_classes)
-            for g in sorted(set(groups.tolist()))}
+    truth = np.asarray(y_true, dtype=int)
+    pred = np.asarray(y_pred, dtype=int)
+    by = np.asarray(groups, dtype=object)
+    return {str(g): scores(truth[by == g], pred[by == g], n_classes)
+            for g in sorted({str(x) for x in by.tolist()})}

@@ -31,8 +31,8 @@ import importlib.machinery
 import logging
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 VERBOSE_ENV = "MERTRAIN_TF_VERBOSE"
 
@@ -82,8 +82,8 @@ def import_tensorflow():
             import tensorflow as tf
         else:
             with _stderr_to_devnull():
-                import tensorflow as tf
                 import keras  # noqa: F401  (keras' import also registers plugins)
+                import tensorflow as tf
     import tensorflow as tf
 
     if not _configured:  # always (not only when quiet): the remapper's fusions change numerics

@@ -6,8 +6,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mertrain.augment import (AugmentConfig, add_brightness, add_noise, affine, augment_clips,
-                              hflip, rotate, sample_params, translate)
+from mertrain.augment import (
+    AugmentConfig,
+    add_brightness,
+    add_noise,
+    affine,
+    augment_clips,
+    hflip,
+    rotate,
+    sample_params,
+    translate,
+)
 
 
 def _clips(dtype=np.float32, n=4, t=5, h=24, w=20, c=3, seed=0):

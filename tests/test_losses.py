@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from mertrain.losses import balanced_weights, class_prior, fold_loss_statistics
-from mertrain.models import make_config
-from mertrain.train import RunConfig, fold_inputs, prepare
-
 from test_run import EMOTIONS, _clip, _record
+
+from mertrain.config import RunConfig
+from mertrain.fold_inputs import fold_inputs
+from mertrain.losses import balanced_weights, class_prior, fold_loss_statistics
+from mertrain.prepare import prepare
+from mertrain.recipe import BALANCED, CrossEntropy, Focal, LogitAdjusted, Recipe
 
 LOGITS = np.array([[2.0, -1.0, 0.5],
                    [0.1, 0.2, 0.3],
@@ -39,31 +40,27 @@ def _ce(z: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -_log_softmax(z)[np.arange(len(y)), y]
 
 
-def _keras_loss(cfg, balance: bool = False, y_train=Y_TRAIN) -> tuple[float, dict]:
+def _keras_loss(loss, y_train=Y_TRAIN) -> tuple[float, dict]:
     """The batch loss exactly as model.fit reduces it (sum over batch / batch size)."""
     from keras.src.losses.losses import LossFunctionWrapper  # what compile() wraps a function in
 
     from mertrain.losses import FoldLoss
 
-    loss = FoldLoss(cfg, 3, balance)
-    stats = loss.prepare(y_train)
-    reduced = LossFunctionWrapper(loss.fn)(Y, LOGITS)
+    fold_loss = FoldLoss(loss, 3)
+    stats = fold_loss.prepare(y_train)
+    reduced = LossFunctionWrapper(fold_loss.fn)(Y, LOGITS)
     return float(reduced), stats
 
 
-def _cfg(**kw):
-    return make_config("stcnn-3dcnn", size=32, **kw)
-
-
 def test_ce_matches_hand_computation():
-    value, stats = _keras_loss(_cfg(loss="ce"))
+    value, stats = _keras_loss(CrossEntropy())
     assert value == pytest.approx(_ce(LOGITS, Y).mean(), rel=1e-6)
     assert stats["class_weights"] is None
 
 
 def test_weighted_ce_with_given_weights():
     w = np.array([0.3, 0.35, 0.35])
-    value, stats = _keras_loss(_cfg(loss="weighted_ce", class_weights=tuple(w)))
+    value, stats = _keras_loss(CrossEntropy(tuple(w)))
     # Keras' class_weight convention: mean over the batch of w[y_i] * CE_i
     assert value == pytest.approx((w[Y] * _ce(LOGITS, Y)).mean(), rel=1e-6)
     assert stats["class_weights"] == pytest.approx(list(w)) and \
@@ -71,7 +68,7 @@ def test_weighted_ce_with_given_weights():
 
 
 def test_weighted_ce_from_training_frequencies():
-    value, stats = _keras_loss(_cfg(loss="ce"), balance=True)
+    value, stats = _keras_loss(CrossEntropy(BALANCED))
     counts = np.bincount(Y_TRAIN, minlength=3)
     w = len(Y_TRAIN) / (3 * counts)  # inverse frequency, mean weight over training clips = 1
     assert (w * counts).sum() / len(Y_TRAIN) == pytest.approx(1.0)
@@ -84,7 +81,7 @@ def test_weighted_ce_from_training_frequencies():
 
 @pytest.mark.parametrize("tau", [1.0, 0.5])
 def test_logit_adjusted_matches_hand_computation(tau):
-    value, stats = _keras_loss(_cfg(loss="logit_adjusted", logit_adjust_tau=tau))
+    value, stats = _keras_loss(LogitAdjusted(tau))
     prior = np.array([6, 2, 4]) / 12
     assert class_prior(Y_TRAIN, 3) == pytest.approx(prior)
     expected = _ce(LOGITS + tau * np.log(prior), Y).mean()
@@ -94,8 +91,7 @@ def test_logit_adjusted_matches_hand_computation(tau):
 
 @pytest.mark.parametrize("gamma,alpha", [(2.0, None), (0.0, None), (1.5, (0.2, 0.5, 0.3))])
 def test_focal_matches_hand_computation(gamma, alpha):
-    cfg = _cfg(loss="focal", focal_gamma=gamma, class_weights=alpha)
-    value, stats = _keras_loss(cfg)
+    value, stats = _keras_loss(Focal(gamma, alpha))
     ce = _ce(LOGITS, Y)
     p = np.exp(-ce)
     a = np.ones(3) if alpha is None else np.asarray(alpha)
@@ -112,7 +108,7 @@ def test_loss_is_float32_on_low_precision_logits():
 
     from mertrain.losses import FoldLoss
 
-    loss = FoldLoss(_cfg(loss="ce"), 3)
+    loss = FoldLoss(CrossEntropy(), 3)
     loss.prepare(Y_TRAIN)
     per_sample = loss.fn(Y, keras.ops.cast(LOGITS, "bfloat16"))
     assert keras.backend.standardize_dtype(per_sample.dtype) == "float32"
@@ -136,12 +132,13 @@ def _store(path: Path, labels: dict[str, list[int]]) -> Path:
 
 
 def _fold_stats(store: Path, tmp_path: Path, index: int, **kw):
-    config = RunConfig(stores=[str(store)], out=str(tmp_path / "never"), model="stcnn-3dcnn",
-                       epochs=1, model_options={"size": 32}, **kw)
+    config = RunConfig.from_options(stores=[str(store)], out=str(tmp_path / "never"),
+                                    model="stcnn-3dcnn", epochs=1, model_options={"size": 32},
+                                    **kw)
     prepared = prepare(config, progress=False)
     ctx = prepared.context()
     inputs = fold_inputs(ctx, prepared.data, prepared.job(index))
-    stats = fold_loss_statistics(ctx.model_config, inputs.y_train, ctx.n_classes, ctx.balance)
+    stats = fold_loss_statistics(ctx.recipe.loss, inputs.y_train, ctx.n_classes)
     return prepared, inputs, stats
 
 
@@ -155,7 +152,7 @@ def test_fold_statistics_come_from_the_training_fold_only(tmp_path, kw):
     # ... and with a TRAINING subject's labels changed (the statistics must follow)
     trained = dict(base, sub02=[1, 1, 1, 1, 2, 2])
     a, ia, sa = _fold_stats(_store(tmp_path / "a.h5", base), tmp_path, 0, **kw)
-    b, ib, sb = _fold_stats(_store(tmp_path / "b.h5", relabelled), tmp_path, 0, **kw)
+    _, ib, sb = _fold_stats(_store(tmp_path / "b.h5", relabelled), tmp_path, 0, **kw)
     _, _, sc = _fold_stats(_store(tmp_path / "c.h5", trained), tmp_path, 0, **kw)
     assert a.splits.folds[0].name == "casme2/sub01"
     assert list(ia.y_test) != list(ib.y_test)          # the test labels did change
@@ -165,9 +162,9 @@ def test_fold_statistics_come_from_the_training_fold_only(tmp_path, kw):
     if kw["loss"] == "weighted_ce":                      # no weights given: training fold
         counts = np.bincount(ia.y_train, minlength=3)
         assert sa["class_weights"] == pytest.approx(list(len(ia.y_train) / (3 * counts)))
-        assert a.balance and a.model_config.loss == "ce"
-        assert a.recipe()["loss"] == "weighted_ce"
-        assert "training clips" in a.recipe()["class_weights"]
+        assert a.recipe.loss == CrossEntropy(BALANCED)
+        assert a.describe()["loss"] == "weighted_ce"
+        assert "training clips" in a.describe()["class_weights"]
 
 
 # --------------------------------------------------------------------------- options, schedules
@@ -176,52 +173,58 @@ def test_training_options_reach_the_model_recipe(tmp_path):
     from test_run import write_store
 
     store = write_store(tmp_path / "s.h5")
-    config = RunConfig(stores=[str(store)], out=str(tmp_path / "x"), model="stcnn-3dcnn",
-                       model_options={"size": 32}, lr_schedule="step:0.9:40",
-                       loss="weighted_ce", class_weights=[0.3, 0.35, 0.35])
+    config = RunConfig.from_options(stores=[str(store)], out=str(tmp_path / "x"),
+                                    model="stcnn-3dcnn", model_options={"size": 32},
+                                    lr_schedule="step:0.9:40", loss="weighted_ce",
+                                    class_weights=[0.3, 0.35, 0.35])
     prepared = prepare(config, progress=False)
-    cfg = prepared.model_config
-    assert (cfg.lr_schedule, cfg.loss, cfg.class_weights) == \
-        ("step:0.9:40", "weighted_ce", (0.3, 0.35, 0.35))
-    assert not prepared.balance
-    rec = prepared.config_record()["recipe"]
+    recipe = prepared.recipe
+    assert (recipe.schedule.spec, recipe.loss) == ("step:0.9:40",
+                                                   CrossEntropy((0.3, 0.35, 0.35)))
+    rec = prepared.record().to_json()["recipe_description"]
     assert rec["class_weights"] == [0.3, 0.35, 0.35] and rec["optimizer"] == "adam"
 
     # the step schedule: lr0 * 0.9 ** (epoch // 40)
-    from mertrain.train import make_callbacks, schedule_callbacks
+    from mertrain.fitting import make_callbacks, schedule_callbacks
 
-    (sched,) = schedule_callbacks(cfg, "loss")
+    (sched,) = schedule_callbacks(recipe, "loss")
     assert [sched.schedule(e, None) for e in (0, 39, 40, 80)] == pytest.approx(
-        [cfg.lr * 0.9 ** k for k in (0, 0, 1, 2)])
+        [recipe.lr * 0.9 ** k for k in (0, 0, 1, 2)])
     # plateau: the inner-validation loss with --select inner-val, else the training loss
     for select, monitor, words in (("inner-val", "val_loss", "inner-validation loss"),
                                    ("last", "loss", "training loss"),
                                    ("oracle", "loss", "training loss")):
-        p = prepare(RunConfig(stores=[str(store)], out=str(tmp_path / "x"), model="stcnn-3dcnn",
-                              model_options={"size": 32}, select=select,
-                              lr_schedule="plateau:0.5:3"), progress=False)
+        p = prepare(RunConfig.from_options(stores=[str(store)], out=str(tmp_path / "x"),
+                                           model="stcnn-3dcnn", model_options={"size": 32},
+                                           select=select, lr_schedule="plateau:0.5:3"),
+                    progress=False)
         ctx = p.context()
         job = p.job(0)
         inputs = fold_inputs(ctx, p.data, job)
-        callbacks, _ = make_callbacks(ctx, p.model_config, job, inputs, p.spec)
+        callbacks, _ = make_callbacks(ctx, job, inputs, p.spec)
         plateau = [c for c in callbacks if type(c).__name__ == "ReduceLROnPlateau"]
         assert plateau[0].monitor == monitor
-        assert p.recipe()["lr_schedule"] == f"plateau:0.5:3 on the {words}"
+        assert p.describe()["lr_schedule"] == f"plateau:0.5:3 on the {words}"
 
 
 def test_cli_training_options(tmp_path, cli_runner):
-    from mertrain.cli import cli
     from test_run import write_store
+
+    from mertrain.cli import cli
 
     store = write_store(tmp_path / "s.h5")
     out = tmp_path / "never"
     base = ["run", str(store), "--model", "stcnn-3dcnn", "--set", "size=32", "--out", str(out)]
     for args, message in (
-            (["--loss", "ce", "--tau", "2"], "--tau applies to --loss logit-adjusted"),
-            (["--loss", "ce", "--class-weights", "1,2,3"], "--class-weights applies to"),
+            (["--loss", "ce", "--tau", "2"], "tau applies to loss logit_adjusted, not ce"),
+            (["--loss", "logit-adjusted", "--class-weights", "1,2,3"],
+             "class_weights may only be 'balanced' (fixed weights apply to ce and focal)"),
+            (["--focal-gamma", "1"], "focal_gamma applies to loss focal, not ce"),
+            (["--balance", "--class-weights", "1,2,3", "--loss", "focal"],
+             "balance would replace the given fixed class weights"),
             (["--loss", "focal", "--class-weights", "1,2"], "class_weights has 2 entries"),
             (["--loss", "weighted-ce", "--class-weights", "nan,1,1"], "must be finite"),
-            (["--lr-schedule", "cosine"], "lr_schedule 'cosine'"),
+            (["--lr-schedule", "cosine"], "schedule 'cosine'"),
             (["--augment", "nothing.json"], "no such file"),
             (["--model", "ststnet", "--augment", "default"], "which are never augmented"),
             (["--precision", "fp8"], "Invalid value for '--precision'")):
@@ -245,9 +248,9 @@ def test_reset_optimizer_restores_a_new_optimizer_including_the_loss_scale():
     scale. Checked here on CPU with an explicitly wrapped optimizer."""
     import keras
 
-    from mertrain.train import make_optimizer, reset_optimizer
+    from mertrain.fitting import make_optimizer, reset_optimizer
 
-    cfg = _cfg(lr=0.01)
+    cfg = Recipe(lr=0.01)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     opt = keras.optimizers.LossScaleOptimizer(make_optimizer(cfg), initial_scale=2.0 ** 8)

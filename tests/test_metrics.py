@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import (accuracy_score, balanced_accuracy_score, f1_score,
-                             confusion_matrix as sk_confusion)
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+from sklearn.metrics import confusion_matrix as sk_confusion
 
 from mertrain.metrics import confusion_matrix, scores, sliced_scores
 
@@ -87,8 +87,12 @@ def test_empty_and_perfect():
 def test_results_from_fold_records_match_sklearn():
     """compute_results pools fold records, slices per dataset and subject: the numbers are
     scikit-learn's on the pooled vectors and on each slice."""
+    from mertrain.config import RunConfig
+    from mertrain.folds import FoldOutcome
     from mertrain.protocols import Fold, Splits
+    from mertrain.recipe import Recipe
     from mertrain.report import LoadedRun, compute_results
+    from mertrain.runrecord import RunRecord
 
     rng = np.random.default_rng(3)
     subjects = ["casme2/sub01", "casme2/sub02", "samm/006", "smic/s01"]
@@ -103,7 +107,10 @@ def test_results_from_fold_records_match_sklearn():
                       "datasets": [subj.split("/")[0]] * n, "subjects": [subj] * n,
                       "y_true": y, "proba": proba, "history": {}, "seconds": 1.0}
     splits = Splits("loso", "3class", ["negative", "positive", "surprise"], folds)
-    run = LoadedRun([], {"run": {"model": "m", "select": "oracle"}}, splits, records)
+    record = RunRecord(RunConfig.from_options(stores=["s.h5"], model="m", select="oracle"), "m",
+                       {}, Recipe(), [])
+    run = LoadedRun([], record, splits,
+                    {i: FoldOutcome.from_record(r) for i, r in records.items()})
     res = compute_results(run)
     y_true = [t for r in records.values() for t in r["y_true"]]
     y_pred = [int(np.argmax(p)) for r in records.values() for p in r["proba"]]

@@ -11,10 +11,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from mertrain.models import (  # noqa: E402
+from mertrain.models import (
     SOURCE_COMMANDS,
     InputSpec,
     ModelSpec,
@@ -27,6 +27,7 @@ from mertrain.models import (  # noqa: E402
     register_model,
     vote_predict,
 )
+from mertrain.recipe import CrossEntropy, Recipe, StepDecay
 
 keras = pytest.importorskip("keras")
 
@@ -109,10 +110,17 @@ def test_trainer_default_call_and_presets():
     assert [(t.name, tuple(t.shape)) for t in model.inputs] == [("face", (None, 10, 64, 64, 3))]
     assert tuple(model.outputs[0].shape) == (None, 3)
     smic = make_config("dual3dcnn-gru-ecbam", "smic")
-    assert (smic.frames, smic.dropout, smic.loss) == (10, 0.3, "weighted_ce")
-    assert smic.class_weights == (0.3, 0.35, 0.35)
-    b = make_config("dual3dcnn-au-msmh", "casme3")
-    assert (b.pool, b.epochs, b.schedule) == (2, 100, {"kind": "step", "factor": 0.9, "every": 20})
+    assert (smic.frames, smic.dropout) == (10, 0.3)
+    # a preset sets the recipe too, beside (not inside) the architecture
+    assert get_model("dual3dcnn-gru-ecbam").recipe_for("smic").loss == CrossEntropy(
+        (0.3, 0.35, 0.35))
+    b = get_model("dual3dcnn-au-msmh")
+    assert make_config("dual3dcnn-au-msmh", "casme3").pool == 2
+    assert b.recipe_for("casme3").replace(loss=CrossEntropy()) == Recipe(
+        epochs=100, batch_size=8, lr=1e-3, schedule=StepDecay(0.9, 20))
+    assert b.recipe == Recipe(epochs=200, batch_size=8, lr=1e-3, schedule=StepDecay(0.9, 40))
+    with pytest.raises(ValueError, match="belong to the training recipe"):
+        make_config("dual3dcnn-gru-ecbam", epochs=3)
 
 
 def test_config_checks_across_fields():
@@ -126,16 +134,10 @@ def test_config_checks_across_fields():
         make_config("dual3dcnn-gru-ecbam", gru_unit=12)
     with pytest.raises(ValueError, match="d_model"):
         make_config("dual3dcnn-au-msmh", d_model=500)         # 256 does not divide 500
-    with pytest.raises(ValueError, match="weighted_ce"):
-        make_config("stcnn-3dcnn", loss="weighted_ce")        # needs class weights
-    with pytest.raises(ValueError, match="lr_schedule"):
-        make_config("stcnn-3dcnn", lr_schedule="cosine")
     with pytest.raises(ValueError, match="too small"):
         make_config("stcnn-2dcnn-vote", size=16)
     with pytest.raises(ValueError, match="no preset"):
         make_config("ststnet", "casme2")
-    with pytest.raises(ValueError, match="class_weights"):
-        build_model("dual3dcnn-gru-ecbam", 5, preset="smic", frames=8, size=16, gru_units=8)
 
 
 def test_register_model_rejects_bad_specs():
@@ -242,7 +244,7 @@ def test_inference_statistics_follow_training_on_small_inputs(name):
     spec, model, cfg = _small(name)
     x, y = _separable(spec, cfg, n=24)
     x = {k: v * 0.05 for k, v in x.items()}
-    model.compile(optimizer=keras.optimizers.Adam(cfg.lr),
+    model.compile(optimizer=keras.optimizers.Adam(spec.recipe.lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, epochs=20, batch_size=8, shuffle=True, verbose=0)
     acc = float((predict_proba(model, x, spec).argmax(1) == y).mean())

@@ -13,11 +13,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mertrain.data import StoreCollection
-from mertrain.protocols import (ProtocolError, Splits, TASKS, build_splits,
-                                check_against, get_task, inner_validation_subjects,
-                                labelled_samples, parse_fold_selection)
+from mertrain.protocols import (
+    TASKS,
+    ProtocolError,
+    Splits,
+    build_splits,
+    check_against,
+    get_task,
+    inner_validation_subjects,
+    labelled_samples,
+    parse_fold_selection,
+)
 from mertrain.protocols.megc2019 import match_key, official_list
-
 
 # --------------------------------------------------------------------------- tiny stores
 
@@ -327,9 +334,13 @@ def test_megc2019_partial(megc_partial_stores):
     assert splits.info["missing_subjects"] == ["smic/s20"]
     assert len(splits.folds) == 67 and len(samples) == 442 - len(DROPPED)
     assert "PARTIAL" in splits.summary()
+    from mertrain.config import RunConfig
+    from mertrain.recipe import Recipe
     from mertrain.report import LoadedRun, compute_results, header
+    from mertrain.runrecord import RunRecord
 
-    res = compute_results(LoadedRun([], {"run": {"model": "m"}}, splits, {}))
+    record = RunRecord(RunConfig.from_options(stores=["s.h5"], model="m"), "m", {}, Recipe(), [])
+    res = compute_results(LoadedRun([], record, splits, {}))
     assert res["partial"] and res["coverage"]["missing"]["samm"] == 3
     assert f"PARTIAL (listed samples missing: smic {n_s20}, samm 3)" in header(res)
 

@@ -20,12 +20,11 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from test_losses import _store
+from test_run import write_store
 
 from merprep.store import layout
 from mertrain.train import RunConfig, run
-
-from test_losses import _store
-from test_run import write_store
 
 MODEL = "stcnn-3dcnn"
 
@@ -104,12 +103,12 @@ def test_damaged_store_is_refused_before_training(good_store, tmp_path, cli_runn
 # --------------------------------------------------------------------------- NaN / inf loss
 
 def test_non_finite_loss_callback_names_the_epoch_and_batch():
-    from mertrain.train import _non_finite_loss_class
+    from mertrain.fitting import NonFiniteLoss
 
     class Model:
         stop_training = False
 
-    guard = _non_finite_loss_class()()
+    guard = NonFiniteLoss()
     guard.set_model(Model())
     guard.on_epoch_begin(1)
     guard.on_train_batch_end(0, {"loss": 0.7})
@@ -151,7 +150,7 @@ def test_non_finite_loss_fails_that_fold_only(tmp_path, cli_runner):
     assert failed["proba"] == [] and failed["failure"].startswith("loss became inf")
 
     # --resume retries the failed folds (and only them); they fail again, deterministically
-    result = run(RunConfig(stores=[str(store)], out=str(out), model=MODEL, epochs=2,
+    result = run(RunConfig.from_options(stores=[str(store)], out=str(out), model=MODEL, epochs=2,
                            model_options={"size": 32}, loss="logit_adjusted",
                            logit_adjust_tau=3e38, resume=True), progress=False)
     assert result.ran == [0, 1] and set(result.failed) == {"casme2/sub01", "casme2/sub02"}
@@ -163,7 +162,7 @@ def test_non_finite_loss_fails_that_fold_only(tmp_path, cli_runner):
 # --------------------------------------------------------------------------- disk full
 
 def _config(store: Path, out: Path, **kw) -> RunConfig:
-    return RunConfig(stores=[str(store)], out=str(out), model=MODEL, epochs=1,
+    return RunConfig.from_options(stores=[str(store)], out=str(out), model=MODEL, epochs=1,
                      model_options={"size": 32}, save_weights=True, **kw)
 
 

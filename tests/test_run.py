@@ -75,7 +75,7 @@ def store(tmp_path_factory) -> Path:
 
 
 def _config(store: Path, out: Path, **kw) -> RunConfig:
-    return RunConfig(stores=[str(store)], out=str(out), model=kw.pop("model", MODEL),
+    return RunConfig.from_options(stores=[str(store)], out=str(out), model=kw.pop("model", MODEL),
                      epochs=kw.pop("epochs", EPOCHS), model_options=kw.pop("model_options", OPTS),
                      **kw)
 
@@ -139,8 +139,8 @@ def test_run_writes_every_output(base, store, cli_runner):
 
     # config.json says everything needed to rerun
     cfg = json.loads((out / "config.json").read_text())
-    again = RunConfig.from_dict(cfg["run"])
-    assert again.identity() == _config(store, out).identity()
+    again = RunConfig.from_record(cfg)
+    assert again == _config(store, out)
     assert cfg["model_config"]["size"] == 32 and cfg["versions"]["tensorflow"]
 
 
@@ -193,7 +193,7 @@ def test_resume_refuses_another_configuration(store, shard0, tmp_path):
 
     out = tmp_path / "other"
     shutil.copytree(shard0, out)
-    with pytest.raises(MerprepError, match=r"different run \(.*run.seed: 0 vs 1\)"):
+    with pytest.raises(MerprepError, match=r"different run \(.*training.seed: 0 vs 1\)"):
         run(_config(store, out, resume=True, seed=1), progress=False)
 
 
@@ -244,11 +244,11 @@ def test_shards_merge_into_the_full_result(base, store, shard0, tmp_path, cli_ru
     wrong = tmp_path / "wrong"
     shutil.copytree(shard12, wrong)
     cfg = json.loads((wrong / "config.json").read_text())
-    cfg["identity"]["run"]["epochs"] = 3
-    cfg["identity_sha256"] = "0" * 64
+    cfg["config"]["recipe"]["epochs"] = 3
+    cfg["recipe"]["epochs"] = 3
     (wrong / "config.json").write_text(json.dumps(cfg))
     res = cli_runner.invoke(cli, ["report", "--merge", str(shard0), str(wrong)])
-    assert res.exit_code == 2 and "different configuration (run.epochs: 2 vs 3)" in res.output
+    assert res.exit_code == 2 and "different configuration (recipe.epochs: 2 vs 3)" in res.output
     assert "Traceback" not in res.output
 
     from merprep.errors import MerprepError
@@ -414,7 +414,7 @@ def test_cli_run_writes_every_output(store, tmp_path, cli_runner):
         "000.keras", "001.keras", "002.keras"]
     assert len(list((out / "tensorboard").iterdir())) == 3
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg["command"].startswith("mertrain") and cfg["run"]["tensorboard"]
+    assert cfg["command"].startswith("mertrain") and cfg["config"]["execution"]["tensorboard"]
 
 
 def test_demo_path_sample_extract_run(casme2_store, tmp_path, cli_runner):
@@ -445,7 +445,7 @@ def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
     """Training batches are augmented (new offsets every epoch, every training clip once per
     epoch); what the trainer predicts on is exactly the unaugmented test clips, and the
     inner-validation clips are never augmented either."""
-    import mertrain.models
+    import mertrain.trainer
     from mertrain.data import Normaliser
     from mertrain.train import AugmentedTraining, fold_inputs, prepare
 
@@ -457,7 +457,7 @@ def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
     expected_test = norm(prepared.data.take(job.test)["face"])
 
     batches, predicted = [], []
-    real_batch, real_predict = AugmentedTraining.batch, mertrain.models.predict_proba
+    real_batch, real_predict = AugmentedTraining.batch, mertrain.trainer.predict_proba
 
     def spy_batch(self, epoch, step, batch_size):
         x, y = real_batch(self, epoch, step, batch_size)
@@ -469,7 +469,7 @@ def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
         return real_predict(model, x, *a, **k)
 
     monkeypatch.setattr(AugmentedTraining, "batch", spy_batch)
-    monkeypatch.setattr(mertrain.models, "predict_proba", spy_predict)
+    monkeypatch.setattr(mertrain.trainer, "predict_proba", spy_predict)
     result = run(config, progress=False)
     monkeypatch.undo()
 
@@ -489,8 +489,8 @@ def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
     rec = json.loads((result.out / "folds" / "000.json").read_text())
     assert rec["recipe"]["augmented"] is True
     cfg = json.loads((result.out / "config.json").read_text())
-    assert cfg["recipe"]["augment"]["brightness"] == 0.2
-    assert cfg["recipe"]["augmented_inputs"] == ["face"]
+    assert cfg["recipe_description"]["augment"]["brightness"] == 0.2
+    assert cfg["recipe_description"]["augmented_inputs"] == ["face"]
 
     # inner-validation clips are normalised, never augmented
     five = write_store(tmp_path / "five.h5", subjects=4, n_clips=3)
@@ -537,11 +537,11 @@ def test_precision_and_jit_options(store, tmp_path, caplog):
     import tensorflow as tf
 
     if not tf.config.list_physical_devices("GPU"):
-        with caplog.at_level(logging.WARNING, logger="mertrain.train"):
+        with caplog.at_level(logging.WARNING, logger="mertrain.fitting"):
             assert resolve_precision("mixed") == "float32"
         assert "no GPU visible; training in float32" in caplog.text
 
-    with pytest.raises(ValueError, match="--jit needs --no-deterministic"):
+    with pytest.raises(ValueError, match="XLA compilation needs deterministic=False"):
         _config(store, tmp_path / "j", jit=True)
     jit = run(_config(store, tmp_path / "jit", jit=True, deterministic=False, folds="0",
                       epochs=1), progress=False)

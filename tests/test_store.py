@@ -276,3 +276,32 @@ def test_store_written_from_encoded_chunks_reads_back_and_detects_damage(tmp_pat
         for cid, (arr, _, _) in written.items():
             np.testing.assert_array_equal(s.frames(cid), arr)  # HDF5 decodes our chunks
     assert validate_store(path) == []
+
+
+def test_cli_validate_json_lists_every_problem_with_its_fields(tmp_path, cli_runner):
+    from merprep.cli import cli
+
+    path = tmp_path / "s.h5"
+    write_store(path)
+    res = cli_runner.invoke(cli, ["validate", str(path), "--json"])
+    assert res.exit_code == 0 and json.loads(res.output) == []
+    offset = _frame_chunk_offset(path)
+    with open(path, "r+b") as fh:  # damage one frame chunk of one clip
+        fh.seek(offset + 5)
+        b = fh.read(1)
+        fh.seek(offset + 5)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    expected = validate_store(path)
+    res = cli_runner.invoke(cli, ["validate", str(path), "--json"])
+    assert res.exit_code == 1  # as without --json
+    problems = json.loads(res.output)
+    assert isinstance(problems, list) and len(problems) == len(expected) > 0
+    for got, want in zip(problems, expected):
+        assert set(got) == {"file", "row", "clip_id", "message"}
+        assert got == {"file": want.file, "row": want.row, "clip_id": want.clip_id,
+                       "message": want.message}
+    assert any(p["clip_id"] == "casme2/sub01/EP00_01f" and "damaged" in p["message"]
+               for p in problems)
+    assert all(p["file"] == str(path) for p in problems)
+    text = cli_runner.invoke(cli, ["validate", str(path)])
+    assert text.exit_code == 1 and f"{len(expected)} problem(s)" in text.output

@@ -6,10 +6,14 @@ from pathlib import Path
 
 import click
 
-# The same as merprep.regions.DEFAULT_CODES / MODES (a test keeps them equal); literal here so
-# that listing commands does not import OpenCV.
+from merprep.clitools import command_line, example
+
+# The same as merprep.regions.DEFAULT_CODES / MODES / SIZE_RANGE / MARGIN_RANGE (a test keeps
+# them equal); literal here so that listing commands does not import OpenCV.
 DEFAULT_CODES = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 43)
 MODES = ("rule", "union", "all")
+SIZE_RANGE = (8, 1024)
+MARGIN_RANGE = (0.0, 2.0)
 
 
 def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
@@ -22,12 +26,13 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
     return codes
 
 
-@click.command("crop-au")
+@click.command(epilog=example("merprep crop-au casme2.h5 --size 64 --mode rule"))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--codes", default=",".join(map(str, DEFAULT_CODES)), show_default=True,
               callback=_parse_codes, help="Annotated AU codes that count, comma-separated.")
-@click.option("--size", default=128, show_default=True, type=int, help="Output crop size (px).")
-@click.option("--margin", default=0.0, show_default=True, type=float,
+@click.option("--size", default=128, show_default=True, type=click.IntRange(*SIZE_RANGE),
+              help="Side of the square AU crops written (px).")
+@click.option("--margin", default=0.0, show_default=True, type=click.FloatRange(*MARGIN_RANGE),
               help="Grow each box by this fraction of its width/height on every side "
                    "(0 = reference).")
 @click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -35,13 +40,13 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
 @click.option("--mode", default="rule", show_default=True, type=click.Choice(MODES),
               help="rule: first matching rule; union: box around every matching rule; "
                    "all: one crop per region (eyebrows, eyes, nose, mouth, cheeks).")
-def crop_au(store, codes, size, margin, rules_file, mode):
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+def crop_au(store, codes, size, margin, rules_file, mode, progress):
     """Crop the action-unit region of every clip from its stored face frames."""
-    from merprep.clitools import command_line
     from merprep.regions import DEFAULT_RULES, CropConfig, load_rules, run_crop_au
 
     rules = load_rules(rules_file) if rules_file else DEFAULT_RULES
     config = CropConfig(codes=codes, size=size, margin=margin, mode=mode, rules=rules,
                         rules_file=None if rules_file is None else str(rules_file.resolve()))
-    result = run_crop_au(store, config, command=command_line("merprep"))
+    result = run_crop_au(store, config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())

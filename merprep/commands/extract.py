@@ -6,22 +6,29 @@ from pathlib import Path
 
 import click
 
+from merprep.clitools import command_line, example
 from merprep.datasets import available_datasets
 from merprep.faces import available_backends
 from merprep.faces.align import ALIGNERS
 from merprep.frames.sampling import SAMPLING_MODES
+
+# The same bounds as merprep.extract.config (a test keeps them equal); literal here so that
+# listing commands does not import OpenCV.
+SIZE_RANGE = (16, 1024)
+MARGIN_RANGE = (0.0, 1.0)
+FRAME_COMPRESSIONS = ("fast", "small", "none")
 
 #: adapter options: CLI name -> (option key, the one dataset family that takes it)
 DATASET_OPTIONS = {"--modality": ("modality", "smic"), "--part": ("part", "casme3"),
                    "--subjects-map": ("subjects_map", "deception")}
 
 
-@click.command()
+@click.command(epilog=example("merprep extract --dataset casme2 --root CASME2 -o c2.h5 --size 64"))
 @click.option("--dataset", required=True, type=click.Choice(available_datasets()),
               help="Which dataset layout --root holds.")
 @click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="The dataset's top folder as unpacked, or its frames folder.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The clip store to write (.h5).")
 @click.option("--annotations", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Use this annotation file instead of the one found under --root.")
@@ -47,33 +54,36 @@ DATASET_OPTIONS = {"--modality": ("modality", "smic"), "--part": ("part", "casme
 @click.option("--track", is_flag=True,
               help="Also detect landmarks on every kept frame and store them (the crop still "
               "comes from the onset frame); reports landmark drift.")
-@click.option("--margin", default=0.1, show_default=True, type=float,
+@click.option("--margin", default=0.1, show_default=True, type=click.FloatRange(*MARGIN_RANGE),
               help="Crop margin around the landmarks, as a fraction of the face size.")
-@click.option("--size", default=128, show_default=True, type=int, help="Output frame size (px).")
-@click.option("--color", default="rgb", show_default=True, type=click.Choice(["rgb", "gray"]))
+@click.option("--size", default=128, show_default=True, type=click.IntRange(*SIZE_RANGE),
+              help="Side of the square face frames written (px).")
+@click.option("--color", default="rgb", show_default=True, type=click.Choice(["rgb", "gray"]),
+              help="Colour of the stored frames: RGB, or one gray channel.")
 @click.option("--sampling", default="uniform", show_default=True,
               type=click.Choice(list(SAMPLING_MODES)),
               help="Which frames to keep: uniform (N evenly spaced), key (9: onset, apex, offset "
               "and between), all, tim (N interpolated by the temporal interpolation model), "
               "diffk (the N that change most); docs/extract.md.")
-@click.option("--frames", default=30, show_default=True, type=int, help="Frames per clip.")
+@click.option("--frames", default=30, show_default=True, type=click.IntRange(min=1),
+              help="Frames per clip (--sampling key always keeps 9, all keeps every frame).")
 @click.option("--frame-compression", default="fast", show_default=True,
-              type=click.Choice(["fast", "small", "none"]),
+              type=click.Choice(FRAME_COMPRESSIONS),
               help="How stored frames are compressed: fast (ISA-L deflate, ~93% of raw, a few ms "
               "per clip), small (zlib, ~88%, as slow as decoding), none (raw). All are gzip "
               "streams any HDF5 reader decodes; see docs/clipstore.md.")
-@click.option("--workers", default=0, show_default=True, type=int,
-              help="Worker processes (0 = all cores).")
+@click.option("-j", "--workers", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Worker processes (0 = one per CPU this process may use).")
 @click.option("--skip-invalid", is_flag=True,
               help="Leave out clips with problems (recorded in the store) instead of stopping.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def extract(dataset, root, out, annotations, corrections, manifest, modality, part, subjects_map,
-            landmarks, align, track, margin, size, color, sampling, frames, frame_compression, workers,
-            skip_invalid, resume, progress):
+            landmarks, align, track, margin, size, color, sampling, frames, frame_compression,
+            workers, skip_invalid, resume, progress):
     """Read a dataset as shipped and write a clip store of cropped face clips."""
-    from merprep.clitools import command_line
-    from merprep.pipeline import ExtractConfig, extract as run_extract
+    from merprep.extract import ExtractConfig, drift_summary
+    from merprep.extract import extract as run_extract
 
     if dataset == "manifest":
         if manifest is None:
@@ -96,8 +106,6 @@ def extract(dataset, root, out, annotations, corrections, manifest, modality, pa
     result = run_extract(config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())
     if track:
-        from merprep.pipeline import drift_summary
-
         click.echo(drift_summary(result.path) or "no clip was tracked")
     for s in result.skipped:
         click.echo(f"  skipped {s['clip_id'] or '(row)'}: {s['reason']}")

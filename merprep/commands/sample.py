@@ -6,20 +6,24 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
-from merprep.sample import SAMPLE_DATASETS, SMIC_MODALITIES
+from merprep.clitools import example
+from merprep.sample import SAMPLE_DATASETS, SMIC_MODALITIES, count_clips, generate
 
 
-@click.command()
+@click.command(
+    epilog=example("merprep sample --dataset casme2 -o casme2_sample --subjects 4 --seed 0"))
 @click.option("--dataset", required=True, type=click.Choice(SAMPLE_DATASETS),
               help="Which dataset's layout to write.")
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="A new (or empty) folder to write the dataset into.")
 @click.option("--subjects", default=4, show_default=True, type=click.IntRange(min=1),
               help="Number of subjects (speakers for deception).")
 @click.option("--clips-per-subject", default=6, show_default=True, type=click.IntRange(min=1),
               help="Clips per subject; 6 gives 2 negative, 2 positive, 2 surprise.")
-@click.option("--amplitude", default=3.0, show_default=True, type=float,
+@click.option("--amplitude", default=3.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True),
               help="Peak motion in px at CASME II face scale (640x480), scaled per dataset.")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Random seed; the same seed gives byte-identical files.")
@@ -32,10 +36,6 @@ def sample(dataset, out, subjects, clips_per_subject, amplitude, seed, clip_leng
            progress):
     """Write a sample dataset in the official layout of a real one (faces from public-domain
     photos, programmed micro-expressions, ground truth in merprep_sample_truth.json)."""
-    from tqdm import tqdm
-
-    from merprep.sample import count_clips, generate
-
     total = count_clips(dataset, subjects, clips_per_subject, modality)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(total=total, unit="clip", desc=f"sample {dataset}", disable=not show,

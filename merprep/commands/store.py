@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
+from merprep.clitools import example
 
-@click.command()
+
+@click.command(epilog=example("merprep info casme2.h5 --json"))
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(store: Path, as_json: bool) -> None:
     """Counts per dataset, subject and emotion, array shapes, version and provenance."""
-    from merprep.store import ClipStore
+    from merprep.store import ClipStore  # h5py: not imported to list the commands
 
     with ClipStore(store) as s:
         summary = s.summary()
@@ -41,14 +44,22 @@ def info(store: Path, as_json: bool) -> None:
     click.echo(f"  command      {summary['command']}")
 
 
-@click.command()
+@click.command(epilog=example("merprep validate casme2.h5 --json"))
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--quick", is_flag=True, help="Metadata only; do not read every chunk.")
-def validate(store: Path, quick: bool) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the problems as a JSON list of {file, row, clip_id, message} "
+              "(empty when valid); the exit status is the same.")
+def validate(store: Path, quick: bool, as_json: bool) -> None:
     """Check schema, checksums and cross-references; exit 1 listing every problem."""
-    from merprep.store import validate_store
+    from merprep.store import validate_store  # h5py: not imported to list the commands
 
     problems = validate_store(store, check_data=not quick)
+    if as_json:
+        click.echo(json.dumps([asdict(p) for p in problems], indent=2, ensure_ascii=False))
+        if problems:
+            sys.exit(1)
+        return
     if problems:
         click.echo(f"{store}: {len(problems)} problem(s)", err=True)
         for p in problems:

@@ -14,7 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable
 
+from merprep import ids
+from merprep.datasets.tables import find_file, read_table
 from merprep.errors import MerprepError, Problem
+
+# re-exported for old imports: clip-id parts are checked in merprep.ids
+from merprep.ids import is_safe_name  # noqa: F401
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,14 +84,6 @@ def parse_aus(text: Any) -> tuple[list[AUCode], list[str]]:
 # Clip records
 # --------------------------------------------------------------------------------------------
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
-
-def is_safe_name(name: str) -> bool:
-    """A name usable as one path component of a clip id (no '/', no '..', no leading dot)."""
-    return bool(_SAFE_NAME.match(name)) and ".." not in name
-
-
 @dataclass
 class ClipRecord:
     """One annotated micro-expression clip in canonical form.
@@ -113,11 +110,11 @@ class ClipRecord:
 
     @property
     def clip_id(self) -> str:
-        return f"{self.dataset}/{self.subject}/{self.clip}"
+        return ids.clip_id(self.dataset, self.subject, self.clip)
 
     @property
     def subject_id(self) -> str:
-        return f"{self.dataset}/{self.subject}"
+        return ids.subject_id(self.dataset, self.subject)
 
     @property
     def au_codes(self) -> list[AUCode]:
@@ -257,8 +254,6 @@ class DatasetAdapter(ABC):
     def find_annotations(self) -> Path | None:
         """``--annotations`` when given, else the official annotation file in ``root`` or its
         parent (so ``root`` may be the top folder or the frames folder); None if not found."""
-        from merprep.datasets.tables import find_file
-
         if self.annotations is not None:
             return self.annotations
         return find_file([self.root, self.root.parent], self.annotation_patterns, depth=1)
@@ -273,8 +268,6 @@ class DatasetAdapter(ABC):
         Adapters read their annotation file through this, so ``--corrections`` works for every
         dataset with an annotation table; the corrections are applied before any cell is parsed.
         """
-        from merprep.datasets.tables import read_table
-
         table = read_table(path, **kwargs)
         if self.corrections is not None:
             self.applied_corrections = self.corrections.apply(table, Path(path))
@@ -286,8 +279,6 @@ class DatasetAdapter(ABC):
         The default suits datasets that ship one folder of numbered images per clip
         (``record.source`` relative to ``root``); video and gap-aware datasets override it.
         """
-        from merprep.errors import MerprepError
-
         folder = self.root / record.source
         if not folder.is_dir():
             raise MerprepError("clip folder not found", file=folder)

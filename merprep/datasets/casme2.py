@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from merprep import ids
 from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
 from merprep.datasets.tables import AnnotationRow, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
@@ -74,7 +75,7 @@ class Adapter(DatasetAdapter):
             offset = row.frame("OffsetFrame")
             emotion = row.emotion("Estimated Emotion", EMOTIONS)
             row.check_order(onset, apex, offset)
-            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
+            if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=emotion,

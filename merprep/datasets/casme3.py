@@ -44,6 +44,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from merprep import ids
 from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, number_frames,
                                    relative_source)
 from merprep.datasets.tables import AnnotationRow, find_file
@@ -151,7 +152,7 @@ class Adapter(DatasetAdapter):
             emotion = row.emotion("emotion", A_EMOTIONS)
             row.check_order(onset, apex, offset)
             clip = f"{video}_{onset}" if video and onset is not None else None
-            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
+            if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
             video_dir = frames_root / subject / video
             if not video_dir.is_dir() and (frames_root / subject / written).is_dir():
@@ -185,7 +186,7 @@ class Adapter(DatasetAdapter):
             row.check_order(onset, None, offset)
             subject = f"sub{number:02d}" if number is not None else None
             clip = f"me{count:02d}" if count is not None else None
-            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
+            if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
             folder = self._part_c_folder(frames_root, number)
             records.append(ClipRecord(

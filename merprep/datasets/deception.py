@@ -26,8 +26,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
-                                   relative_source)
+from merprep import ids
+from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, relative_source
 from merprep.datasets.tables import AnnotationRow, find_file, read_table
 from merprep.errors import AnnotationError, MerprepError, Problem
 
@@ -91,7 +91,7 @@ class Adapter(DatasetAdapter):
             if file_name and not Path(file_name).suffix:
                 file_name += VIDEO_SUFFIX
             clip = Path(file_name).stem
-            if not clip or not is_safe_name(clip):
+            if not clip or not ids.is_safe_name(clip):
                 row.problem(f"id is not a video file name: {file_name!r}")
                 problems += row.problems
                 continue
@@ -109,7 +109,7 @@ class Adapter(DatasetAdapter):
             n_frames, fps = None, None
             if video is not None and row.ok:
                 n_frames, fps = self._measure(video, path, row.number, row.problems)
-            if not row.done(problems, f"{self.name}/{subject or clip}/{clip}"):
+            if not row.done(problems, ids.clip_id(self.name, subject or clip, clip)):
                 continue
             records.append(ClipRecord(
                 dataset=self.name, subject=subject, clip=clip, emotion=label, aus="", onset=0,
@@ -135,7 +135,7 @@ class Adapter(DatasetAdapter):
             subject = row.text("subject")
             if not clip:
                 row.problem("id is empty")
-            elif not subject or not is_safe_name(subject):
+            elif not subject or not ids.is_safe_name(subject):
                 row.problem(f"subject is not a valid name: {subject!r}")
             elif clip in out and out[clip] != subject:
                 row.problem(f"{clip} is mapped twice (also row {rows[clip]}: {out[clip]!r})")

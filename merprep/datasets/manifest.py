@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, is_safe_name,
-                                   number_frames)
+from merprep import ids
+from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, number_frames
 from merprep.datasets.tables import AnnotationRow, strict_float
 from merprep.errors import AnnotationError, MerprepError, Problem
 
@@ -57,7 +57,7 @@ class Adapter(DatasetAdapter):
             for column, value in names.items():
                 if not value:
                     row.problem(f"{column} is empty")
-                elif not is_safe_name(value):
+                elif not ids.is_safe_name(value):
                     row.problem(f"{column} {value!r} is not allowed (letters, digits, '_', '.', "
                                 "'-'; no '/' or '..')")
             source_text = row.text("source")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from merprep import ids
 from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
 from merprep.datasets.tables import AnnotationRow, find_header_row, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
@@ -83,7 +84,7 @@ class Adapter(DatasetAdapter):
             offset = row.frame("Offset Frame")
             emotion = row.emotion("Estimated Emotion", EMOTIONS)
             row.check_order(onset, apex, offset)
-            if not row.done(problems, subject and clip and f"{self.name}/{subject}/{clip}"):
+            if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
             extra = {key: row.text(column) for column, key in EXTRA_COLUMNS.items()
                      if row.has(column)}

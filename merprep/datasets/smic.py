@@ -28,6 +28,7 @@ import logging
 import re
 from pathlib import Path
 
+from merprep import ids
 from merprep.datasets.base import ClipRecord, DatasetAdapter, number_frames, relative_source
 from merprep.datasets.tables import AnnotationRow
 from merprep.errors import MerprepError, Problem
@@ -134,7 +135,7 @@ class Adapter(DatasetAdapter):
         except ValueError as exc:
             problems.append(Problem(str(exc), **where))
             return None
-        clip_id = f"{self.name}/{subject}/{clip}"
+        clip_id = ids.clip_id(self.name, subject, clip)
         if not clip.startswith(subject + "_"):
             problems.append(Problem(f"clip {folder.name!r} is filed under subject "
                                     f"{folder.parent.parent.parent.name!r}", clip_id=clip_id,
@@ -170,7 +171,7 @@ class Adapter(DatasetAdapter):
                 row.problem(str(exc))
                 problems += row.problems
                 continue
-            clip_id = f"{self.name}/{subject}/{clip}"
+            clip_id = ids.clip_id(self.name, subject, clip)
             record = by_key.get((subject, clip))
             if record is None:
                 row.problem(f"no clip folder for {clip} of {subject} under {self.modality}")

@@ -12,11 +12,13 @@ import math
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, Iterable
 
 from merprep.errors import AnnotationError, Problem
+from merprep.ids import is_safe_name
+
+if TYPE_CHECKING:  # pandas is imported when a table is read: listing --dataset choices is fast
+    import pandas as pd
 
 MISSING_TOKENS = {"", "/", "-", "nan", "none", "n/a", "na", "?"}
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
@@ -61,6 +63,8 @@ def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 
     Adds a column ``__row__`` holding each data row's 1-based row number in the file.
     Raises AnnotationError naming the file if it is unreadable or lacks a required column.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.is_file():
         raise AnnotationError("annotation file not found", file=path)
@@ -109,6 +113,7 @@ def _read_xlsx(path: Path, sheet: str | int | None, header_row: int) -> pd.DataF
     :data:`SHEET_NA_MARKERS` become blank.
     """
     import openpyxl
+    import pandas as pd
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # openpyxl warns about unknown extensions
@@ -200,8 +205,6 @@ class AnnotationRow:
 
     def name(self, column: str, *, what: str = "name") -> str | None:
         """A cell used as one component of a clip id (no '/', no '..'); None when bad."""
-        from merprep.datasets.base import is_safe_name
-
         value = self.text(column)
         if not value:
             self.problem(f"{column} is empty")
@@ -252,6 +255,8 @@ def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | N
                     search_rows: int = 40) -> int | None:
     """1-based number of the first row (within ``search_rows``) holding every ``required``
     column name, or None. For sheets with a preamble whose length may vary between releases."""
+    import pandas as pd
+
     path = Path(path)
     wanted = {str(c).strip() for c in required}
     try:

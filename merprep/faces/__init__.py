@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from merprep.faces.base import FaceNotFound, LandmarkBackend
+from merprep.registry import Registry
 
-# name -> "module:Class"; imported on demand (MediaPipe alone takes seconds to import).
-BACKENDS = {
-    "dlib": "merprep.faces.dlib68:Dlib68Backend",
-    "mediapipe": "merprep.faces.mediapipe68:MediaPipe68Backend",
-}
+#: name -> backend class, imported on demand (MediaPipe alone takes seconds to import)
+BACKENDS: Registry[type[LandmarkBackend]] = Registry("landmark backend")
+BACKENDS.register_lazy("dlib", "merprep.faces.dlib68:Dlib68Backend")
+BACKENDS.register_lazy("mediapipe", "merprep.faces.mediapipe68:MediaPipe68Backend")
 
 
 def available_backends() -> list[str]:
-    return list(BACKENDS)
+    return BACKENDS.names()
 
 
 def get_backend(name: str, **options) -> LandmarkBackend:
@@ -23,12 +21,9 @@ def get_backend(name: str, **options) -> LandmarkBackend:
 
 
 def backend_class(name: str) -> type[LandmarkBackend]:
-    try:
-        module_name, cls_name = BACKENDS[name].split(":")
-    except KeyError:
-        raise ValueError(f"unknown landmark backend {name!r}; choose one of "
-                         f"{', '.join(BACKENDS)}") from None
-    return getattr(import_module(module_name), cls_name)
+    """The backend class ``name`` (ValueError for an unknown name), without loading models."""
+    return BACKENDS.get(name)
 
 
-__all__ = ["FaceNotFound", "LandmarkBackend", "get_backend", "backend_class", "available_backends"]
+__all__ = ["BACKENDS", "FaceNotFound", "LandmarkBackend", "available_backends", "backend_class",
+           "get_backend"]

@@ -8,6 +8,7 @@ missing faces at random: every image is made contiguous before it reaches dlib.
 from __future__ import annotations
 
 import hashlib
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,6 @@ class Dlib68Backend(LandmarkBackend):
     @classmethod
     def describe_version(cls) -> str:
         """Library version and predictor identity, without loading the 100 MB model."""
-        from importlib.metadata import version
-
         path = predictor_path()
         with open(path, "rb") as fh:
             digest = hashlib.sha256(fh.read(1 << 20)).hexdigest()[:12]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -98,8 +99,6 @@ class MediaPipe68Backend(LandmarkBackend):
     @classmethod
     def describe_version(cls) -> str:
         """mediapipe's version and the landmark model's identity, without importing mediapipe."""
-        from importlib.metadata import version
-
         model = _package_dir() / MODEL_RELPATH
         with open(model, "rb") as fh:
             digest = hashlib.sha256(fh.read(1 << 20)).hexdigest()[:12]

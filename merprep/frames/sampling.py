@@ -29,6 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from merprep.registry import Registry
+
 
 @dataclass(frozen=True)
 class SamplingPlan:
@@ -207,19 +209,18 @@ class SamplingMode:
     fractional: bool = False  # frame_numbers are fractional positions (interpolated frames)
 
 
-SAMPLING_MODES: dict[str, SamplingMode] = {
-    "uniform": SamplingMode("uniform", uniform),
-    "key": SamplingMode("key", key_frames, fixed_frames=9),
-    "all": SamplingMode("all", all_frames),
-    "tim": SamplingMode("tim", every_position, needs_pixels=True, refine=tim_refine,
-                        fractional=True),
-    "diffk": SamplingMode("diffk", all_frames, needs_pixels=True, refine=diffk_refine),
-}
+#: the modes of ``--sampling``, by name
+SAMPLING_MODES: Registry[SamplingMode] = Registry("sampling")
+for _mode in (SamplingMode("uniform", uniform),
+              SamplingMode("key", key_frames, fixed_frames=9),
+              SamplingMode("all", all_frames),
+              SamplingMode("tim", every_position, needs_pixels=True, refine=tim_refine,
+                           fractional=True),
+              SamplingMode("diffk", all_frames, needs_pixels=True, refine=diffk_refine)):
+    SAMPLING_MODES.register(_mode.name, _mode)
+del _mode
 
 
 def get_sampling(name: str) -> SamplingMode:
-    try:
-        return SAMPLING_MODES[name]
-    except KeyError:
-        raise ValueError(f"unknown sampling {name!r}; choose one of "
-                         f"{', '.join(SAMPLING_MODES)}") from None
+    """The mode ``name``; ValueError (:class:`merprep.registry.UnknownName`) for any other."""
+    return SAMPLING_MODES.get(name)

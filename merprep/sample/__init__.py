@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from merprep.errors import MerprepError
+from merprep.sample.layouts import LAYOUTS, layout_writer
 
 log = logging.getLogger(__name__)
 
-SAMPLE_DATASETS = ("casme2", "samm", "smic", "casme3", "deception", "manifest")
+SAMPLE_DATASETS = tuple(LAYOUTS.names())
 SMIC_MODALITIES = ("HS", "VIS", "NIR", "all")
 TRUTH_FILE = "merprep_sample_truth.json"
 
@@ -65,8 +66,8 @@ def generate(dataset: str, out: Path, *, subjects: int = 4, clips_per_subject: i
     ``modality`` (SMIC only) picks HS, VIS, NIR or all three. ``progress`` is called with 1 after
     each clip. Raises :class:`MerprepError` if ``out`` exists and is not empty.
     """
+    # both import OpenCV, which listing the CLI's choices must not
     from merprep.sample.faces import load_photos
-    from merprep.sample.layouts import layout_module
     from merprep.sample.layouts.common import SampleContext
 
     _check_options(dataset, subjects, clips_per_subject, amplitude, clip_length, modality)
@@ -80,7 +81,7 @@ def generate(dataset: str, out: Path, *, subjects: int = 4, clips_per_subject: i
                         seed=int(seed), clip_length=clip_length, modality=modality,
                         photos=load_photos(), progress=progress)
     log.info("generating %s: %d subjects x %d clips", dataset, subjects, clips_per_subject)
-    result = layout_module(dataset).write(ctx)
+    result = layout_writer(dataset)(ctx)
 
     truth_file = out / TRUTH_FILE
     document = {
@@ -121,16 +122,16 @@ def _check_options(dataset: str, subjects: int, clips_per_subject: int, amplitud
         raise MerprepError(f"unknown sample dataset {dataset!r}; choose one of "
                            f"{', '.join(SAMPLE_DATASETS)}")
     if subjects < 1 or clips_per_subject < 1:
-        raise MerprepError("--subjects and --clips-per-subject must be at least 1")
+        raise MerprepError("subjects and clips_per_subject must be at least 1")
     if not amplitude > 0:
-        raise MerprepError("--amplitude must be a positive number of pixels")
+        raise MerprepError("amplitude must be a positive number of pixels")
     if clip_length is not None and clip_length < 3:
-        raise MerprepError("--clip-length must be at least 3 (onset < apex < offset)")
+        raise MerprepError("clip_length must be at least 3 (onset < apex < offset)")
     if modality not in SMIC_MODALITIES:
         raise MerprepError(f"unknown modality {modality!r}; choose one of "
                            f"{', '.join(SMIC_MODALITIES)}")
     if dataset != "smic" and modality != "HS":
-        raise MerprepError("--modality applies to SMIC only")
+        raise MerprepError("modality applies to SMIC only")
 
 
 def _relative(path: Path | None, base: Path) -> str | None:

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,8 +78,6 @@ class Dlib68:
 
 def import_photos(dest: Path = PHOTOS_DIR) -> None:
     """Copy the two public-domain photographs from scikit-image and matplotlib into ``dest``."""
-    import shutil
-
     import matplotlib.cbook
     import skimage.data
 

@@ -11,13 +11,17 @@ default) writes a different but standard stream, several times faster.
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
+from isal import isal_zlib
 
+from merprep import stages
+from merprep.jsonutil import canonical_json
 from merprep.store.digest import clip_digest
 
 #: gzip level of every compressed array (see layout.write_array)
@@ -87,8 +91,6 @@ def encode_chunk(chunk: np.ndarray, level: int = GZIP_LEVEL) -> bytes:
 def encode_frame(frame: np.ndarray, compression: str = DEFAULT_FRAME_COMPRESSION) -> bytes:
     """One face frame as a chunk under :data:`FRAME_COMPRESSIONS` ``compression``."""
     if compression == "fast":
-        from isal import isal_zlib
-
         return _with_checksum(isal_zlib.compress(np.ascontiguousarray(frame).tobytes(),
                                                  ISAL_LEVEL))
     return encode_chunk(frame, hdf5_gzip_level(compression))
@@ -127,29 +129,25 @@ class EncodedClip:
         if landmarks is None:
             landmarks = np.full((frames.shape[0], 68, 2), np.nan, np.float32)
         landmarks = np.asarray(landmarks, np.float32)
-        digest = clip_digest(record, {"frames": frames, "landmarks": landmarks})
+        digest = clip_digest(record, {stages.FRAMES: frames, stages.LANDMARKS: landmarks})
         hdf5_gzip_level(compression)  # raises on unknown names
         chunks = [encode_frame(f, compression) for f in frames]
         return cls(dict(record), tuple(frames.shape), chunks, landmarks, digest, compression)
 
     # -- staging as one .npz (no pickles) -----------------------------------------------------
     def to_npz_arrays(self) -> dict[str, np.ndarray]:
-        from merprep.store.schema import canonical_json
-
         sizes = np.array([len(c) for c in self.frame_chunks], np.int64)
         return {"record": np.array(canonical_json(self.record)),
                 "frames_shape": np.array(self.frames_shape, np.int64),
                 "chunk_sizes": sizes,
                 "chunks": np.frombuffer(b"".join(self.frame_chunks), np.uint8),
-                "landmarks": self.landmarks, "digest": np.array(self.digest),
+                stages.LANDMARKS: self.landmarks, "digest": np.array(self.digest),
                 "compression": np.array(self.compression)}
 
     @classmethod
     def from_npz(cls, z: Any) -> "EncodedClip":
-        import json
-
         data = z["chunks"].tobytes()
         bounds = np.concatenate([[0], np.cumsum(z["chunk_sizes"])]).tolist()
         chunks = [data[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
         return cls(json.loads(str(z["record"])), tuple(int(x) for x in z["frames_shape"]),
-                   chunks, z["landmarks"], str(z["digest"]), str(z["compression"]))
+                   chunks, z[stages.LANDMARKS], str(z["digest"]), str(z["compression"]))

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from merprep.store.schema import canonical_json
+from merprep.jsonutil import canonical_json
 
 
 def array_digest_update(h: "hashlib._Hash", name: str, arr: np.ndarray) -> None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import h5py
 import numpy as np
 
+from merprep import stages
 from merprep.store.codec import GZIP_LEVEL, hdf5_gzip_level
 
 INDEX = "index"
 SKIPPED = "skipped"
 CLIPS = "clips"
-BASE_ARRAYS = ("frames", "landmarks")
+#: the arrays every clip has from extract, in digest order (the stage table's)
+BASE_ARRAYS = stages.BASE_ARRAYS
 #: Root attributes stored as JSON text (the rest are plain scalars).
 JSON_ATTRS = ("datasets", "params", "stages")
 

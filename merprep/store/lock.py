@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from merprep.errors import StoreError
+from merprep.locks import LockHeld, file_lock
+from merprep.store.tempfiles import temp_files
 
 log = logging.getLogger(__name__)
 
@@ -25,50 +25,26 @@ def store_lock(store: Path | str, must_exist: bool = False) -> Iterator[Path]:
     ``must_exist`` (stages that modify a store) refuses a missing store before anything is
     created beside it.
 
-    The lock file records the holder's pid for the error message and is removed on release.
-    A lock left by a killed process does not block: the kernel drops flock locks with the process.
-    Temporary files that a killed writer left beside the store are removed once the lock is
-    held: every merprep writer takes this lock before it creates one, so none is in use.
+    The lock (:func:`merprep.locks.file_lock`) records the holder's pid for the error message
+    and is removed on release; one left by a killed process does not block. Temporary files
+    that a killed writer left beside the store are removed once the lock is held: every merprep
+    writer takes this lock before it creates one, so none is in use.
     """
     store = Path(store)
     if must_exist and not store.is_file():
         raise StoreError("no such store", file=store)
     path = lock_path(store)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise StoreError(f"another merprep process (pid {holder}) is writing this store; "
-                             f"wait for it to finish (lock: {path})", file=store)
-        # The previous holder may have unlinked the file between our open and flock: retry then.
-        try:
-            same = os.fstat(fd).st_ino == os.stat(path).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:
-            break
-        os.close(fd)
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+    with ExitStack() as held:
+        try:  # only taking the lock is translated, not what the caller's block raises
+            held.enter_context(file_lock(path, wait=False, remove=True))
+        except LockHeld as exc:
+            raise StoreError(f"another merprep process (pid {exc.holder}) is writing this store; "
+                             f"wait for it to finish (lock: {path})", file=store) from None
         _remove_stale_temp_files(store)
         yield path
-    finally:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def _remove_stale_temp_files(store: Path) -> None:
-    from merprep.store.writer import temp_files
-
     for tmp in temp_files(store):
         try:
             tmp.unlink()

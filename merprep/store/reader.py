@@ -11,10 +11,11 @@ from typing import Any, Iterator
 import h5py
 import numpy as np
 
+from merprep import stages
 from merprep.errors import StoreError
 from merprep.store import layout
+from merprep.store.attrs import decode_root_attrs
 from merprep.store.schema import FORMAT_NAME, SUPPORTED_MAJOR, parse_version
-from merprep.store.writer import decode_root_attrs
 
 
 def open_hdf5(path: Path) -> h5py.File:
@@ -133,7 +134,8 @@ class ClipStore:
 
     # -- arrays --------------------------------------------------------------------------------
     def array(self, clip_id: str, name: str) -> np.ndarray:
-        """Read one array of a clip (``frames``, ``landmarks``, or a stage array like ``au/frames``)."""
+        """Read one array of a clip (a name of :mod:`merprep.stages`: the base arrays, or a
+        stage array such as ``au/frames``)."""
         group = self._group(clip_id)
         if name not in group:
             raise StoreError(f"clip {clip_id!r} has no array {name!r}", file=self.path)
@@ -145,11 +147,11 @@ class ClipStore:
 
     def frames(self, clip_id: str) -> np.ndarray:
         """uint8 (T, H, W, C) face frames, RGB or gray as the store's ``color`` attribute says."""
-        return self.array(clip_id, "frames")
+        return self.array(clip_id, stages.FRAMES)
 
     def landmarks(self, clip_id: str) -> np.ndarray:
         """float32 (T, 68, 2) landmarks in store pixel coordinates."""
-        return self.array(clip_id, "landmarks")
+        return self.array(clip_id, stages.LANDMARKS)
 
     def has_array(self, name: str) -> bool:
         """True when every clip has array ``name``."""
@@ -162,7 +164,7 @@ class ClipStore:
     def summary(self) -> dict[str, Any]:
         """Counts and provenance, as printed by ``merprep info`` (``--json`` keys are stable)."""
         recs = self._records
-        shapes = Counter(str(tuple(self.array_shape(r["clip_id"], "frames"))) for r in recs)
+        shapes = Counter(str(tuple(self.array_shape(r["clip_id"], stages.FRAMES))) for r in recs)
         return {
             "path": str(self.path),
             "schema_version": self.schema_version,

@@ -9,6 +9,12 @@ from typing import Any
 
 import jsonschema
 
+# re-exported for old imports: the one canonical JSON is merprep.jsonutil's
+from merprep.jsonutil import canonical_json
+
+__all__ = ["FORMAT_NAME", "SCHEMA_VERSION", "SUPPORTED_MAJOR", "canonical_json", "clip_errors",
+           "load_schema", "parse_version", "root_errors"]
+
 FORMAT_NAME = "merprep-clipstore"
 #: Bump the minor version for additions old readers can ignore, the major one for breaking changes.
 SCHEMA_VERSION = "1.0.0"
@@ -48,8 +54,3 @@ def _format(err: jsonschema.ValidationError) -> str:
 def parse_version(text: str) -> tuple[int, int, int]:
     major, minor, patch = (int(x) for x in str(text).split("."))
     return major, minor, patch
-
-
-def canonical_json(obj: Any) -> str:
-    """Deterministic JSON (sorted keys, no whitespace) used for storage and hashing."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -1,10 +1,14 @@
 """Per-clip staging for long writes, so a killed run can ``--resume``.
 
-Workers write each finished clip as ``<store>.partial/clips/<key>.npz`` (temporary name, then
-rename, so a clip file is complete or absent). The single writer then merges the staged clips in
-sorted order into the HDF5 store and removes the staging folder. The folder records the run's
-parameters; resuming with different parameters is refused, because the result would mix two
-configurations.
+Workers write each finished clip as ``<store>.partial/clips/<key>.npz`` (hidden temporary name,
+then rename, so a clip file is complete or absent). The single writer then merges the staged
+clips in sorted order into the HDF5 store and removes the staging folder. The folder records the
+run's parameters; resuming with different parameters is refused, because the result would mix
+two configurations.
+
+Staged files are renamed into place without fsync (``durable=False``): the folder is a
+resumable cache, so a clip lost to a power cut is only processed again; the store itself is
+committed durably.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from merprep.errors import StoreError
+from merprep.fsio import atomic_write, atomic_write_with
+from merprep.jsonutil import canonical_json
 from merprep.store.codec import EncodedClip
-from merprep.store.schema import canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,7 @@ class ClipStaging:
         (self.dir / "clips").mkdir(parents=True, exist_ok=True)
         (self.dir / "failed").mkdir(exist_ok=True)
         if not params_file.is_file():
-            _atomic_write(params_file, self.params_json.encode("utf-8"))
+            atomic_write(params_file, self.params_json, durable=False)  # a cache (module docstring)
 
     @classmethod
     def attach(cls, directory: Path | str) -> "ClipStaging":
@@ -88,15 +92,18 @@ class ClipStaging:
     def put_clip(self, clip: EncodedClip) -> None:
         """Stage one finished clip (encoded, so the writer only copies its chunks)."""
         path = self.dir / "clips" / f"{_key(clip.record['clip_id'])}.npz"
-        tmp = path.with_name("." + path.name + f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **clip.to_npz_arrays())
-        os.replace(tmp, path)
+        arrays = clip.to_npz_arrays()
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:  # a file object: np.savez would add ".npz" to a path
+                np.savez(fh, **arrays)
+
+        atomic_write_with(path, write, durable=False)  # a cache (module docstring)
 
     def put_failure(self, clip_id: str, reason: str, file: str | None, row: int | None) -> None:
         path = self.dir / "failed" / f"{_key(clip_id)}.json"
         data = canonical_json({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
-        _atomic_write(path, data.encode("utf-8"))
+        atomic_write(path, data, durable=False)
 
     def load(self, clip_id: str) -> EncodedClip | dict[str, Any]:
         """The staged clip, or ``{"failure": {...}}`` for a clip that failed."""
@@ -108,9 +115,3 @@ class ClipStaging:
 
     def remove(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name("." + path.name + f".{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

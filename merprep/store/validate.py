@@ -9,12 +9,13 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from merprep import stages
 from merprep.errors import Problem, StoreError
 from merprep.store import layout
+from merprep.store.attrs import decode_root_attrs
 from merprep.store.digest import array_digest_update, clip_digest, combined_digest
 from merprep.store.reader import ClipStore, open_hdf5
 from merprep.store.schema import clip_errors, root_errors
-from merprep.store.writer import decode_root_attrs
 
 
 def validate_store(path: Path | str, *, check_data: bool = True) -> list[Problem]:
@@ -112,7 +113,7 @@ def _check_clip(store: ClipStore, cid: str, attrs: dict, check_data: bool,
     if missing:
         problems.append(Problem(f"missing array(s): {', '.join(missing)}", file=name, clip_id=cid))
         return None
-    frames_ds, lm_ds = group["frames"], group["landmarks"]
+    frames_ds, lm_ds = group[stages.FRAMES], group[stages.LANDMARKS]
     t = frames_ds.shape[0] if frames_ds.ndim == 4 else -1
     if frames_ds.dtype != np.uint8 or frames_ds.ndim != 4:
         problems.append(Problem(f"frames must be uint8 (T,H,W,C), found {frames_ds.dtype} "

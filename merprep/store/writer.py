@@ -7,12 +7,9 @@ looks complete: the target either keeps its previous content or does not exist.
 from __future__ import annotations
 
 import datetime as _dt
-import json
+import hashlib
 import logging
-import os
-import re
 import shutil
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -20,79 +17,28 @@ from typing import Any, Iterator, Mapping
 import h5py
 import numpy as np
 
-from merprep import __version__
+from merprep import __version__, stages
 from merprep.errors import StoreError
+from merprep.fsio import commit_file
+from merprep.jsonutil import canonical_json
 from merprep.store import layout
+from merprep.store.attrs import decode_root_attrs, encode_root_attrs
 from merprep.store.codec import DEFAULT_FRAME_COMPRESSION, EncodedClip
 from merprep.store.digest import array_digest_update, combined_digest
-from merprep.store.schema import (FORMAT_NAME, SCHEMA_VERSION, canonical_json, clip_errors,
-                                  root_errors)
+from merprep.store.reader import ClipStore
+from merprep.store.schema import FORMAT_NAME, SCHEMA_VERSION, clip_errors, root_errors
+from merprep.store.tempfiles import TEMP_MARK, new_temp_path, temp_files
+
+# The root-attribute codec and the temporary-file names live in merprep.store.attrs and
+# merprep.store.tempfiles (the reader and the lock use them too); re-exported for old imports.
+__all__ = ["TEMP_MARK", "StageWriter", "StoreWriter", "decode_root_attrs", "encode_root_attrs",
+           "modify_store", "temp_files", "utc_now"]
 
 log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
-
-
-#: Temporary stores are hidden files ``.NAME.tmp-XXXXXXXX`` beside the target (the repack of a
-#: replaced stage makes ``..NAME.tmp-XXXXXXXX.tmp-YYYYYYYY``).
-TEMP_MARK = ".tmp-"
-
-
-def _temp_path(target: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}{TEMP_MARK}", dir=target.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def temp_files(target: Path | str) -> list[Path]:
-    """The temporary files of writes to ``target`` present now (a killed writer leaves its own
-    behind; the next writer removes them once it holds the lock, see ``store_lock``)."""
-    target = Path(target)
-    rand = r"[a-z0-9_]{8}"  # tempfile.mkstemp's random part
-    name = re.escape(target.name)
-    mark = re.escape(TEMP_MARK)
-    pattern = re.compile(rf"\.{name}{mark}{rand}|\.\.{name}{mark}{rand}{mark}{rand}")
-    try:
-        names = os.listdir(target.parent)
-    except OSError:
-        return []
-    return sorted(target.parent / n for n in names
-                  if pattern.fullmatch(n) and (target.parent / n).is_file())
-
-
-def _commit(tmp: Path, target: Path) -> None:
-    """fsync the finished temporary file, rename it over the target, fsync the directory."""
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    dir_fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
-def encode_root_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
-    """Root attributes as HDF5 can hold them: JSON text for nested values."""
-    out = {}
-    for k, v in attrs.items():
-        out[k] = canonical_json(v) if k in layout.JSON_ATTRS else v
-    return out
-
-
-def decode_root_attrs(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in raw.items():
-        if isinstance(v, bytes):
-            v = v.decode("utf-8")
-        if isinstance(v, np.generic):
-            v = v.item()
-        if k in layout.JSON_ATTRS and isinstance(v, str):
-            v = json.loads(v)
-        out[k] = v
-    return out
 
 
 class StoreWriter:
@@ -109,7 +55,7 @@ class StoreWriter:
         self.path = Path(path)
         self.provenance = dict(provenance)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = _temp_path(self.path)
+        self._tmp = new_temp_path(self.path)
         self._file = h5py.File(self._tmp, "w")
         self._file.create_group(layout.CLIPS)
         self._digests: dict[str, str] = {}
@@ -146,9 +92,9 @@ class StoreWriter:
             raise StoreError(f"{clip_id}: n_frames/frame_numbers disagree with {t} frames",
                              file=self.path)
         group = self._file.create_group(layout.clip_path(clip_id))
-        layout.write_encoded_frames(group, "frames", clip.frames_shape, clip.frame_chunks,
+        layout.write_encoded_frames(group, stages.FRAMES, clip.frames_shape, clip.frame_chunks,
                                     clip.compression)
-        layout.write_array(group, "landmarks", clip.landmarks)
+        layout.write_array(group, stages.LANDMARKS, clip.landmarks)
         group.attrs["record"] = canonical_json(record)
         group.attrs["digest"] = clip.digest
         self._digests[clip_id] = clip.digest
@@ -191,7 +137,8 @@ class StoreWriter:
         for k, v in encode_root_attrs(attrs).items():
             f.attrs[k] = v
         f.close()
-        _commit(self._tmp, self.path)
+        # durable: once this returns the store survives a power cut, not only a killed process
+        commit_file(self._tmp, self.path, durable=True)
         log.info("wrote %s: %d clips, fingerprint %s", self.path, len(ids), self.fingerprint[:12])
         return self.fingerprint
 
@@ -240,7 +187,6 @@ class StageWriter:
         self.file[layout.clip_path(clip_id)].attrs[f"stage:{self.stage}"] = canonical_json(info)
 
     def fingerprint(self, clip_ids: list[str]) -> str:
-        import hashlib
         items = []
         for cid in clip_ids:
             h = hashlib.sha256()
@@ -264,17 +210,15 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
     own arrays without touching anything else. On any exception the original is untouched.
     Callers should hold :func:`merprep.store.lock.store_lock` around this.
     """
-    from merprep.store.reader import ClipStore  # version checks before we copy
-
     path = Path(path)
-    with ClipStore(path) as store:
+    with ClipStore(path) as store:  # version checks before we copy
         errors = root_errors(store.attrs)
         if errors:  # adding to a store with broken metadata would only hide the damage
             raise StoreError("root attributes do not match the schema (" + "; ".join(errors)
                              + "); see `merprep validate`", file=path)
         old_stage = store.stages.get(stage)
         ids = store.clip_ids
-    tmp = _temp_path(path)
+    tmp = new_temp_path(path)
     try:
         shutil.copyfile(path, tmp)
         with h5py.File(tmp, "r+") as f:
@@ -304,7 +248,7 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
         # HDF5 never reclaims the space of deleted datasets: repack when a stage was replaced.
         if old_stage:
             _repack(tmp)
-        _commit(tmp, path)
+        commit_file(tmp, path, durable=True)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -312,14 +256,15 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
 
 def _repack(path: Path) -> None:
     """Copy every object into a fresh file so space freed by deleted arrays is returned."""
-    fresh = _temp_path(path)
+    fresh = new_temp_path(path)
     try:
         with h5py.File(path, "r") as src, h5py.File(fresh, "w") as dst:
             for k, v in src.attrs.items():
                 dst.attrs[k] = v
             for name in src:
                 src.copy(src[name], dst, name=name)
-        os.replace(fresh, path)
+        # replaces a temporary file, not the store: the commit that follows is the durable one
+        commit_file(fresh, path, durable=False)
     except BaseException:
         fresh.unlink(missing_ok=True)
         raise

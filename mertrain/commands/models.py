@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import click
+
+from mertrain.models import get_model, list_models
+from mertrain.recipe import describe_loss, loss_from_dict, parse_schedule
 
 
 def describe_models(params: bool = True, name: str | None = None) -> list[dict]:
@@ -14,14 +18,12 @@ def describe_models(params: bool = True, name: str | None = None) -> list[dict]:
     ``params=True`` builds each Keras model at its default configuration to count parameters
     (imports TensorFlow; a few seconds in all); sklearn models report ``None``.
     """
-    from mertrain.models import get_model, list_models
-
     specs = [get_model(name)] if name else list_models()
     rows = []
     for spec in specs:
         cfg = spec.make_config()
         shapes = spec.input_shapes(cfg)
-        row = {
+        row: dict[str, Any] = {
             "name": spec.name,
             "family": spec.family,
             "kind": spec.kind,
@@ -33,6 +35,7 @@ def describe_models(params: bool = True, name: str | None = None) -> list[dict]:
                 for i in spec.required_inputs(cfg)
             ],
             "presets": sorted(spec.presets),
+            "recipe": spec.recipe.to_dict() if spec.kind == "keras" else None,
             "params": None,
             "expected_params": ({k: {"count": v[0], "rel_tol": v[1]}
                                  for k, v in spec.expected_params.items()}
@@ -82,6 +85,11 @@ def models(name: str | None, as_json: bool, no_params: bool) -> None:
             shape = "x".join(str(s) for s in i["shape"])
             click.echo(f"  input {i['name']:<5} {shape:<14} store: {i['source']:<5} "
                        f"<- {i['command']}")
+        if row["recipe"]:
+            r = row["recipe"]
+            click.echo(f"  recipe: adam lr {r['lr']:g}, {r['epochs']} epochs x batch "
+                       f"{r['batch_size']}, schedule {parse_schedule(r['schedule']).spec}, "
+                       f"loss {describe_loss(loss_from_dict(r['loss']))}")
         if row["presets"]:
             click.echo(f"  presets: {', '.join(row['presets'])}")
         click.echo(f"  reference: {row['reference']}")

@@ -12,15 +12,24 @@ import click
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--merge", is_flag=True, help="The RUN_DIRs are shards (--folds subsets) of ONE "
               "run: pool their folds (same splits sha256 and configuration required).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write the (merged) run's outputs here: predictions.csv, results.json, "
               "pictures and fold records; may be the RUN_DIR itself to rebuild its outputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def report(run_dirs, merge, out, as_json):
     """Print each run's per-subject, per-dataset and pooled table (recomputed from its fold
-    records) and, for several runs, a side-by-side comparison."""
-    from mertrain.report import (compute_results, format_comparison, format_table, load_run,
-                                 merge_runs, write_outputs)
+    records) and, for several runs, a side-by-side comparison.
+
+    Example: mertrain report runs/a runs/b
+    """
+    from mertrain.report import (
+        compute_results,
+        format_comparison,
+        format_table,
+        load_run,
+        merge_runs,
+        write_outputs,
+    )
 
     if out is not None and not merge and len(run_dirs) != 1:
         raise click.UsageError("--out writes one run: give one RUN_DIR, or shards with --merge")
@@ -32,7 +41,7 @@ def report(run_dirs, merge, out, as_json):
     else:
         named = [(str(r.paths[0]), compute_results(r)) for r in runs]
     if as_json:
-        payload = named[0][1] if len(named) == 1 else {name: res for name, res in named}
+        payload = named[0][1] if len(named) == 1 else dict(named)
         click.echo(json.dumps(payload, indent=2))
         return
     for name, results in named:

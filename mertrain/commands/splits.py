@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from mertrain.protocols.splits import PROTOCOLS
-from mertrain.protocols.tasks import TASKS
+from mertrain.data import StoreCollection
+from mertrain.protocols import PROTOCOLS, TASKS, build_splits
 
 
 @click.command()
@@ -21,10 +21,10 @@ from mertrain.protocols.tasks import TASKS
               help="The canonical JSON a run saves as splits.json (byte-identical).")
 def splits(stores, protocol, task, test_subjects, k, as_json):
     """Print the train/test folds of PROTOCOL on STORE(s): a pure function of the stores' clip
-    records, the protocol and the task (every model gets the same folds)."""
-    from mertrain.data import StoreCollection
-    from mertrain.protocols import build_splits
+    records, the protocol and the task (every model gets the same folds).
 
+    Example: mertrain splits smic.h5 casme2.h5 samm.h5 --protocol megc2019 --json
+    """
     subjects = [v.strip() for item in test_subjects for v in item.split(",") if v.strip()]
     if subjects and protocol != "holdout":
         raise click.UsageError("--test-subjects is for --protocol holdout")

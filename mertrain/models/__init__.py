@@ -12,6 +12,13 @@ Keras is imported when a Keras model is first built. New model: add a module wit
 dataclass and an ``@register_model`` builder, and import it below.
 """
 
+# model families (import order = listing order)
+from . import (
+    dual3dcnn,  # noqa: F401  sections A and B
+    flownets,  # noqa: F401  section D + STSTNet
+    lbptop,  # noqa: F401  LBP-TOP + SVM baseline
+    stcnn,
+)
 from .registry import (
     SOURCE_COMMANDS,
     InputSpec,
@@ -27,12 +34,6 @@ from .registry import (
     predict_proba,
     register_model,
 )
-
-# model families (import order = listing order)
-from . import dual3dcnn  # noqa: E402,F401  sections A and B
-from . import stcnn  # noqa: E402,F401  section C
-from . import flownets  # noqa: E402,F401  section D + STSTNet
-from . import lbptop  # noqa: E402,F401  LBP-TOP + SVM baseline
 
 __all__ = [
     "SOURCE_COMMANDS",
@@ -64,6 +65,4 @@ def load_model(path):
 
 def vote_predict(model, x, batch_size: int = 16):
     """Majority-vote class probabilities of ``stcnn-2dcnn-vote`` (see :mod:`.stcnn`)."""
-    from .stcnn import vote_predict as _vote
-
-    return _vote(model, x, batch_size=batch_size)
+    return stcnn.vote_predict(model, x, batch_size=batch_size)

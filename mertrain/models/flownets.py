@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mertrain.recipe import LogitAdjusted, Recipe
+
 from .registry import InputSpec, ModelConfig, register_model
 
 AM3F_REF = ("C. Fu, W. Yang, D. Chen, F. Wei, 'AM3F-FlowNet: Attention-Based Multi-Scale "
@@ -31,11 +33,6 @@ class AM3FConfig(ModelConfig):
     reduction: int = 4
     dropout: float = 0.5
     bn_momentum: float = 0.9  # PyTorch's default (0.1 there); Keras' 0.99 lags on small sets
-    loss: str = "logit_adjusted"
-    logit_adjust_tau: float = 1.0
-    epochs: int = 100
-    batch_size: int = 32
-    lr: float = 1e-3
 
     def __post_init__(self):
         super().__post_init__()
@@ -67,6 +64,7 @@ def _conv_bn_relu(x, filters, kernel, name, momentum):
              for name in ("casme2", "samm", "smic")},
     test_overrides={"size": 32, "stem_filters": 8, "scale_filters": 8, "branch_filters": 16,
                     "dropout": 0.1},
+    recipe=Recipe(epochs=100, batch_size=32, lr=1e-3, loss=LogitAdjusted(tau=1.0)),
 )
 def am3f_flownet(cfg: AM3FConfig, n_classes: int, inputs):
     """Section D (Entropy 2023), implemented from the description (no public code).
@@ -111,13 +109,6 @@ class STSTNetConfig(ModelConfig):
     filters: tuple[int, ...] = (3, 5, 8)
     dropout: float = 0.5
     bn_momentum: float = 0.9  # the published PyTorch code's default BatchNorm momentum
-    # the published PyTorch code: Adam 5e-5, batch 256, 800 epochs. lr is 10x that here: with
-    # batch 256 an epoch is ONE step on a data set of fewer than 256 clips (the published
-    # MEGC2019 set had 442, two steps), and 800 steps at 5e-5 stop far from converged
-    # (docs/models.md, "Defaults that learn"); pass lr=5e-5 for the published value.
-    epochs: int = 800
-    batch_size: int = 256
-    lr: float = 5e-4
 
     def __post_init__(self):
         super().__post_init__()
@@ -137,6 +128,11 @@ class STSTNetConfig(ModelConfig):
     description="Shallow triple-stream CNN on 28x28 (u, v, strain) (MEGC2019 baseline)",
     reference=STSTNET_REF,
     test_overrides={"dropout": 0.0},
+    # the published PyTorch code: Adam 5e-5, batch 256, 800 epochs. lr is 10x that here: with
+    # batch 256 an epoch is ONE step on a data set of fewer than 256 clips (the published
+    # MEGC2019 set had 442, two steps), and 800 steps at 5e-5 stop far from converged
+    # (docs/models.md, "Defaults that learn"); pass lr=5e-5 for the published value.
+    recipe=Recipe(epochs=800, batch_size=256, lr=5e-4),
 )
 def ststnet(cfg: STSTNetConfig, n_classes: int, inputs):
     """STSTNet: three streams on the whole (u, v, strain) stack with 3, 5 and 8 filters of 3x3

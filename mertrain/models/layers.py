@@ -18,15 +18,15 @@ import keras
 from keras import layers, ops
 
 __all__ = [
-    "ECCBAM",
     "CBAM",
-    "SpatialAttention",
-    "MultiScaleMultiHeadAttention",
-    "multi_head_attention",
-    "TemporalReadout",
-    "SplitChannels",
+    "ECCBAM",
     "MultiFlowReweighting",
+    "MultiScaleMultiHeadAttention",
+    "SpatialAttention",
+    "SplitChannels",
+    "TemporalReadout",
     "make_attention",
+    "multi_head_attention",
 ]
 
 _register = keras.saving.register_keras_serializable(package="mertrain")

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,8 @@ class LBPTOPConfig(ModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        self.grid = tuple(int(g) for g in self.grid)
+        rows, cols = (int(g) for g in self.grid)
+        self.grid = (rows, cols)
         _choice("method", self.method, ("nri_uniform", "uniform"))
         _choice("class_weight", self.class_weight, (None, "balanced"))
         _choice("channels", self.channels, (1, 3))
@@ -135,7 +137,7 @@ def lbptop_features(clip: np.ndarray, cfg: LBPTOPConfig) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
-_CACHE: "OrderedDict[tuple, np.ndarray]" = OrderedDict()
+_CACHE: OrderedDict[tuple, np.ndarray] = OrderedDict()
 _CACHE_SIZE = 4096  # clips (4425 float32 each at the defaults: ~70 MB when full)
 
 
@@ -146,7 +148,7 @@ def cached_features(clip: np.ndarray, cfg: LBPTOPConfig) -> np.ndarray:
     (about 0.2 s per 30x128x128 clip here) are computed once per process instead of once per fold.
     """
     clip = np.ascontiguousarray(clip)
-    key = (hashlib.blake2b(clip.view(np.uint8).ravel(), digest_size=16).hexdigest(),
+    key = (hashlib.blake2b(clip.view(np.uint8).ravel().tobytes(), digest_size=16).hexdigest(),
            clip.shape, clip.dtype.str, cfg.grid, cfg.time_blocks, cfg.neighbors,
            cfg.radius_xy, cfg.radius_t, cfg.method)
     hit = _CACHE.get(key)
@@ -169,11 +171,12 @@ class LBPTOPSVM:
     gets probability 0.
     """
 
-    def __init__(self, config: LBPTOPConfig, n_classes: int):
+    def __init__(self, config: LBPTOPConfig, n_classes: int, seed: int = 0):
         self.config = config
         self.n_classes = int(n_classes)
-        self.pipeline_ = None
-        self.classes_ = None
+        self.seed = int(seed)
+        self.pipeline_: Any = None
+        self.classes_: np.ndarray | None = None
 
     def features(self, X: Mapping[str, Any] | np.ndarray) -> np.ndarray:
         clips = X["face"] if isinstance(X, Mapping) else X
@@ -194,14 +197,15 @@ class LBPTOPSVM:
             self.pipeline_ = None
             return self
         svm = SVC(kernel="linear", C=self.config.svm_c, class_weight=self.config.class_weight,
-                  random_state=self.config.seed)
+                  random_state=self.seed)
         folds = int(min(5, counts.min()))
         # Platt scaling on out-of-fold decision values (what SVC(probability=True) did before
         # scikit-learn 1.9 deprecated it); unshuffled stratified folds keep it deterministic.
         clf = (CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
                if folds >= 2 else svm)
-        self.pipeline_ = make_pipeline(StandardScaler(), clf)
-        self.pipeline_.fit(feats, y)
+        pipeline = make_pipeline(StandardScaler(), clf)
+        pipeline.fit(feats, y)
+        self.pipeline_ = pipeline
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -222,7 +226,7 @@ class LBPTOPSVM:
         return self.predict_proba(X).argmax(axis=1)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {"config": self.config, "n_classes": self.n_classes}
+        return {"config": self.config, "n_classes": self.n_classes, "seed": self.seed}
 
 
 @register_model(
@@ -234,6 +238,6 @@ class LBPTOPSVM:
     reference=REFERENCE,
     test_overrides={"frames": 8, "size": 32, "grid": (2, 2)},
 )
-def lbptop_svm(cfg: LBPTOPConfig, n_classes: int) -> LBPTOPSVM:
+def lbptop_svm(cfg: LBPTOPConfig, n_classes: int, seed: int = 0) -> LBPTOPSVM:
     """LBP-TOP + linear SVM on grayscale face clips (RGB clips are converted to gray)."""
-    return LBPTOPSVM(cfg, n_classes)
+    return LBPTOPSVM(cfg, n_classes, seed)

@@ -18,32 +18,36 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from merprep.registry import Registry
+from merprep.stages import SOURCES
+from mertrain.recipe import RECIPE_PRESET_KEYS, Recipe, apply_preset, parse_schedule
 
 __all__ = [
+    "MODELS",
     "SOURCE_COMMANDS",
     "InputSpec",
     "ModelConfig",
     "ModelSpec",
-    "register_model",
+    "build_model",
+    "count_params",
     "get_model",
     "list_models",
-    "model_names",
     "make_config",
-    "build_model",
-    "predict_proba",
-    "count_params",
+    "model_alias",
+    "model_names",
     "parse_schedule",
+    "predict_proba",
+    "register_model",
 ]
 
-#: What each input source is in the clip store, and the merprep command that writes it.
-SOURCE_COMMANDS: dict[str, str] = {
-    "face": "merprep extract",
-    "au": "merprep crop-au",
-    "flow": "merprep flow",
-}
+#: The merprep command that writes each input source (from merprep's stage table).
+SOURCE_COMMANDS: dict[str, str] = {name: src.command for name, src in SOURCES.items()}
 
 _RANKS = ("clip", "image")
 
@@ -89,84 +93,32 @@ class InputSpec:
         c = channels or self.channels
         if self.rank == "image":
             return (s, s, c)
-        return (frames or self.frames, s, s, c)
+        t = frames or self.frames
+        assert t is not None  # checked in __post_init__: a clip input has default frames
+        return (t, s, s, c)
 
 
 # --------------------------------------------------------------------------- configuration
 
-_SCHEDULE_RE = re.compile(
-    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$")
-LOSSES = ("ce", "weighted_ce", "logit_adjusted", "focal")
-
-
-def parse_schedule(text: str) -> dict[str, Any]:
-    """Parse a learning-rate schedule string.
-
-    ``"constant"``; ``"step:F:N"`` multiplies the rate by F every N epochs (the reference's
-    ``lr * 0.9 every 40 epochs`` is ``"step:0.9:40"``); ``"plateau:F:P"`` is
-    ReduceLROnPlateau(factor=F, patience=P) on the validation loss.
-    """
-    m = _SCHEDULE_RE.match(text or "")
-    if not m:
-        raise ValueError(f"lr_schedule {text!r}: expected 'constant', 'step:FACTOR:EVERY_EPOCHS' "
-                         f"or 'plateau:FACTOR:PATIENCE'")
-    if text == "constant":
-        return {"kind": "constant"}
-    if m.group("sf") is not None:
-        f, n = float(m.group("sf")), int(m.group("se"))
-        if not (0 < f <= 1) or n < 1:
-            raise ValueError(f"lr_schedule {text!r}: factor in (0, 1], every >= 1")
-        return {"kind": "step", "factor": f, "every": n}
-    f, p = float(m.group("pf")), int(m.group("pp"))
-    if not (0 < f < 1) or p < 1:
-        raise ValueError(f"lr_schedule {text!r}: factor in (0, 1), patience >= 1")
-    return {"kind": "plateau", "factor": f, "patience": p}
-
-
 @dataclass
 class ModelConfig:
-    """Fields every model configuration has: the training recipe the paper gives.
+    """Base of every model's architecture configuration (the graph only).
 
-    These do not change the graph; the trainer reads them (a preset sets them to the paper's
-    values). Model families subclass this with their architecture fields and add their own
-    cross-field checks in ``__post_init__`` (call ``super().__post_init__()``).
+    How a model is trained (epochs, batch size, learning rate, schedule, loss) is its
+    :class:`~mertrain.recipe.Recipe`, registered beside the configuration (``register_model(...,
+    recipe=...)``) and changed per run through the run's recipe section. Model families subclass
+    this with their fields and their own cross-field checks in ``__post_init__``.
     """
 
-    epochs: int = 100
-    batch_size: int = 8
-    lr: float = 1e-3
-    lr_schedule: str = "constant"
-    loss: str = "ce"
-    class_weights: tuple[float, ...] | None = None
-    logit_adjust_tau: float = 1.0
-    seed: int = 0
-    focal_gamma: float = 2.0  # loss "focal": (1 - p_y)^gamma * CE, alpha = class_weights
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
-        if not self.lr > 0:
-            raise ValueError("lr must be > 0")
-        parse_schedule(self.lr_schedule)
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss {self.loss!r}: choose from {LOSSES}")
-        if self.class_weights is not None:
-            self.class_weights = tuple(float(w) for w in self.class_weights)
-            if any(w < 0 for w in self.class_weights) or not any(self.class_weights):
-                raise ValueError("class_weights must be non-negative and not all zero")
-        if self.loss == "weighted_ce" and self.class_weights is None:
-            raise ValueError("loss 'weighted_ce' needs class_weights")
-        if self.logit_adjust_tau < 0:
-            raise ValueError("logit_adjust_tau must be >= 0")
-        if self.focal_gamma < 0:
-            raise ValueError("focal_gamma must be >= 0")
+    def __post_init__(self) -> None:
+        pass
 
     def uses_input(self, name: str) -> bool:
         """Whether the model built from this configuration reads input ``name`` (an ablation
         may drop one, e.g. section B with ``au_branch=False`` needs no AU clips)."""
         return True
 
-    def replace(self, **overrides) -> "ModelConfig":
+    def replace(self, **overrides: Any) -> ModelConfig:
         """A copy with some fields changed (checks run again)."""
         _check_fields(type(self), overrides)
         return dataclasses.replace(self, **overrides)
@@ -174,17 +126,25 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    @property
-    def schedule(self) -> dict[str, Any]:
-        return parse_schedule(self.lr_schedule)
-
 
 def _check_fields(cls: type, overrides: Mapping[str, Any]) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
+    recipe = sorted(set(overrides) & set(RECIPE_PRESET_KEYS))
+    if recipe:
+        raise ValueError(f"{cls.__name__}: {', '.join(recipe)} belong to the training recipe, "
+                         "not the architecture (set them on the run's recipe, e.g. "
+                         "RecipeRequest(epochs=...) / mertrain run --epochs)")
     unknown = sorted(set(overrides) - names)
     if unknown:
         raise ValueError(f"{cls.__name__}: unknown option(s) {unknown}; "
                          f"valid options: {sorted(names)}")
+
+
+def split_preset(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A flat preset as (architecture fields, recipe keys)."""
+    arch = {k: v for k, v in values.items() if k not in RECIPE_PRESET_KEYS}
+    recipe = {k: v for k, v in values.items() if k in RECIPE_PRESET_KEYS}
+    return arch, recipe
 
 
 def _choice(name: str, value: Any, choices: tuple) -> None:
@@ -213,18 +173,28 @@ class ModelSpec:
     #: optional ``predict_fn(model, x) -> (B, n_classes) probabilities`` that replaces
     #: ``softmax(model(x))`` at prediction time (the 2D-CNN's majority vote).
     predict_fn: Callable[..., Any] | None = field(default=None, repr=False)
+    #: the default training recipe (a preset may change it; see :meth:`recipe_for`)
+    recipe: Recipe = field(default_factory=Recipe)
 
-    def make_config(self, preset: str | None = None, **overrides) -> ModelConfig:
-        """Defaults <- preset <- overrides, checked by the config's ``__post_init__``."""
-        values: dict[str, Any] = {}
-        if preset is not None:
-            if preset not in self.presets:
-                raise ValueError(f"model {self.name!r} has no preset {preset!r}; "
-                                 f"presets: {sorted(self.presets) or 'none'}")
-            values.update(self.presets[preset])
+    def _preset(self, preset: str | None) -> Mapping[str, Any]:
+        if preset is None:
+            return {}
+        if preset not in self.presets:
+            raise ValueError(f"model {self.name!r} has no preset {preset!r}; "
+                             f"presets: {sorted(self.presets) or 'none'}")
+        return self.presets[preset]
+
+    def make_config(self, preset: str | None = None, **overrides: Any) -> ModelConfig:
+        """Architecture: defaults <- preset <- overrides, checked by ``__post_init__``."""
+        values, _ = split_preset(self._preset(preset))
         values.update(overrides)
         _check_fields(self.config_cls, values)
         return self.config_cls(**values)
+
+    def recipe_for(self, preset: str | None = None) -> Recipe:
+        """The default recipe with the preset's recipe keys applied."""
+        _, recipe = split_preset(self._preset(preset))
+        return apply_preset(self.recipe, recipe) if recipe else self.recipe
 
     def required_inputs(self, config: ModelConfig | None = None) -> tuple[InputSpec, ...]:
         """The InputSpecs the model built from ``config`` reads (all of them by default)."""
@@ -244,8 +214,9 @@ class ModelSpec:
         return out
 
     def build(self, n_classes: int, preset: str | None = None,
-              config: ModelConfig | None = None, **overrides):
-        """Build the model; returns ``(model, config)``."""
+              config: ModelConfig | None = None, seed: int = 0, **overrides: Any):
+        """Build the model; returns ``(model, config)``. ``seed`` seeds estimators that draw
+        random numbers (Keras models are seeded by the caller's ``keras.utils.set_random_seed``)."""
         if not isinstance(n_classes, int) or n_classes < 2:
             raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
         if config is None:
@@ -254,11 +225,8 @@ class ModelSpec:
             if not isinstance(config, self.config_cls):
                 raise TypeError(f"config for {self.name!r} must be a {self.config_cls.__name__}")
             cfg = config.replace(**overrides) if overrides else config
-        if cfg.class_weights is not None and len(cfg.class_weights) != n_classes:
-            raise ValueError(f"class_weights has {len(cfg.class_weights)} entries for "
-                             f"{n_classes} classes")
         if self.kind == "sklearn":
-            return self.builder(cfg, n_classes), cfg
+            return self.builder(cfg, n_classes, seed=seed), cfg
         import keras
 
         shapes = self.input_shapes(cfg)
@@ -269,7 +237,8 @@ class ModelSpec:
         return model, cfg
 
 
-_REGISTRY: dict[str, ModelSpec] = {}
+#: every registered model, by name (renamed models keep their old name as an alias)
+MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register_model(name: str, *, inputs: tuple[InputSpec, ...] | list[InputSpec],
@@ -277,13 +246,16 @@ def register_model(name: str, *, inputs: tuple[InputSpec, ...] | list[InputSpec]
                    reference: str = "", expected_params: dict[str, tuple[int, float]] | None = None,
                    presets: dict[str, dict[str, Any]] | None = None,
                    test_overrides: dict[str, Any] | None = None,
-                   predict_fn: Callable[..., Any] | None = None):
+                   predict_fn: Callable[..., Any] | None = None,
+                   recipe: Recipe | None = None):
     """Decorator registering ``builder`` under ``name``.
 
     Keras builders are called as ``builder(config, n_classes, inputs)`` with ``inputs`` a dict of
     ``keras.Input`` keyed by the InputSpec names and return the logits tensor (or a complete
-    ``keras.Model``). sklearn builders are called as ``builder(config, n_classes)`` and return an
-    estimator with ``fit(X: dict, y)`` / ``predict_proba(X: dict)``.
+    ``keras.Model``). sklearn builders are called as ``builder(config, n_classes, seed=seed)``
+    and return an estimator with ``fit(X: dict, y)`` / ``predict_proba(X: dict)``. ``recipe`` is
+    the model's default training recipe; flat presets may hold recipe keys beside architecture
+    fields (:data:`mertrain.recipe.RECIPE_PRESET_KEYS`).
     """
     if kind not in ("keras", "sklearn"):
         raise ValueError(f"kind must be 'keras' or 'sklearn', got {kind!r}")
@@ -302,45 +274,50 @@ def register_model(name: str, *, inputs: tuple[InputSpec, ...] | list[InputSpec]
             if hasattr(defaults, attr) and getattr(spec, attr) != getattr(defaults, attr):
                 raise ValueError(f"{name}: InputSpec {spec.name}.{attr}={getattr(spec, attr)} "
                                  f"differs from the config default {getattr(defaults, attr)}")
-    for pname, values in presets.items():  # fail at import, not at training time
-        _check_fields(config_cls, values)
-        config_cls(**values)
+    recipe = recipe or Recipe()
+    for values in presets.values():  # fail at import, not at training time
+        arch, recipe_keys = split_preset(values)
+        _check_fields(config_cls, arch)
+        config_cls(**arch)
+        apply_preset(recipe, recipe_keys)
     for pname in (expected_params or {}):
         if pname != "default" and pname not in presets:
             raise ValueError(f"{name}: expected_params names unknown preset {pname!r}")
 
     def deco(builder):
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is already registered")
         family = builder.__module__.rsplit(".", 1)[-1]
-        _REGISTRY[name] = ModelSpec(
+        MODELS.register(name, ModelSpec(
             name=name, family=family, kind=kind, inputs=inputs, config_cls=config_cls,
             builder=builder, description=description, reference=reference,
             expected_params=dict(expected_params) if expected_params else None,
-            presets=presets, test_overrides=dict(test_overrides or {}), predict_fn=predict_fn)
+            presets=presets, test_overrides=dict(test_overrides or {}), predict_fn=predict_fn,
+            recipe=recipe))
         return builder
 
     return deco
 
 
+def model_alias(old: str, new: str, *, since: str) -> None:
+    """Keep a renamed model reachable under its old name (old run directories resume; the user
+    is told the new name)."""
+    MODELS.alias(old, new, since=since)
+
+
 def list_models(kind: str | None = None) -> list[ModelSpec]:
     """All registered specs in registration order (optionally only one kind)."""
-    return [s for s in _REGISTRY.values() if kind is None or s.kind == kind]
+    return [MODELS.get(n) for n in MODELS.names() if kind is None or MODELS.get(n).kind == kind]
 
 
 def model_names() -> list[str]:
-    return list(_REGISTRY)
+    return MODELS.names()
 
 
 def get_model(name: str) -> ModelSpec:
-    """The spec registered under ``name``; ValueError naming the choices otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose from: {', '.join(_REGISTRY)}") from None
+    """The spec registered under ``name`` (or an alias of it); ValueError naming the choices."""
+    return MODELS.get(name)
 
 
-def make_config(name: str, preset: str | None = None, **overrides) -> ModelConfig:
+def make_config(name: str, preset: str | None = None, **overrides: Any) -> ModelConfig:
     """The checked configuration ``build_model`` would use, without building anything."""
     return get_model(name).make_config(preset, **overrides)
 
@@ -363,8 +340,6 @@ def predict_proba(model, x: Mapping[str, Any], spec: ModelSpec | str | None = No
     sklearn estimators: ``model.predict_proba(x)``. Keras models: the spec's ``predict_fn`` when
     it has one (majority vote for ``stcnn-2dcnn-vote``), else softmax of the logits.
     """
-    import numpy as np
-
     if isinstance(spec, str):
         spec = get_model(spec)
     if hasattr(model, "predict_proba") and not hasattr(model, "layers"):
@@ -384,4 +359,4 @@ def count_params(model) -> int:
 
 def ceil_div(a: int, b: int) -> int:
     """Length after a 'same'-padded pooling of size/stride ``b``."""
-    return int(math.ceil(a / b))
+    return math.ceil(a / b)

@@ -14,13 +14,15 @@ import csv
 import io
 import logging
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from mertrain.protocols.splits import ProtocolError, Sample
+from merprep.ids import clip_id, local_name, subject_id
 from mertrain.protocols.tasks import Task
+from mertrain.protocols.types import ProtocolError, Sample
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +42,11 @@ class OfficialSample:
 
     @property
     def clip_id(self) -> str:
-        return f"{self.dataset}/{self.subject}/{self.clip}"
+        return clip_id(self.dataset, self.subject, self.clip)
 
     @property
     def subject_id(self) -> str:
-        return f"{self.dataset}/{self.subject}"
+        return subject_id(self.dataset, self.subject)
 
 
 def _dataset(name: str) -> str | None:
@@ -110,30 +112,30 @@ def official_samples(records: Iterable[Mapping[str, Any]], task: Task
         raise ProtocolError(f"protocol 'megc2019' is the 3-class composite ({', '.join(CLASSES)}); "
                             f"use --task {TASK} (got {task.name!r})")
     listed = {match_key(o.dataset, o.subject, o.clip): o for o in official_list()}
-    found: dict[tuple, Mapping[str, Any]] = {}
+    found: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     excluded = 0
     for r in records:
-        key = match_key(r["dataset"], r["subject"], r.get("clip") or r["clip_id"].rsplit("/")[-1])
-        if key in listed:
+        key = match_key(r["dataset"], r["subject"], r.get("clip") or local_name(r["clip_id"]))
+        if key is not None and key in listed:
             if key in found:
                 raise ProtocolError(f"MEGC2019 sample {listed[key].clip_id} is in the stores "
                                     f"twice ({found[key]['clip_id']}, {r['clip_id']})")
             found[key] = r
         else:
             excluded += 1
-    present = {ds: 0 for ds in DATASETS}
-    missing = {ds: 0 for ds in DATASETS}
+    present = dict.fromkeys(DATASETS, 0)
+    missing = dict.fromkeys(DATASETS, 0)
     disagree = 0
     samples = []
-    for key, o in listed.items():
-        r = found.get(key)
-        if r is None:
+    for listed_key, o in listed.items():
+        rec = found.get(listed_key) if listed_key is not None else None
+        if rec is None:
             missing[o.dataset] += 1
             continue
         present[o.dataset] += 1
-        own = task.label(r)
+        own = task.label(rec)
         disagree += own is not None and own != o.label
-        samples.append(Sample(r["clip_id"], o.dataset, o.subject_id, o.label))
+        samples.append(Sample(rec["clip_id"], o.dataset, o.subject_id, o.label))
     absent = [ds for ds in DATASETS if present[ds] == 0]
     if absent:
         raise ProtocolError("protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM stores "

@@ -16,126 +16,17 @@ Protocols (``--protocol``):
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from merprep.errors import MerprepError
+from merprep.ids import local_name
+from merprep.registry import Registry
+from mertrain.protocols import megc2019 as megc
 from mertrain.protocols.tasks import Task, get_task
-
-
-class ProtocolError(MerprepError):
-    """A protocol that cannot be applied to these stores (empty class, unknown subject, ...)."""
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One labelled clip as the protocols see it."""
-
-    clip_id: str
-    dataset: str
-    subject_id: str
-    label: int
-
-
-@dataclass
-class Fold:
-    name: str
-    test: list[str]
-    train: list[str]
-
-
-@dataclass
-class Splits:
-    """Folds of clip ids plus what produced them; ``info`` holds coverage notes (MEGC2019
-    missing/excluded counts, protocol options) and is part of the hashed content."""
-
-    protocol: str
-    task: str
-    classes: list[str]
-    folds: list[Fold]
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def payload(self) -> dict[str, Any]:
-        return {
-            "protocol": self.protocol,
-            "task": self.task,
-            "classes": list(self.classes),
-            "folds": [{"name": f.name, "test": list(f.test), "train": list(f.train)}
-                      for f in self.folds],
-            "info": self.info,
-        }
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(_canonical(self.payload()).encode("utf-8")).hexdigest()
-
-    @property
-    def partial(self) -> bool:
-        return bool(self.info.get("partial", False))
-
-    def to_json(self) -> str:
-        """Canonical JSON (sorted keys, one line) with the sha256 of everything else included;
-        ``mertrain splits --json`` prints exactly this and runs save it as ``splits.json``."""
-        return _canonical({**self.payload(), "sha256": self.sha256})
-
-    def save(self, path: Path | str) -> None:
-        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
-
-    @classmethod
-    def from_json(cls, text: str, source: str | None = None) -> "Splits":
-        try:
-            d = json.loads(text)
-            splits = cls(str(d["protocol"]), str(d["task"]), [str(c) for c in d["classes"]],
-                         [Fold(str(f["name"]), [str(c) for c in f["test"]],
-                               [str(c) for c in f["train"]]) for f in d["folds"]],
-                         dict(d.get("info") or {}))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ProtocolError(f"not a splits file ({exc.__class__.__name__}: {exc})",
-                                file=source) from None
-        if "sha256" in d and d["sha256"] != splits.sha256:
-            raise ProtocolError("splits file was edited: its sha256 does not match its content",
-                                file=source)
-        return splits
-
-    @classmethod
-    def load(cls, path: Path | str) -> "Splits":
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProtocolError(f"cannot read splits file ({exc.strerror})", file=path) from None
-        return cls.from_json(text, source=str(path))
-
-    def test_clip_ids(self) -> list[str]:
-        return [c for f in self.folds for c in f.test]
-
-    def summary(self) -> str:
-        """A few human lines: folds, test/train sizes, coverage."""
-        sizes = [len(f.test) for f in self.folds]
-        lines = [f"protocol {self.protocol}  task {self.task}  classes {', '.join(self.classes)}",
-                 f"{len(self.folds)} folds, {sum(sizes)} test clips "
-                 f"(per fold {min(sizes, default=0)}-{max(sizes, default=0)})",
-                 f"sha256 {self.sha256}"]
-        if self.info.get("partial"):
-            missing = self.info.get("missing", {})
-            lines.append("PARTIAL: listed samples missing from the stores: " + ", ".join(
-                f"{ds} {n}" for ds, n in missing.items() if n))
-        if self.info.get("excluded"):
-            lines.append(f"excluded {self.info['excluded']} store clip(s) not in the official list")
-        for i, f in enumerate(self.folds):
-            lines.append(f"  {i:>3} {f.name:<28} test {len(f.test):>4}  train {len(f.train):>5}")
-        return "\n".join(lines)
-
-
-def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
+from mertrain.protocols.types import Fold, ProtocolError, Sample, Splits
 
 # --------------------------------------------------------------------------- samples
 
@@ -192,7 +83,7 @@ def resolve_subjects(names: Sequence[str], subjects: Sequence[str]) -> list[str]
         if name in subjects:
             out.append(name)
             continue
-        hits = [s for s in subjects if s.split("/", 1)[-1] == name]
+        hits = [s for s in subjects if local_name(s) == name]
         if len(hits) != 1:
             why = "is ambiguous" if hits else "is not in the stores"
             raise ProtocolError(f"test subject {name!r} {why}; subjects: "
@@ -242,15 +133,19 @@ def megc2019(samples: Sequence[Sample], task: Task, **_: Any) -> Splits:
     return splits
 
 
-PROTOCOLS = {"loso": loso, "megc2019": megc2019, "holdout": holdout, "kfold": kfold}
+#: protocol name -> ``fn(samples, task, **options) -> Splits``
+PROTOCOLS: Registry[Callable[..., Splits]] = Registry("protocol")
+PROTOCOLS.register("loso", loso)
+PROTOCOLS.register("megc2019", megc2019)
+PROTOCOLS.register("holdout", holdout)
+PROTOCOLS.register("kfold", kfold)
 
 
 def make_splits(samples: Sequence[Sample], protocol: str, task: Task, **options: Any) -> Splits:
     try:
-        fn = PROTOCOLS[protocol]
-    except KeyError:
-        raise ProtocolError(f"unknown protocol {protocol!r}; choose one of "
-                            f"{', '.join(PROTOCOLS)}") from None
+        fn = PROTOCOLS.get(protocol)
+    except ValueError as exc:
+        raise ProtocolError(str(exc)) from None
     return fn(samples, task, **options)
 
 
@@ -258,8 +153,6 @@ def build_splits(records: Sequence[Mapping[str, Any]], protocol: str, task: str 
                  **options: Any) -> tuple[list[Sample], Splits]:
     """(samples, splits) from store records: the one entry point ``mertrain splits`` and
     ``mertrain run`` share. Raises :class:`ProtocolError` for every unusable combination."""
-    from mertrain.protocols import megc2019 as megc
-
     task = task if isinstance(task, Task) else _task(task)
     if protocol == "megc2019":
         samples, info = megc.official_samples(records, task)

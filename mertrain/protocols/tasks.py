@@ -8,8 +8,11 @@ from MEGC2019's negative class, SAMM's are not).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+
+from merprep.registry import Registry
 
 #: MEGC2019 3-class mapping (FORMATS.md): classes in index order negative, positive, surprise.
 _THREE_CLASS: dict[str, dict[str, str]] = {
@@ -60,40 +63,40 @@ def _identity(names: tuple[str, ...]) -> dict[str, str]:
     return {n: n for n in names}
 
 
-TASKS: dict[str, Task] = {
-    "3class": Task(
+_TASKS: tuple[Task, ...] = (
+    Task(
         "3class", ("negative", "positive", "surprise"),
         "MEGC2019 composite classes (FORMATS.md): negative, positive, surprise; others dropped.",
         _THREE_CLASS, _THREE_CLASS_GENERIC),
-    "5class": Task(
+    Task(
         "5class", ("happiness", "surprise", "disgust", "repression", "others"),
         "CASME II 5-class: happiness, surprise, disgust, repression, others (fear and sadness, "
         "too rare, dropped).",
         {"casme2": _identity(("happiness", "surprise", "disgust", "repression", "others"))},
         datasets=("casme2",)),
-    "7class": Task(
+    Task(
         "7class", ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"),
         "SAMM 7-class: the seven basic emotions; Other dropped.",
         {"samm": _identity(("anger", "contempt", "disgust", "fear", "happiness", "sadness",
                             "surprise"))},
         datasets=("samm",)),
-    "binary": Task(
+    Task(
         "binary", ("negative", "positive"),
         "Positive (happiness) vs negative (every other emotion except surprise and "
         "other/others), as in MODELS.md section C.",
-        {}, generic={**{e: "negative" for e in (
-            "anger", "contempt", "disgust", "fear", "sadness", "sad", "repression",
-            "negative")}, "happiness": "positive", "happy": "positive", "positive": "positive"}),
-    "deception": Task(
+        {}, generic={**dict.fromkeys(("anger", "contempt", "disgust", "fear", "sadness", "sad", "repression", "negative"), "negative"), "happiness": "positive", "happy": "positive", "positive": "positive"}),
+    Task(
         "deception", ("deceptive", "truthful"),
         "Real-life Deception: deceptive vs truthful (the record's emotion holds the class).",
         {"deception": {"deceptive": "deceptive", "truthful": "truthful"}},
         datasets=("deception",)),
-}
+)
+#: task name -> Task
+TASKS: Registry[Task] = Registry("task")
+for _task in _TASKS:
+    TASKS.register(_task.name, _task)
 
 
 def get_task(name: str) -> Task:
-    try:
-        return TASKS[name]
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}") from None
+    """The task ``name``; ValueError (``UnknownName``) naming the choices otherwise."""
+    return TASKS.get(name)

@@ -1,22 +1,25 @@
 """One writer per dataset layout; each module's ``write(ctx)`` returns a ``LayoutResult``.
 
-Modules are imported on demand so that generating one dataset does not load the others.
+Writers are imported on demand so that generating one dataset does not load the others.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from types import ModuleType
+from collections.abc import Callable
+from typing import Any
 
-LAYOUT_MODULES = {
-    "casme2": "merprep.sample.layouts.casme2",
-    "samm": "merprep.sample.layouts.samm",
-    "smic": "merprep.sample.layouts.smic",
-    "casme3": "merprep.sample.layouts.casme3",
-    "deception": "merprep.sample.layouts.deception",
-    "manifest": "merprep.sample.layouts.manifest",
-}
+from merprep.registry import Registry
+
+#: dataset -> its layout writer ``write(ctx) -> LayoutResult``
+LAYOUTS: Registry[Callable[[Any], Any]] = Registry("sample dataset")
+LAYOUTS.register_lazy("casme2", "merprep.sample.layouts.casme2:write")
+LAYOUTS.register_lazy("samm", "merprep.sample.layouts.samm:write")
+LAYOUTS.register_lazy("smic", "merprep.sample.layouts.smic:write")
+LAYOUTS.register_lazy("casme3", "merprep.sample.layouts.casme3:write")
+LAYOUTS.register_lazy("deception", "merprep.sample.layouts.deception:write")
+LAYOUTS.register_lazy("manifest", "merprep.sample.layouts.manifest:write")
 
 
-def layout_module(dataset: str) -> ModuleType:
-    return import_module(LAYOUT_MODULES[dataset])
+def layout_writer(dataset: str) -> Callable[[Any], Any]:
+    """The ``write(ctx)`` of ``dataset``'s layout (ValueError for an unknown dataset)."""
+    return LAYOUTS.get(dataset)

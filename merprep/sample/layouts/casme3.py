@@ -28,12 +28,14 @@ positions (from 0), the sheet's own numbering, plus the file numbers.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
-from merprep.sample.faces import Rendering
-from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
+from merprep.sample import TRUTH_FILE
+from merprep.sample.faces import Rendering, load_photos
+from merprep.sample.layouts.common import (ANIMATION, AU4, AU9_10, AU12, BROW_RAISE, OTHER, PLAN,
                                            SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
                                            SampleContext, Vocabulary, au_cell, encode_image,
                                            objective_class, write_image, write_xlsx)
@@ -260,11 +262,6 @@ def generate_part_c(out: Path, *, subjects: int = 2, clips_per_subject: int = 6,
                     ) -> LayoutResult:
     """Write a part C sample into the new folder ``out`` with ``merprep_sample_truth.json``
     (what :func:`merprep.sample.generate` does for the other layouts)."""
-    import json
-
-    from merprep.sample import TRUTH_FILE
-    from merprep.sample.faces import load_photos
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=False)
     ctx = SampleContext(dataset="casme3", out=out, subjects=subjects,

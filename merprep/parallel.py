@@ -1,0 +1,130 @@
+"""Parallel work over clips in spawned worker processes, shared by extract and every stage.
+
+Workers are spawned, never forked: OpenCV's thread pool (and TensorFlow/MediaPipe threads, when
+a notebook has them loaded) deadlock a forked child. At most ``in_flight`` items (default twice
+the workers) are submitted at a time, so memory stays flat however many clips there are, and
+results come back in completion order for the caller to write.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+R = TypeVar("R")
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its CPU affinity (what SLURM and ``taskset`` set), capped by a
+    cgroup v2 CPU quota when one is set (containers). ``os.cpu_count()`` ignores both and would
+    oversubscribe a shared node."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        n = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(Path("/sys/fs/cgroup/cpu.max"))
+    if quota is not None:
+        n = min(n, quota)
+    return max(1, n)
+
+
+def _cgroup_cpu_quota(path: Path) -> int | None:
+    """``ceil(quota / period)`` from a cgroup v2 ``cpu.max`` ("max 100000" means no quota)."""
+    try:
+        quota, period = path.read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    try:
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def worker_count(requested: int) -> int:
+    """``requested`` worker processes, or (0) one per available CPU."""
+    if requested < 0:
+        raise ValueError(f"workers must be >= 0 (0 = one per available CPU), got {requested}")
+    return requested or available_cpus()
+
+
+def map_in_workers(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, workers: int,
+                   initializer: Callable[..., object] | None = None,
+                   initargs: tuple[Any, ...] = (), in_flight: int | None = None
+                   ) -> Iterator[tuple[tuple[Any, ...], R]]:
+    """Yield ``(args, fn(*args))`` for each ``args`` of ``items``, in completion order, from
+    ``workers`` spawned processes (each runs ``initializer(*initargs)`` once).
+
+    ``fn``, its arguments and results must be picklable. An exception raised by ``fn`` in a
+    worker is re-raised here (the remaining work is cancelled); a worker that dies (killed,
+    out of memory) raises ``concurrent.futures.process.BrokenProcessPool``.
+    """
+    limit = in_flight or 2 * workers
+    queue = iter(items)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
+                             initargs=initargs) as pool:
+        pending: dict[Future[R], tuple[int, tuple[Any, ...]]] = {}
+        submitted = 0
+
+        def submit(args: tuple[Any, ...]) -> None:
+            nonlocal submitted
+            pending[pool.submit(fn, *args)] = (submitted, args)
+            submitted += 1
+
+        try:
+            for args in queue:
+                submit(args)
+                if len(pending) >= limit:
+                    break
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                # finished together: report in submission order, so logs do not depend on timing
+                for fut in sorted(done, key=lambda f: pending[f][0]):
+                    _, args = pending.pop(fut)
+                    result = fut.result()
+                    for nxt in queue:  # keep the workers busy while the caller writes
+                        submit(nxt)
+                        break
+                    yield args, result
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+
+def progress_bar(total: int, desc: str, progress: bool | None) -> tqdm:
+    """The clip progress bar of every merprep command (``progress`` None: only on a terminal)."""
+    return tqdm(total=total, unit="clip", desc=desc, dynamic_ncols=True,
+                disable=None if progress is None else not progress)
+
+
+def map_clips(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, workers: int,
+              total: int, desc: str, progress: bool | None,
+              initializer: Callable[..., object] | None = None,
+              initargs: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], R]]:
+    """:func:`map_in_workers` over ``total`` clips behind a progress bar, or inline in this
+    process (no initializer, no pickling) when ``workers`` <= 1 or there is one clip at most.
+
+    ``items`` is consumed lazily, so a caller reading clips from a store holds at most the
+    clips in flight.
+    """
+    bar = progress_bar(total, desc, progress)
+    try:
+        if workers <= 1 or total <= 1:
+            for args in items:
+                yield args, fn(*args)
+                bar.update(1)
+            return
+        for args, result in map_in_workers(fn, items, workers=min(workers, total),
+                                           initializer=initializer, initargs=initargs):
+            yield args, result
+            bar.update(1)
+    finally:
+        bar.close()

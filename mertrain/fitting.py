@@ -1,0 +1,194 @@
+"""The Keras side of training one fold: optimizer, learning-rate schedule, epoch selection, the
+non-finite-loss guard, precision policy and deterministic kernels.
+
+Each piece is one function or class so the trainer (:mod:`mertrain.trainer`) reads as the
+recipe it applies, and tests can check each piece alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mertrain.backend import keras
+from mertrain.fold_inputs import FoldInputs
+from mertrain.folds import FoldContext, FoldJob, fold_file_stem
+from mertrain.metrics import scores
+from mertrain.models.registry import ModelSpec, predict_proba
+from mertrain.recipe import Plateau, Recipe, StepDecay
+
+log = logging.getLogger(__name__)
+
+
+def make_optimizer(recipe: Recipe) -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(recipe.lr)
+
+
+def reset_optimizer(optimizer: keras.optimizers.Optimizer, recipe: Recipe) -> None:
+    """Back to the state of a newly built optimizer (step 0, zero moments, initial rate; with
+    mixed_float16, the loss scale back to its initial value)."""
+    for v in optimizer.variables:
+        v.assign(np.zeros(v.shape, dtype=v.dtype))
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer) and optimizer.built:
+        optimizer.dynamic_scale.assign(optimizer.initial_scale)
+    optimizer.learning_rate = recipe.lr
+
+
+def plateau_monitor(select: str) -> str:
+    """What a plateau schedule watches: the inner-validation loss with select ``inner-val``,
+    else the training loss (the test fold is never watched)."""
+    return "val_loss" if select == "inner-val" else "loss"
+
+
+def schedule_callbacks(recipe: Recipe, monitor: str) -> list[keras.callbacks.Callback]:
+    """The learning-rate schedule of the recipe."""
+    sched = recipe.schedule
+    if isinstance(sched, StepDecay):
+        f, every, lr0 = sched.factor, sched.every, recipe.lr
+        return [keras.callbacks.LearningRateScheduler(
+            lambda epoch, lr: lr0 * f ** (epoch // every))]
+    if isinstance(sched, Plateau):
+        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=sched.factor,
+                                                  patience=sched.patience)]
+    return []
+
+
+class EpochSelector(keras.callbacks.Callback):
+    """Scores every epoch on an evaluation set and keeps the best epoch.
+
+    ``inner-val``: validation UF1 (ties: lower validation loss, then the earlier epoch); the
+    best weights are restored at the end. ``oracle``: each held-out fold's TEST accuracy (as
+    published code does); only the best epoch's test probabilities are kept. Runs before the
+    schedule callbacks so ReduceLROnPlateau can monitor ``val_loss``.
+    """
+
+    def __init__(self, mode: str, x: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
+                 spec: ModelSpec, batch_size: int):
+        super().__init__()
+        self.mode, self.x, self.y = mode, x, np.asarray(y, int)
+        self.n_classes, self.spec, self.batch_size = n_classes, spec, batch_size
+        self.best_key: tuple[float, ...] | None = None
+        self.best_epoch: int | None = None
+        self.best_weights: list[np.ndarray] | None = None
+        self.best_proba: np.ndarray | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs if logs is not None else {}
+        proba = np.asarray(predict_proba(self.model, self.x, self.spec, self.batch_size))
+        pred = proba.argmax(axis=1)
+        sc = scores(self.y, pred, self.n_classes)
+        key: tuple[float, ...]
+        if self.mode == "inner-val":
+            loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(self.y)), self.y],
+                                                 1e-12, None))))
+            logs["val_uf1"], logs["val_loss"] = sc["uf1"], loss
+            key = (sc["uf1"], -loss)
+        else:
+            logs["test_acc"] = sc["acc"]
+            key = (sc["acc"],)
+        if self.best_key is None or key > self.best_key:
+            self.best_key, self.best_epoch = key, epoch + 1
+            if self.mode == "inner-val":
+                self.best_weights = self.model.get_weights()
+            else:
+                self.best_proba = proba
+
+
+class NonFiniteLoss(keras.callbacks.Callback):
+    """Stops training at the first batch whose running loss is NaN or infinite and says where
+    (Keras' TerminateOnNaN stops silently); the trainer then fails the fold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failure: str | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None:
+            return
+        value = float(np.asarray(loss))
+        if not math.isfinite(value):
+            what = "NaN" if math.isnan(value) else "inf"
+            self.failure = f"loss became {what} at epoch {self.epoch + 1} (batch {batch + 1})"
+            self.model.stop_training = True
+
+
+def make_callbacks(ctx: FoldContext, job: FoldJob, inputs: FoldInputs, spec: ModelSpec
+                   ) -> tuple[list[keras.callbacks.Callback], EpochSelector | None]:
+    """(callbacks in order, the epoch selector or None): selector, schedule, TensorBoard."""
+    callbacks: list[keras.callbacks.Callback] = []
+    selector = None
+    select, batch = ctx.training.select, ctx.recipe.batch_size
+    if select == "inner-val":
+        selector = EpochSelector("inner-val", inputs.x_val, inputs.y_val, ctx.n_classes, spec,
+                                 batch)
+    elif select == "oracle":
+        selector = EpochSelector("oracle", inputs.x_test, inputs.y_test, ctx.n_classes, spec,
+                                 batch)
+    if selector is not None:
+        callbacks.append(selector)
+    callbacks += schedule_callbacks(ctx.recipe, plateau_monitor(select))
+    if ctx.execution.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(
+            log_dir=str(Path(ctx.execution.out) / "tensorboard" / fold_file_stem(job.index)),
+            write_graph=False, profile_batch=0))
+    return callbacks, selector
+
+
+@contextmanager
+def op_determinism(enabled: bool) -> Iterator[None]:
+    """TensorFlow's deterministic kernels for the block, restoring the previous process state
+    afterwards (so a library caller's other work is not slowed or changed)."""
+    if not enabled:
+        yield
+        return
+    import tensorflow as tf
+
+    try:
+        from tensorflow.python.framework import config as tf_config
+        was = tf_config.is_op_determinism_enabled()
+    except (ImportError, AttributeError):  # private API moved: leave determinism on
+        tf_config, was = None, True
+    tf.config.experimental.enable_op_determinism()
+    try:
+        yield
+    finally:
+        if not was and tf_config is not None:
+            tf_config.disable_op_determinism()
+
+
+def resolve_precision(precision: str) -> str:
+    """The Keras dtype policy for ``precision`` on this machine."""
+    if precision == "float32":
+        return "float32"
+    if precision == "bf16":
+        return "mixed_bfloat16"
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    log.warning("precision mixed: no GPU visible; training in float32 (TensorFlow has no "
+                "float16 CPU kernels for 3-D pooling, and float16 is not faster on CPU; "
+                "precision bf16 runs on CPU)")
+    return "float32"
+
+
+@contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Keras' global dtype policy for the block (restored afterwards)."""
+    old = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(old)

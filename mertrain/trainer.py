@@ -1,0 +1,185 @@
+"""Training folds: :class:`FoldTrainer` applies a run's resolved recipe to one fold at a time.
+
+With ``reuse_model`` the Keras model is built and compiled once: for each fold a fresh model is
+built from the fold seed (cheap; no tracing), its variables (weights and dropout seed states)
+are copied into the compiled model and the optimizer is reset. This gives bit-identical
+predictions to a fresh build (tested, and checked by benchmarks/bench_fold_overhead.py) while
+the traced training step is reused.
+
+A fold whose training loss becomes NaN/inf, or whose predictions are not finite, is returned as
+a failed :class:`~mertrain.folds.FoldOutcome` (``failure`` set, no probabilities) instead of
+raising, so the other folds go on; the run records it apart from the finished folds.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mertrain.backend import keras
+from mertrain.data import ClipArrays
+from mertrain.fitting import (
+    NonFiniteLoss,
+    dtype_policy,
+    make_callbacks,
+    make_optimizer,
+    op_determinism,
+    plateau_monitor,
+    reset_optimizer,
+    resolve_precision,
+)
+from mertrain.fold_inputs import FoldInputs, fold_inputs
+from mertrain.folds import FoldContext, FoldJob, FoldOutcome, fold_file_stem
+from mertrain.losses import FoldLoss
+from mertrain.models.registry import get_model, predict_proba
+from mertrain.recipe import Plateau
+from mertrain.weights import save_keras_model, write_weights
+
+log = logging.getLogger(__name__)
+
+#: (probabilities, history, best epoch, recipe record, failure)
+_Trained = tuple[np.ndarray, dict[str, list[float]], int | None, dict[str, Any], str | None]
+
+
+class FoldTrainer:
+    """Trains folds one after another in this process (see the module docstring)."""
+
+    def __init__(self, ctx: FoldContext):
+        self.ctx = ctx
+        self.spec = get_model(ctx.model)
+        self._model: keras.Model | None = None
+        self._loss: FoldLoss | None = None
+        self._policy: str | None = None
+
+    def train(self, data: ClipArrays, job: FoldJob) -> FoldOutcome:
+        t0 = time.perf_counter()
+        inputs = fold_inputs(self.ctx, data, job)
+        keras_model = self.spec.kind == "keras"
+        with op_determinism(self.ctx.runtime.deterministic and keras_model):
+            if keras_model:
+                proba, history, best, recipe, failure = self._train_keras(inputs, job)
+            else:
+                proba, history, best, recipe, failure = \
+                    self._train_sklearn(inputs, job), {}, None, {}, None
+        if failure is None and not np.all(np.isfinite(proba)):
+            failure = "predictions are not finite (NaN/inf probabilities)"
+        if failure is not None:
+            log.error("fold %d %s failed: %s", job.index, job.name, failure)
+            proba = np.zeros((0, self.ctx.n_classes))
+        # the protocol's training side: the rows fitted plus the inner-validation rows
+        train_subjects = sorted({data.subjects[i] for i in (*job.train, *job.val)})
+        return FoldOutcome(
+            index=job.index, name=job.name, seed=job.seed,
+            clip_ids=[data.clip_ids[i] for i in job.test],
+            datasets=[data.datasets[i] for i in job.test],
+            subjects=[data.subjects[i] for i in job.test],
+            y_true=[int(v) for v in inputs.y_test], proba=np.asarray(proba, np.float64),
+            history=history, seconds=time.perf_counter() - t0, best_epoch=best,
+            val_subjects=list(job.val_subjects), train_subjects=train_subjects,
+            recipe=recipe, failure=failure)
+
+    # -- scikit-learn ----------------------------------------------------------------------------
+    def _train_sklearn(self, inputs: FoldInputs, job: FoldJob) -> np.ndarray:
+        model, _ = self.spec.build(self.ctx.n_classes, config=self.ctx.model_config,
+                                   seed=self.ctx.training.seed)
+        model.fit(inputs.x_train, inputs.y_train)
+        if self.ctx.execution.save_weights:
+            path = self._weights_path(job, ".pkl")
+            write_weights(path, lambda tmp: Path(tmp).write_bytes(pickle.dumps(model)))
+        return np.asarray(predict_proba(model, inputs.x_test, self.spec))
+
+    def _weights_path(self, job: FoldJob, suffix: str) -> Path:
+        return Path(self.ctx.execution.out) / "weights" / f"{fold_file_stem(job.index)}{suffix}"
+
+    # -- Keras -----------------------------------------------------------------------------------
+    def _build(self, seed: int) -> keras.Model:
+        """A model built from ``seed`` under the run's precision policy (mixed: the logits are
+        cast to float32 by a final linear layer, so softmax and loss run in float32)."""
+        keras.utils.set_random_seed(seed)
+        if self._policy is None:
+            self._policy = resolve_precision(self.ctx.runtime.precision)
+        cfg, n = self.ctx.model_config, self.ctx.n_classes
+        if self._policy == "float32":
+            return self.spec.build(n, config=cfg)[0]
+        with dtype_policy(self._policy):
+            model, _ = self.spec.build(n, config=cfg)
+            logits = keras.layers.Activation("linear", dtype="float32",
+                                             name="logits_float32")(model.outputs[0])
+            return keras.Model(model.inputs, logits, name=model.name)
+
+    def _model_for(self, seed: int) -> keras.Model:
+        """The compiled model, initialised exactly as a fresh build from ``seed`` would be."""
+        recipe = self.ctx.recipe
+        if self._model is None or not self.ctx.execution.reuse_model:
+            keras.backend.clear_session()
+            model = self._build(seed)
+            self._loss = FoldLoss(recipe.loss, self.ctx.n_classes)
+            jit = "auto" if self.ctx.runtime.jit is None else bool(self.ctx.runtime.jit)
+            model.compile(optimizer=make_optimizer(recipe), loss=self._loss.fn,
+                          metrics=["accuracy"], jit_compile=jit)
+            self._model = model
+            return model
+        fresh = self._build(seed)
+        target = self._model.variables
+        source = fresh.variables
+        if len(target) != len(source) or any(a.shape != b.shape for a, b in zip(target, source)):
+            raise RuntimeError(f"{self.spec.name}: a rebuilt model's variables do not line up "
+                               "with the compiled one; run with reuse_model=False")
+        for dst, src in zip(target, source):
+            dst.assign(src)
+        reset_optimizer(self._model.optimizer, recipe)
+        del fresh
+        return self._model
+
+    def _train_keras(self, inputs: FoldInputs, job: FoldJob) -> _Trained:
+        recipe, select = self.ctx.recipe, self.ctx.training.select
+        model = self._model_for(job.seed)
+        assert self._loss is not None
+        record = self._loss.prepare(inputs.y_train)
+        record.update(precision=self._policy, augmented=inputs.augmented is not None,
+                      jit_compile=bool(getattr(model, "jit_compile", False)))
+        if isinstance(recipe.schedule, Plateau):
+            record["plateau_monitor"] = plateau_monitor(select)
+        callbacks, selector = make_callbacks(self.ctx, job, inputs, self.spec)
+        guard = NonFiniteLoss()
+        callbacks.append(guard)
+        if inputs.augmented is not None:
+            aug = inputs.augmented
+            hist = model.fit(aug.dataset(recipe.epochs, recipe.batch_size), epochs=recipe.epochs,
+                             steps_per_epoch=aug.steps(recipe.batch_size), shuffle=False,
+                             verbose=0, callbacks=callbacks)
+        else:
+            hist = model.fit(inputs.x_train, inputs.y_train, batch_size=recipe.batch_size,
+                             epochs=recipe.epochs, shuffle=True, verbose=0, callbacks=callbacks)
+        history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        if guard.failure is not None:
+            self._release()
+            return np.zeros((0, self.ctx.n_classes)), history, None, record, guard.failure
+        best = None
+        if selector is not None and selector.best_epoch is not None:
+            best = selector.best_epoch
+            if select == "inner-val":
+                model.set_weights(selector.best_weights)
+        if select == "oracle" and selector is not None and selector.best_proba is not None:
+            proba = selector.best_proba
+        else:
+            proba = predict_proba(model, inputs.x_test, self.spec, batch_size=recipe.batch_size)
+        if self.ctx.execution.save_weights and np.all(np.isfinite(proba)):
+            write_weights(self._weights_path(job, ".keras"), save_keras_model(model))
+        self._release()
+        return np.asarray(proba), history, best, record, None
+
+    def _release(self) -> None:
+        if not self.ctx.execution.reuse_model:
+            self._model = None
+            keras.backend.clear_session()
+
+
+def train_fold(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldOutcome:
+    """One fold in a fresh trainer (what a Ray worker runs)."""
+    return FoldTrainer(ctx).train(data, job)
