@@ -52,6 +52,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 # memory
 # ----------------------------------------------------------------------------------------------
 
+
 class TreeRSS:
     """Samples the summed RSS of this process and its descendants in a thread; ``peak`` bytes."""
 
@@ -61,7 +62,7 @@ class TreeRSS:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> "TreeRSS":
+    def __enter__(self) -> TreeRSS:
         self._thread.start()
         return self
 
@@ -102,6 +103,7 @@ def _rss(pid: int) -> int:
 # ----------------------------------------------------------------------------------------------
 # samples
 # ----------------------------------------------------------------------------------------------
+
 
 def demo_sample(work: Path, subjects: int, clips: int) -> Path:
     from merprep.sample import generate
@@ -147,6 +149,7 @@ def scaled_sample(demo: Path, scale: int) -> Path:
 # measurements
 # ----------------------------------------------------------------------------------------------
 
+
 def cpu_seconds() -> float:
     """User + system time of this process and its reaped children so far."""
     own = resource.getrusage(resource.RUSAGE_SELF)
@@ -163,9 +166,15 @@ def run_extract(root: Path, out: Path, workers: int) -> dict:
         started, cpu = time.perf_counter(), cpu_seconds()
         result = extract(config, command="bench_extract", progress=False)
         seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    return {"clips": result.n_clips, "frames": result.n_frames, "seconds": seconds,
-            "fps": result.n_frames / seconds, "cpu_fps": result.n_frames / cpu,
-            "peak_rss": rss.peak, "phases": result.phases}
+    return {
+        "clips": result.n_clips,
+        "frames": result.n_frames,
+        "seconds": seconds,
+        "fps": result.n_frames / seconds,
+        "cpu_fps": result.n_frames / cpu,
+        "peak_rss": rss.peak,
+        "phases": result.phases,
+    }
 
 
 def decode_tasks(store_path: Path, root: Path) -> list[tuple[list[str], int]]:
@@ -184,8 +193,12 @@ def decode_tasks(store_path: Path, root: Path) -> list[tuple[list[str], int]]:
         frames = number_frames(root / rec["source"])
         matrix = np.array(rec["transform"])
         face_px = size / float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
-        tasks.append(([str(frames[int(n)]) for n in rec["frame_numbers"]],
-                      choose_reduce(face_px, size, False)))
+        tasks.append(
+            (
+                [str(frames[int(n)]) for n in rec["frame_numbers"]],
+                choose_reduce(face_px, size, False),
+            )
+        )
     return tasks
 
 
@@ -222,13 +235,22 @@ def run_decode(tasks: list[tuple[list[str], int]], workers: int, reduced: bool) 
             _init_decoder()
             n = sum(_decode_clip(files, r if reduced else 1) for files, r in tasks)
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                                     initializer=_init_decoder) as pool:
-                n = sum(pool.map(_decode_clip, [f for f, _ in tasks],
-                                 [r if reduced else 1 for _, r in tasks]))
+            with ProcessPoolExecutor(
+                workers, mp_context=get_context("spawn"), initializer=_init_decoder
+            ) as pool:
+                n = sum(
+                    pool.map(
+                        _decode_clip, [f for f, _ in tasks], [r if reduced else 1 for _, r in tasks]
+                    )
+                )
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu
-    return {"frames": n, "seconds": seconds, "fps": n / seconds, "cpu_fps": n / cpu,
-            "peak_rss": rss.peak}
+    return {
+        "frames": n,
+        "seconds": seconds,
+        "fps": n / seconds,
+        "cpu_fps": n / cpu,
+        "peak_rss": rss.peak,
+    }
 
 
 def main() -> None:
@@ -236,8 +258,12 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="cache folder for samples (default: temp)")
     parser.add_argument("--subjects", type=int, default=26)
     parser.add_argument("--clips", type=int, default=10)
-    parser.add_argument("--scale", type=int, action="append",
-                        help="dataset size multiples to run (default: 1 and 10)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        action="append",
+        help="dataset size multiples to run (default: 1 and 10)",
+    )
     parser.add_argument("--workers", type=int, default=0, help="0: one per available CPU")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -261,9 +287,11 @@ def main() -> None:
             out.unlink()
     print(f"\nmachine: {machine()}, load average {load:.1f} at start; workers: {workers}\n")
     print("frames/s: wall (per CPU-second); ratio = extract / decode, wall (CPU)\n")
-    print("| sample | clips | frames kept | extract | decode full | ratio | decode reduced | "
-          "ratio | extract plan/process/write s | peak RSS extract (tree) | "
-          "peak RSS decode (tree) |")
+    print(
+        "| sample | clips | frames kept | extract | decode full | ratio | decode reduced | "
+        "ratio | extract plan/process/write s | peak RSS extract (tree) | "
+        "peak RSS decode (tree) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for scale, ex, full, reduced in rows:
         phases = "/".join(f"{ex['phases'][k]:.1f}" for k in ("plan", "process", "write"))
@@ -272,8 +300,11 @@ def main() -> None:
             cells.append(f"{d['fps']:.0f} ({d['cpu_fps']:.0f})")
             if d is not ex:
                 cells.append(f"{ex['fps'] / d['fps']:.2f} ({ex['cpu_fps'] / d['cpu_fps']:.2f})")
-        cells += [phases, f"{ex['peak_rss'] / 2**20:.0f} MiB",
-                  f"{full['peak_rss'] / 2**20:.0f} MiB"]
+        cells += [
+            phases,
+            f"{ex['peak_rss'] / 2**20:.0f} MiB",
+            f"{full['peak_rss'] / 2**20:.0f} MiB",
+        ]
         print("| " + " | ".join(cells) + " |")
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"\nlargest single child process ru_maxrss: {children:.0f} MiB")

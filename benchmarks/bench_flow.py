@@ -35,8 +35,11 @@ def build_store(work: Path, size: int, subjects: int, clips: int, frames: int) -
     if not root.exists():
         generate("casme2", root, subjects=subjects, clips_per_subject=clips, seed=0)
     out = work / f"casme2_{size}.h5"
-    extract(ExtractConfig(dataset="casme2", root=root, out=out, frames=frames, size=size,
-                          workers=0), command="bench_flow", progress=False)
+    extract(
+        ExtractConfig(dataset="casme2", root=root, out=out, frames=frames, size=size, workers=0),
+        command="bench_flow",
+        progress=False,
+    )
     return out
 
 
@@ -68,24 +71,35 @@ def time_stage(store_path: Path, method: str, size: int, workers: int) -> tuple[
     with ClipStore(store_path) as store:
         pairs = sum(store.record(c)["n_frames"] - 1 for c in store.clip_ids)
     start = time.perf_counter()
-    run_flow(store_path, FlowConfig(method=method, pair="sequence", size=size, workers=workers),
-             command="bench_flow", progress=False)
+    run_flow(
+        store_path,
+        FlowConfig(method=method, pair="sequence", size=size, workers=workers),
+        command="bench_flow",
+        progress=False,
+    )
     return pairs, time.perf_counter() - start
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--store-size", type=int, action="append",
-                    help="store frame size (repeatable; default 128)")
-    ap.add_argument("--out-size", type=int, action="append",
-                    help="flow output size (repeatable; default 128 and 28)")
-    ap.add_argument("--method", action="append", choices=["tvl1", "farneback"],
-                    help="default: both")
+    ap.add_argument(
+        "--store-size", type=int, action="append", help="store frame size (repeatable; default 128)"
+    )
+    ap.add_argument(
+        "--out-size",
+        type=int,
+        action="append",
+        help="flow output size (repeatable; default 128 and 28)",
+    )
+    ap.add_argument(
+        "--method", action="append", choices=["tvl1", "farneback"], help="default: both"
+    )
     ap.add_argument("--subjects", type=int, default=4)
     ap.add_argument("--clips-per-subject", type=int, default=6)
     ap.add_argument("--frames", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=worker_count(0),
-                    help="default: one per available CPU")
+    ap.add_argument(
+        "--workers", type=int, default=worker_count(0), help="default: one per available CPU"
+    )
     ap.add_argument("--work", type=Path, help="keep the sample and stores here")
     args = ap.parse_args()
 
@@ -97,23 +111,31 @@ def main() -> None:
         work.mkdir(parents=True, exist_ok=True)
         rows = []
         for store_size in store_sizes:
-            store = build_store(work, store_size, args.subjects, args.clips_per_subject,
-                                args.frames)
+            store = build_store(
+                work, store_size, args.subjects, args.clips_per_subject, args.frames
+            )
             for method in methods:
                 for out_size in out_sizes:
                     n, s = time_kernel(store, method, out_size)
                     n2, s2 = time_stage(store, method, out_size, args.workers)
                     rows.append((method, store_size, out_size, n, s, n2, s2))
-                    print(f"  {method} store {store_size} -> {out_size}: kernel {n / s:.1f} "
-                          f"pairs/s, stage {n2 / s2:.1f} pairs/s", flush=True)
+                    print(
+                        f"  {method} store {store_size} -> {out_size}: kernel {n / s:.1f} "
+                        f"pairs/s, stage {n2 / s2:.1f} pairs/s",
+                        flush=True,
+                    )
 
     print()
     print(f"Machine: {machine()}")
-    print(f"Store: CASME II sample, {args.subjects} subjects x {args.clips_per_subject} clips x "
-          f"{args.frames} frames; --pair sequence ({args.frames - 1} pairs per clip)")
+    print(
+        f"Store: CASME II sample, {args.subjects} subjects x {args.clips_per_subject} clips x "
+        f"{args.frames} frames; --pair sequence ({args.frames - 1} pairs per clip)"
+    )
     print()
-    print("| method | store px | output px | pairs | kernel pairs/s (1 thread) | "
-          f"stage pairs/s ({args.workers} workers, incl. store I/O) |")
+    print(
+        "| method | store px | output px | pairs | kernel pairs/s (1 thread) | "
+        f"stage pairs/s ({args.workers} workers, incl. store I/O) |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for method, store_size, out_size, n, s, n2, s2 in rows:
         print(f"| {method} | {store_size} | {out_size} | {n} | {n / s:.1f} | {n2 / s2:.1f} |")

@@ -51,34 +51,54 @@ def _one_mode(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(0)
     n = args.clips_per_fold * (args.folds + 1)
     subjects = [f"s{i % (args.folds + 1):02d}" for i in range(n)]
-    data = ClipArrays([f"bench/{s}/c{i:04d}" for i, s in enumerate(subjects)],
-                      {k: rng.integers(0, 256, size=(n, *s), dtype=np.uint8)
-                       for k, s in shapes.items()},
-                      np.arange(n) % 3, ["bench"] * n, subjects)
+    data = ClipArrays(
+        [f"bench/{s}/c{i:04d}" for i, s in enumerate(subjects)],
+        {k: rng.integers(0, 256, size=(n, *s), dtype=np.uint8) for k, s in shapes.items()},
+        np.arange(n) % 3,
+        ["bench"] * n,
+        subjects,
+    )
     run = RunConfig.from_options(stores=["synthetic"], reuse_model=args.mode == "reinit")
-    ctx = FoldContext(model=spec.name, model_config=cfg, recipe=recipe,
-                      classes=("negative", "positive", "surprise"), data=run.data,
-                      training=run.recipe, runtime=run.runtime, execution=run.execution)
+    ctx = FoldContext(
+        model=spec.name,
+        model_config=cfg,
+        recipe=recipe,
+        classes=("negative", "positive", "surprise"),
+        data=run.data,
+        training=run.recipe,
+        runtime=run.runtime,
+        execution=run.execution,
+    )
     trainer = FoldTrainer(ctx)
     times, probas = [], []
     for f in range(args.folds):
         test_subject = f"s{f:02d}"
         test = np.array([i for i, s in enumerate(subjects) if s == test_subject])
         train = np.array([i for i, s in enumerate(subjects) if s != test_subject])
-        job = FoldJob(f, test_subject, fold_seed(0, test_subject), train, test,
-                      np.array([], dtype=np.int64))
+        job = FoldJob(
+            f, test_subject, fold_seed(0, test_subject), train, test, np.array([], dtype=np.int64)
+        )
         t0 = time.perf_counter()
         out = trainer.train(data, job)
         times.append(time.perf_counter() - t0)
         probas.append(np.asarray(out.proba).tolist())
-    return {"mode": args.mode, "model": args.model, "times": times, "probas": probas,
-            "train_clips": len(train), "shape": {k: list(v) for k, v in shapes.items()}}
+    return {
+        "mode": args.mode,
+        "model": args.model,
+        "times": times,
+        "probas": probas,
+        "train_clips": len(train),
+        "shape": {k: list(v) for k, v in shapes.items()},
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", action="append", help="model name (repeatable); default: "
-                    + ", ".join(DEFAULT_MODELS))
+    ap.add_argument(
+        "--model",
+        action="append",
+        help="model name (repeatable); default: " + ", ".join(DEFAULT_MODELS),
+    )
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--clips-per-fold", type=int, default=8, help="clips per subject")
     ap.add_argument("--epochs", type=int, default=1)
@@ -95,9 +115,22 @@ def main() -> int:
     for model in args.model or DEFAULT_MODELS:
         runs = {}
         for mode in ("fresh", "reinit"):
-            cmd = [sys.executable, __file__, "--mode", mode, "--model", model,
-                   "--folds", str(args.folds), "--clips-per-fold", str(args.clips_per_fold),
-                   "--epochs", str(args.epochs), "--batch-size", str(args.batch_size)]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--mode",
+                mode,
+                "--model",
+                model,
+                "--folds",
+                str(args.folds),
+                "--clips-per-fold",
+                str(args.clips_per_fold),
+                "--epochs",
+                str(args.epochs),
+                "--batch-size",
+                str(args.batch_size),
+            ]
             if args.frames:
                 cmd += ["--frames", str(args.frames)]
             if args.size:
@@ -107,17 +140,24 @@ def main() -> int:
         same = runs["fresh"]["probas"] == runs["reinit"]["probas"]
         ok &= same
         shape = runs["fresh"]["shape"]
-        print(f"{model}  inputs {shape}  {runs['fresh']['train_clips']} training clips, "
-              f"{args.epochs} epoch(s), {args.folds} folds")
+        print(
+            f"{model}  inputs {shape}  {runs['fresh']['train_clips']} training clips, "
+            f"{args.epochs} epoch(s), {args.folds} folds"
+        )
         for mode in ("fresh", "reinit"):
             t = runs[mode]["times"]
             later = sum(t[1:]) / max(len(t) - 1, 1)
-            print(f"  {mode:<7} first fold {t[0]:6.2f} s   later folds {later:6.2f} s/fold   "
-                  f"({', '.join(f'{x:.2f}' for x in t)})")
-        saved = (sum(runs["fresh"]["times"][1:]) - sum(runs["reinit"]["times"][1:])) / \
-            max(args.folds - 1, 1)
-        print(f"  reinit saves {saved:.2f} s per fold after the first; predictions "
-              f"{'IDENTICAL' if same else 'DIFFER'} (bitwise)")
+            print(
+                f"  {mode:<7} first fold {t[0]:6.2f} s   later folds {later:6.2f} s/fold   "
+                f"({', '.join(f'{x:.2f}' for x in t)})"
+            )
+        saved = (sum(runs["fresh"]["times"][1:]) - sum(runs["reinit"]["times"][1:])) / max(
+            args.folds - 1, 1
+        )
+        print(
+            f"  reinit saves {saved:.2f} s per fold after the first; predictions "
+            f"{'IDENTICAL' if same else 'DIFFER'} (bitwise)"
+        )
     return 0 if ok else 1
 
 

@@ -57,12 +57,18 @@ FACE_FRAMES, KEY_FRAMES, SIZE, FLOW_SIZE, AM3F_SIZE = 10, 9, 64, 28, 28
 
 def merprep(*args: str) -> None:
     """Run a merprep command as a user would (the CLI is the stable interface)."""
-    cmd = [sys.executable, "-c", "import sys; from merprep.cli import main; "
-           "sys.argv[0] = 'merprep'; main()", *args]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from merprep.cli import main; sys.argv[0] = 'merprep'; main()",
+        *args,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"merprep {' '.join(args)} failed ({done.returncode}):\n"
-                         f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
+        raise SystemExit(
+            f"merprep {' '.join(args)} failed ({done.returncode}):\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+        )
 
 
 @dataclass
@@ -77,17 +83,31 @@ class Stores:
 
     @property
     def base(self) -> Path:
-        return self.root / (f"casme2_s{self.subjects}_c{self.clips}_a{self.amplitude:g}"
-                            f"_seed{self.seed}")
+        return self.root / (
+            f"casme2_s{self.subjects}_c{self.clips}_a{self.amplitude:g}_seed{self.seed}"
+        )
 
     def dataset(self) -> Path:
         ds = self.base / "dataset"
         if not (ds / "merprep_sample_truth.json").exists():
             if ds.exists():
                 shutil.rmtree(ds)
-            merprep("sample", "--dataset", "casme2", "--out", str(ds), "--subjects",
-                    str(self.subjects), "--clips-per-subject", str(self.clips), "--amplitude",
-                    str(self.amplitude), "--seed", str(self.seed), "--no-progress")
+            merprep(
+                "sample",
+                "--dataset",
+                "casme2",
+                "--out",
+                str(ds),
+                "--subjects",
+                str(self.subjects),
+                "--clips-per-subject",
+                str(self.clips),
+                "--amplitude",
+                str(self.amplitude),
+                "--seed",
+                str(self.seed),
+                "--no-progress",
+            )
         return ds
 
     def _store(self, name: str, make) -> Path:
@@ -102,33 +122,71 @@ class Stores:
 
     def face(self, frames: int = FACE_FRAMES, size: int = SIZE) -> Path:
         """Face clips (RGB, uniform sampling)."""
-        return self._store(f"face_t{frames}_s{size}.h5", lambda p: merprep(
-            "extract", "--dataset", "casme2", "--root", str(self.dataset()), "--out", str(p),
-            "--frames", str(frames), "--size", str(size), "--no-progress"))
+        return self._store(
+            f"face_t{frames}_s{size}.h5",
+            lambda p: merprep(
+                "extract",
+                "--dataset",
+                "casme2",
+                "--root",
+                str(self.dataset()),
+                "--out",
+                str(p),
+                "--frames",
+                str(frames),
+                "--size",
+                str(size),
+                "--no-progress",
+            ),
+        )
 
     def key(self, frames: int = KEY_FRAMES, size: int = SIZE) -> Path:
         """Key frames (onset, onset->apex, apex, apex->offset, offset), gray: section C."""
-        return self._store(f"key_gray_t{frames}_s{size}.h5", lambda p: merprep(
-            "extract", "--dataset", "casme2", "--root", str(self.dataset()), "--out", str(p),
-            "--sampling", "key", "--frames", str(frames), "--size", str(size),
-            "--color", "gray", "--no-progress"))
+        return self._store(
+            f"key_gray_t{frames}_s{size}.h5",
+            lambda p: merprep(
+                "extract",
+                "--dataset",
+                "casme2",
+                "--root",
+                str(self.dataset()),
+                "--out",
+                str(p),
+                "--sampling",
+                "key",
+                "--frames",
+                str(frames),
+                "--size",
+                str(size),
+                "--color",
+                "gray",
+                "--no-progress",
+            ),
+        )
 
     def _derived(self, name: str, face: Path, *command: str) -> Path:
         def make(p: Path) -> None:
             shutil.copyfile(face, p)
             merprep(*command[:1], str(p), *command[1:])
+
         return self._store(name, make)
 
     def au(self, frames: int = FACE_FRAMES, size: int = SIZE) -> Path:
         """Face store plus AU-region clips at the face size."""
-        return self._derived(f"face_t{frames}_s{size}_au.h5", self.face(frames, size),
-                             "crop-au", "--size", str(size))
+        return self._derived(
+            f"face_t{frames}_s{size}_au.h5", self.face(frames, size), "crop-au", "--size", str(size)
+        )
 
     def flow(self, flow_size: int, frames: int = FACE_FRAMES, size: int = SIZE) -> Path:
         """Face store plus onset->apex (u, v, strain) at ``flow_size``."""
-        return self._derived(f"face_t{frames}_s{size}_flow{flow_size}.h5",
-                             self.face(frames, size), "flow", "--size", str(flow_size),
-                             "--no-progress")
+        return self._derived(
+            f"face_t{frames}_s{size}_flow{flow_size}.h5",
+            self.face(frames, size),
+            "flow",
+            "--size",
+            str(flow_size),
+            "--no-progress",
+        )
 
 
 def plan(name: str, stores: Stores) -> tuple[list[Path], dict, str, str]:
@@ -153,8 +211,7 @@ def plan(name: str, stores: Stores) -> tuple[list[Path], dict, str, str]:
     return [store], over, "onset-diff", f"{what} {FACE_FRAMES}x{SIZE}x{SIZE}x3 onset-diff"
 
 
-def run_model(name: str, stores: Stores, out: Path, epochs: int | None,
-              options: dict) -> dict:
+def run_model(name: str, stores: Stores, out: Path, epochs: int | None, options: dict) -> dict:
     from mertrain.config import RunConfig
     from mertrain.models import get_model
     from mertrain.rundir import load_run
@@ -168,10 +225,18 @@ def run_model(name: str, stores: Stores, out: Path, epochs: int | None,
     run_dir = out / "runs" / f"{name}-e{n_epochs if spec.kind == 'keras' else 0}{tag}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    config = RunConfig.from_options(stores=[str(p) for p in paths], out=str(run_dir),
-                                    model=name, protocol="loso", task="3class", select="last",
-                                    input=mode, epochs=n_epochs if spec.kind == "keras" else None,
-                                    model_options=model_options, **over)
+    config = RunConfig.from_options(
+        stores=[str(p) for p in paths],
+        out=str(run_dir),
+        model=name,
+        protocol="loso",
+        task="3class",
+        select="last",
+        input=mode,
+        epochs=n_epochs if spec.kind == "keras" else None,
+        model_options=model_options,
+        **over,
+    )
     load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     result = run(config, progress=False)
@@ -182,50 +247,84 @@ def run_model(name: str, stores: Stores, out: Path, epochs: int | None,
     total_clips = stores.subjects * stores.clips
     n_train = sum(total_clips - len(f.clip_ids) for f in loaded.folds.values())
     clip_epochs = n_train * (n_epochs or 1)
-    return {"model": name, "input": what, "epochs": n_epochs if spec.kind == "keras" else "-",
-            "uf1": r["uf1"], "uar": r["uar"], "acc": r["acc"], "wall_s": wall,
-            "clips_per_s": (clip_epochs / fold_seconds if fold_seconds and spec.kind == "keras"
-                            else None),
-            "options": model_options, "load": f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
-            "run_dir": str(run_dir)}
+    return {
+        "model": name,
+        "input": what,
+        "epochs": n_epochs if spec.kind == "keras" else "-",
+        "uf1": r["uf1"],
+        "uar": r["uar"],
+        "acc": r["acc"],
+        "wall_s": wall,
+        "clips_per_s": (
+            clip_epochs / fold_seconds if fold_seconds and spec.kind == "keras" else None
+        ),
+        "options": model_options,
+        "load": f"{load0:.1f}-{os.getloadavg()[0]:.1f}",
+        "run_dir": str(run_dir),
+    }
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | input | epochs | UF1 | UAR | ACC | wall | train clips/s | load |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | input | epochs | UF1 | UAR | ACC | wall | train clips/s | load |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        opts = "" if not r["options"] else " (" + ", ".join(
-            f"{k}={v}" for k, v in r["options"].items()) + ")"
-        lines.append(f"| `{r['model']}`{opts} | {r['input']} | {r['epochs']} | {r['uf1']:.3f} | "
-                     f"{r['uar']:.3f} | {r['acc']:.3f} | {r['wall_s']:.0f} s | "
-                     f"{'-' if r['clips_per_s'] is None else format(r['clips_per_s'], '.1f')} | "
-                     f"{r['load']} |")
+        opts = (
+            ""
+            if not r["options"]
+            else " (" + ", ".join(f"{k}={v}" for k, v in r["options"].items()) + ")"
+        )
+        lines.append(
+            f"| `{r['model']}`{opts} | {r['input']} | {r['epochs']} | {r['uf1']:.3f} | "
+            f"{r['uar']:.3f} | {r['acc']:.3f} | {r['wall_s']:.0f} s | "
+            f"{'-' if r['clips_per_s'] is None else format(r['clips_per_s'], '.1f')} | "
+            f"{r['load']} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", default="all",
-                    help="comma-separated registered names, or 'all' (default)")
-    ap.add_argument("--epochs", type=int, default=None,
-                    help="override every Keras model's epochs (default: each model's own)")
+    ap.add_argument(
+        "--models", default="all", help="comma-separated registered names, or 'all' (default)"
+    )
+    ap.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="override every Keras model's epochs (default: each model's own)",
+    )
     ap.add_argument("--subjects", type=int, default=None, help="sample subjects (default 8)")
     ap.add_argument("--clips-per-subject", type=int, default=6)
     ap.add_argument("--amplitude", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0, help="sample seed (the run seed is 0)")
-    ap.add_argument("--out", type=Path, default=None,
-                    help="work folder for stores and runs (default: a temporary one, removed)")
-    ap.add_argument("--option", action="append", default=[], metavar="KEY=JSON",
-                    help="model option for every selected model (e.g. lr=3e-4); for experiments")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="work folder for stores and runs (default: a temporary one, removed)",
+    )
+    ap.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="model option for every selected model (e.g. lr=3e-4); for experiments",
+    )
     ap.add_argument("--results", type=Path, default=None, help="also write the table here")
-    ap.add_argument("--quick", action="store_true",
-                    help="smoke run: 4 subjects and 2 epochs unless given")
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke run: 4 subjects and 2 epochs unless given"
+    )
     args = ap.parse_args(argv)
 
     from mertrain.models import model_names
 
-    names = model_names() if args.models == "all" else [
-        m.strip() for m in args.models.split(",") if m.strip()]
+    names = (
+        model_names()
+        if args.models == "all"
+        else [m.strip() for m in args.models.split(",") if m.strip()]
+    )
     unknown = [n for n in names if n not in model_names()]
     if unknown:
         ap.error(f"unknown model(s) {unknown}; choose from {model_names()}")
@@ -239,24 +338,34 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     stores = Stores(work, subjects, args.clips_per_subject, args.amplitude, args.seed)
     print(f"machine: {machine()}; load average at start: {load_average()}", flush=True)
-    print(f"sample: casme2, {subjects} subjects x {args.clips_per_subject} clips, amplitude "
-          f"{args.amplitude:g} px, seed {args.seed}; LOSO, select last, run seed 0", flush=True)
+    print(
+        f"sample: casme2, {subjects} subjects x {args.clips_per_subject} clips, amplitude "
+        f"{args.amplitude:g} px, seed {args.seed}; LOSO, select last, run seed 0",
+        flush=True,
+    )
     rows = []
     t0 = time.perf_counter()
     try:
         for name in names:
             row = run_model(name, stores, work, epochs, options)
             rows.append(row)
-            print(f"{name}: UF1 {row['uf1']:.3f} UAR {row['uar']:.3f} ACC {row['acc']:.3f} "
-                  f"({row['wall_s']:.0f} s)", flush=True)
+            print(
+                f"{name}: UF1 {row['uf1']:.3f} UAR {row['uar']:.3f} ACC {row['acc']:.3f} "
+                f"({row['wall_s']:.0f} s)",
+                flush=True,
+            )
     finally:
         if args.out is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = "\n".join([
-        f"Command: `{' '.join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])}`",
-        f"Machine: {machine()}",
-        f"Load average at end (1, 5, 15 min): {load_average()}; total {time.perf_counter() - t0:.0f} s",
-        "", table(rows)])
+    text = "\n".join(
+        [
+            f"Command: `{' '.join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])}`",
+            f"Machine: {machine()}",
+            f"Load average at end (1, 5, 15 min): {load_average()}; total {time.perf_counter() - t0:.0f} s",
+            "",
+            table(rows),
+        ]
+    )
     publish(text, args.results)
     return 0
 

@@ -37,8 +37,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_learnability import FACE_FRAMES, SIZE, Stores, plan  # noqa: E402
-from common import load_average, machine, publish  # noqa: E402
+from bench_learnability import FACE_FRAMES, SIZE, Stores, plan
+from common import load_average, machine, publish
 
 
 def full_stores(name: str, stores: Stores) -> tuple[list[Path], dict]:
@@ -56,8 +56,9 @@ def full_stores(name: str, stores: Stores) -> tuple[list[Path], dict]:
     return [stores.au(frames, size) if "au" in sources else stores.face(frames, size)], {}
 
 
-def measure(name: str, paths: list[Path], over: dict, steps: int, max_batch: int,
-            repeats: int) -> dict:
+def measure(
+    name: str, paths: list[Path], over: dict, steps: int, max_batch: int, repeats: int
+) -> dict:
     import keras
     import numpy as np
     import tensorflow as tf
@@ -122,11 +123,18 @@ def measure(name: str, paths: list[Path], over: dict, steps: int, max_batch: int
     med = {k: statistics.median(v) for k, v in timings.items()}
     store_s = med["read"] + med["norm"] + med["fit_store"]
     what = ", ".join(f"{k} {'x'.join(map(str, s))}" for k, s in shapes.items())
-    return {"model": name, "input": what, "batch": batch, "steps": steps,
-            "store_cps": n / store_s, "memory_cps": n / med["fit_memory"],
-            "ratio": med["fit_memory"] / store_s, "read_ms_per_clip": 1e3 * med["read"] / n,
-            "norm_ms_per_clip": 1e3 * med["norm"] / n,
-            "fit_store_vs_memory": med["fit_store"] / med["fit_memory"]}
+    return {
+        "model": name,
+        "input": what,
+        "batch": batch,
+        "steps": steps,
+        "store_cps": n / store_s,
+        "memory_cps": n / med["fit_memory"],
+        "ratio": med["fit_memory"] / store_s,
+        "read_ms_per_clip": 1e3 * med["read"] / n,
+        "norm_ms_per_clip": 1e3 * med["norm"] / n,
+        "fit_store_vs_memory": med["fit_store"] / med["fit_memory"],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="small,full", help="small, full or both (default)")
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed pass")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes per path (median)")
-    ap.add_argument("--max-batch", type=int, default=16,
-                    help="cap on the model's batch size (STSTNet's is 256)")
+    ap.add_argument(
+        "--max-batch", type=int, default=16, help="cap on the model's batch size (STSTNet's is 256)"
+    )
     ap.add_argument("--out", type=Path, default=None, help="store cache (default: temporary)")
     ap.add_argument("--results", type=Path, default=None, help="also write the table here")
     args = ap.parse_args(argv)
@@ -168,22 +177,31 @@ def main(argv: list[str] | None = None) -> int:
                 r["size"] = size
                 r["load"] = f"{load0:.1f}-{os.getloadavg()[0]:.1f}"
                 rows.append(r)
-                print(f"{name} {size}: store {r['store_cps']:.2f} clips/s, memory "
-                      f"{r['memory_cps']:.2f} clips/s, ratio {r['ratio']:.2f}", flush=True)
+                print(
+                    f"{name} {size}: store {r['store_cps']:.2f} clips/s, memory "
+                    f"{r['memory_cps']:.2f} clips/s, ratio {r['ratio']:.2f}",
+                    flush=True,
+                )
     finally:
         if args.out is None:
             shutil.rmtree(work, ignore_errors=True)
-    lines = [f"Command: `{' '.join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])}`",
-             f"Machine: {machine()}", f"Load average at end (1, 5, 15 min): {load_average()}", "",
-             "| model | size | input | batch x steps | store clips/s | memory clips/s | ratio "
-             "| read ms/clip | norm ms/clip | fit(store)/fit(memory) | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"Command: `{' '.join([Path(sys.argv[0]).as_posix(), *(argv or sys.argv[1:])])}`",
+        f"Machine: {machine()}",
+        f"Load average at end (1, 5, 15 min): {load_average()}",
+        "",
+        "| model | size | input | batch x steps | store clips/s | memory clips/s | ratio "
+        "| read ms/clip | norm ms/clip | fit(store)/fit(memory) | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| `{r['model']}` | {r['size']} | {r['input']} | {r['batch']} x "
-                     f"{r['steps']} | {r['store_cps']:.2f} | {r['memory_cps']:.2f} | "
-                     f"{r['ratio']:.2f} | {r['read_ms_per_clip']:.1f} | "
-                     f"{r['norm_ms_per_clip']:.1f} | {r['fit_store_vs_memory']:.2f} | "
-                     f"{r['load']} |")
+        lines.append(
+            f"| `{r['model']}` | {r['size']} | {r['input']} | {r['batch']} x "
+            f"{r['steps']} | {r['store_cps']:.2f} | {r['memory_cps']:.2f} | "
+            f"{r['ratio']:.2f} | {r['read_ms_per_clip']:.1f} | "
+            f"{r['norm_ms_per_clip']:.1f} | {r['fit_store_vs_memory']:.2f} | "
+            f"{r['load']} |"
+        )
     text = "\n".join(lines)
     publish(text, args.results)
     return 0

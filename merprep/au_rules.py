@@ -37,8 +37,12 @@ class Rule:
     margin: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "codes": list(self.codes), "points": list(self.points),
-                "margin": self.margin}
+        return {
+            "name": self.name,
+            "codes": list(self.codes),
+            "points": list(self.points),
+            "margin": self.margin,
+        }
 
 
 @dataclass(frozen=True)
@@ -56,12 +60,14 @@ class RuleTable:
 
 
 #: The reference table (MODELS.md section B), dlib/iBUG 68-point indices, 0-based.
-DEFAULT_RULES = RuleTable((
-    Rule("eyes", (4, 5, 7, 43), (19, 24, 15, 1)),
-    Rule("mouth", (10, 12, 14, 15, 17), (3, 5, 11, 13)),
-    Rule("eyebrows", (1, 2), (17, 19, 24, 26)),
-    Rule("cheeks", (6, 9), (1, 29, 15, 3, 13)),
-))
+DEFAULT_RULES = RuleTable(
+    (
+        Rule("eyes", (4, 5, 7, 43), (19, 24, 15, 1)),
+        Rule("mouth", (10, 12, 14, 15, 17), (3, 5, 11, 13)),
+        Rule("eyebrows", (1, 2), (17, 19, 24, 26)),
+        Rule("cheeks", (6, 9), (1, 29, 15, 3, 13)),
+    )
+)
 
 
 def load_rules(path: Path | str) -> RuleTable:
@@ -78,8 +84,9 @@ def load_rules(path: Path | str) -> RuleTable:
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml.YAMLError / json.JSONDecodeError: report, no traceback
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise RulesError(f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: "
-                         f"{first}", file=path) from None
+        raise RulesError(
+            f"not valid {'JSON' if path.suffix.lower() == '.json' else 'YAML'}: {first}", file=path
+        ) from None
     return parse_rules(data, path)
 
 
@@ -89,6 +96,7 @@ def _is_int(x: Any) -> bool:
 
 def parse_rules(data: Any, source: Path | str = "<rules>") -> RuleTable:
     """Validate the decoded rules document; errors name the file and the bad entry."""
+
     def fail(msg: str) -> RulesError:
         return RulesError(msg, file=source)
 
@@ -96,8 +104,10 @@ def parse_rules(data: Any, source: Path | str = "<rules>") -> RuleTable:
         raise fail("the top level must be a mapping with a 'rules' list")
     unknown = set(data) - {"rules", "fallback"}
     if unknown:
-        raise fail(f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))} "
-                   "(allowed: rules, fallback)")
+        raise fail(
+            f"unknown top-level key(s): {', '.join(sorted(map(str, unknown)))} "
+            "(allowed: rules, fallback)"
+        )
     raw_rules = data.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
         raise fail("'rules' must be a non-empty list")
@@ -111,8 +121,10 @@ def parse_rules(data: Any, source: Path | str = "<rules>") -> RuleTable:
             where += f" ({name!r})"
         extra = set(entry) - {"name", "codes", "points", "margin"}
         if extra:
-            raise fail(f"{where}: unknown key(s) {', '.join(sorted(map(str, extra)))} "
-                       "(allowed: name, codes, points, margin)")
+            raise fail(
+                f"{where}: unknown key(s) {', '.join(sorted(map(str, extra)))} "
+                "(allowed: name, codes, points, margin)"
+            )
         if not isinstance(name, str) or not name.strip():
             raise fail(f"{where}: 'name' must be a non-empty string")
         if name == FACE:
@@ -120,23 +132,28 @@ def parse_rules(data: Any, source: Path | str = "<rules>") -> RuleTable:
         if any(r.name == name for r in rules):
             raise fail(f"{where}: duplicate rule name")
         codes = entry.get("codes")
-        if not isinstance(codes, list) or not codes or not all(_is_int(c) and c >= 0
-                                                               for c in codes):
+        if (
+            not isinstance(codes, list)
+            or not codes
+            or not all(_is_int(c) and c >= 0 for c in codes)
+        ):
             raise fail(f"{where}: 'codes' must be a non-empty list of AU numbers, got {codes!r}")
         points = entry.get("points")
-        if not isinstance(points, list) or len(points) < 2 or not all(_is_int(p)
-                                                                      for p in points):
-            raise fail(f"{where}: 'points' must be a list of at least 2 landmark indices, "
-                       f"got {points!r}")
+        if not isinstance(points, list) or len(points) < 2 or not all(_is_int(p) for p in points):
+            raise fail(
+                f"{where}: 'points' must be a list of at least 2 landmark indices, got {points!r}"
+            )
         bad = [p for p in points if not 0 <= p < N_POINTS]
         if bad:
             raise fail(f"{where}: point(s) {bad} are not 68-point indices (0-{N_POINTS - 1})")
         margin = entry.get("margin")
-        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, (int, float))
-                                   or not 0 <= margin <= 2):
+        if margin is not None and (
+            isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 <= margin <= 2
+        ):
             raise fail(f"{where}: 'margin' must be a number between 0 and 2, got {margin!r}")
-        rules.append(Rule(name, tuple(codes), tuple(points),
-                          None if margin is None else float(margin)))
+        rules.append(
+            Rule(name, tuple(codes), tuple(points), None if margin is None else float(margin))
+        )
     fallback = data.get("fallback", FACE)
     if fallback != FACE and not any(r.name == fallback for r in rules):
         raise fail(f"fallback {fallback!r} is neither {FACE!r} nor the name of a rule")

@@ -25,8 +25,9 @@ COMMANDS.register_lazy(stages.FLOW.name, "merprep.commands.flow:flow")
 COMMANDS.register_lazy(stages.MAGNIFY.name, "merprep.commands.flow:magnify")
 
 
-@click.group(cls=LazyGroup, commands=COMMANDS,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="merprep")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:

@@ -21,8 +21,7 @@ class LazyGroup(click.Group):
     User errors (:class:`MerprepError`) print one line and exit non-zero; tracebacks are for bugs.
     """
 
-    def __init__(self, *args: Any, commands: Registry[click.Command] | None = None,
-                 **kwargs: Any):
+    def __init__(self, *args: Any, commands: Registry[click.Command] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.registry: Registry[click.Command] = commands or Registry("command")
 

@@ -44,6 +44,7 @@ FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
 # Flow and strain of one pair
 # ----------------------------------------------------------------------------------------------
 
+
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """uint8 (H, W) from an RGB (H, W, 3), single-channel (H, W, 1) or gray (H, W) frame."""
     frame = np.asarray(frame)
@@ -60,13 +61,17 @@ class FlowEstimator:
 
     def __init__(self, method: str = "tvl1"):
         if method not in METHODS:
-            raise MerprepError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}")
+            raise MerprepError(
+                f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}"
+            )
         self.method = method
         self._tvl1 = None
         if method == "tvl1":
             if not hasattr(cv2, "optflow"):
-                raise MerprepError("TV-L1 flow needs cv2.optflow (opencv-contrib-python); "
-                                   "install it or choose the farneback method")
+                raise MerprepError(
+                    "TV-L1 flow needs cv2.optflow (opencv-contrib-python); "
+                    "install it or choose the farneback method"
+                )
             self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -98,7 +103,7 @@ def optical_strain(flow: np.ndarray) -> np.ndarray:
     du_dy, du_dx = np.gradient(u)
     dv_dy, dv_dx = np.gradient(v)
     e_xy = 0.5 * (du_dy + dv_dx)
-    return np.sqrt(du_dx ** 2 + dv_dy ** 2 + 2.0 * e_xy ** 2).astype(np.float32)
+    return np.sqrt(du_dx**2 + dv_dy**2 + 2.0 * e_xy**2).astype(np.float32)
 
 
 def _resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -130,8 +135,9 @@ def normalise(features: np.ndarray, how: str) -> tuple[np.ndarray, dict[str, flo
     if how == "none":
         return features, {}
     if how != "clip":
-        raise MerprepError(f"unknown normalisation {how!r}; choose one of "
-                           f"{', '.join(NORMALISATIONS)}")
+        raise MerprepError(
+            f"unknown normalisation {how!r}; choose one of {', '.join(NORMALISATIONS)}"
+        )
     out = features.astype(np.float32, copy=True)
     flow_max = float(np.hypot(out[..., 0], out[..., 1]).max())
     strain_max = float(out[..., 2].max())
@@ -145,6 +151,7 @@ def normalise(features: np.ndarray, how: str) -> tuple[np.ndarray, dict[str, flo
 # ----------------------------------------------------------------------------------------------
 # Apex choice
 # ----------------------------------------------------------------------------------------------
+
 
 def face_mask(landmarks: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray:
     """Boolean (H, W): inside the convex hull of the 68 landmarks (eyebrows to chin), or the
@@ -175,8 +182,7 @@ def motion_score(flow: np.ndarray, mask: np.ndarray) -> float:
     return float(np.hypot(residual[:, 0], residual[:, 1]).mean())
 
 
-def nearest_index(frame_numbers: Sequence[float], number: float, *, skip_first: bool = True
-                  ) -> int:
+def nearest_index(frame_numbers: Sequence[float], number: float, *, skip_first: bool = True) -> int:
     """Stored frame whose source number is closest to ``number`` (earliest on ties). With
     ``skip_first`` the onset (index 0) is never chosen when there are other frames: an apex is
     after the onset by definition."""
@@ -188,6 +194,7 @@ def nearest_index(frame_numbers: Sequence[float], number: float, *, skip_first: 
 # ----------------------------------------------------------------------------------------------
 # One clip
 # ----------------------------------------------------------------------------------------------
+
 
 @dataclass
 class FlowConfig:
@@ -201,17 +208,21 @@ class FlowConfig:
     workers: int = 0  # 0: one per available CPU (merprep.parallel.worker_count)
 
     def __post_init__(self) -> None:
-        for name, value, allowed in (("method", self.method, METHODS), ("pair", self.pair, PAIRS),
-                                     ("apex", self.apex, APEX_CHOICES),
-                                     ("normalize", self.normalize, NORMALISATIONS)):
+        for name, value, allowed in (
+            ("method", self.method, METHODS),
+            ("pair", self.pair, PAIRS),
+            ("apex", self.apex, APEX_CHOICES),
+            ("normalize", self.normalize, NORMALISATIONS),
+        ):
             if value not in allowed:
                 raise MerprepError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         lo, hi = SIZE_RANGE
         if not lo <= self.size <= hi:
             raise MerprepError(f"size must be between {lo} and {hi}, got {self.size}")
         if self.workers < 0:
-            raise MerprepError(f"workers must be >= 0 (0 = one per available CPU), got "
-                               f"{self.workers}")
+            raise MerprepError(
+                f"workers must be >= 0 (0 = one per available CPU), got {self.workers}"
+            )
 
     @property
     def n_workers(self) -> int:
@@ -225,7 +236,7 @@ class FlowConfig:
             channels=["u", "v", "strain"],
             flow_units="output pixels (displacement at the store resolution x size / store size)",
             strain="sqrt(e_xx^2 + e_yy^2 + 2 e_xy^2), e_xy = (du/dy + dv/dx) / 2, central "
-                   "differences at the store resolution",
+            "differences at the store resolution",
             onset="first stored frame",
             spot_score="mean |flow - median flow| inside the landmark hull, onset to each frame",
         )
@@ -234,9 +245,13 @@ class FlowConfig:
         return d
 
 
-def process_clip(frames: np.ndarray, landmarks: np.ndarray | None, record: dict[str, Any],
-                 config: FlowConfig, estimator: FlowEstimator | None = None
-                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def process_clip(
+    frames: np.ndarray,
+    landmarks: np.ndarray | None,
+    record: dict[str, Any],
+    config: FlowConfig,
+    estimator: FlowEstimator | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Flow arrays and stage info of one clip (pure: no store access, runs in workers)."""
     estimator = estimator or FlowEstimator(config.method)
     t = len(frames)
@@ -248,8 +263,11 @@ def process_clip(frames: np.ndarray, landmarks: np.ndarray | None, record: dict[
             flows[i] = estimator(frames[0], frames[i])
         return flows[i]
 
-    info: dict[str, Any] = {"onset_index": 0, "onset_frame": numbers[0],
-                            "apex_requested": config.apex}
+    info: dict[str, Any] = {
+        "onset_index": 0,
+        "onset_frame": numbers[0],
+        "apex_requested": config.apex,
+    }
     source = config.apex
     if source == "annotated":
         if record.get("apex") is None:
@@ -289,6 +307,7 @@ def _flow_in_worker(frames, landmarks, record, config):
 # The stage
 # ----------------------------------------------------------------------------------------------
 
+
 @dataclass
 class FlowResult:
     path: Path
@@ -299,15 +318,18 @@ class FlowResult:
 
     def summary(self) -> str:
         sources = ", ".join(f"{k}: {v}" for k, v in sorted(self.apex_sources.items()))
-        line = (f"flow written to {self.path}: {self.n_clips} clips in {self.seconds:.1f} s "
-                f"(apex {sources})")
+        line = (
+            f"flow written to {self.path}: {self.n_clips} clips in {self.seconds:.1f} s "
+            f"(apex {sources})"
+        )
         if self.notes:
             line += f"; {self.notes} clip(s) had no annotated apex and were spotted"
         return line
 
 
-def run_flow(path: Path | str, config: FlowConfig, *, command: str = "",
-             progress: bool | None = None) -> FlowResult:
+def run_flow(
+    path: Path | str, config: FlowConfig, *, command: str = "", progress: bool | None = None
+) -> FlowResult:
     """Add the ``flow`` stage to the store at ``path`` (replacing a previous one).
 
     Flow is computed in ``config.n_workers`` spawned processes (inline with one) and written
@@ -316,9 +338,13 @@ def run_flow(path: Path | str, config: FlowConfig, *, command: str = "",
     path = Path(path)
     start = time.perf_counter()
     result = FlowResult(path, 0)
-    with store_lock(path, must_exist=True), ClipStore(path) as store, \
-            modify_store(path, STAGE, command or "merprep.flow.run_flow",
-                         config.stage_params()) as writer:
+    with (
+        store_lock(path, must_exist=True),
+        ClipStore(path) as store,
+        modify_store(
+            path, STAGE, command or "merprep.flow.run_flow", config.stage_params()
+        ) as writer,
+    ):
         ids = store.clip_ids
 
         def items():
@@ -326,8 +352,14 @@ def run_flow(path: Path | str, config: FlowConfig, *, command: str = "",
                 yield store.frames(cid), store.landmarks(cid), store.record(cid), config
 
         for _, (cid, (arrays, info)) in map_clips(
-                _flow_in_worker, items(), workers=config.n_workers, total=len(ids),
-                desc=STAGE, progress=progress, initializer=single_threaded_worker):
+            _flow_in_worker,
+            items(),
+            workers=config.n_workers,
+            total=len(ids),
+            desc=STAGE,
+            progress=progress,
+            initializer=single_threaded_worker,
+        ):
             for name, arr in arrays.items():
                 writer.write(cid, name, arr)
             writer.set_clip_info(cid, info)

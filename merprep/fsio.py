@@ -43,13 +43,17 @@ def commit_file(tmp: Path | str, target: Path | str, *, durable: bool) -> None:
         fsync_path(target.parent)
 
 
-def temp_path_beside(target: Path | str, *, prefix: str | None = None, suffix: str = ".tmp",
-                     mode: int | None = None) -> Path:
+def temp_path_beside(
+    target: Path | str, *, prefix: str | None = None, suffix: str = ".tmp", mode: int | None = None
+) -> Path:
     """Create an empty temporary file in ``target``'s folder, with ``mode`` (default: as
     :func:`new_file_mode`, what ``open()`` would give it)."""
     target = Path(target)
-    fd, name = tempfile.mkstemp(prefix=prefix if prefix is not None else f".{target.name}.",
-                                suffix=suffix, dir=target.parent)
+    fd, name = tempfile.mkstemp(
+        prefix=prefix if prefix is not None else f".{target.name}.",
+        suffix=suffix,
+        dir=target.parent,
+    )
     try:
         os.fchmod(fd, new_file_mode() if mode is None else mode)
     finally:
@@ -67,9 +71,14 @@ def atomic_write(path: Path | str, data: bytes | str, *, durable: bool = True) -
     return atomic_write_with(path, lambda tmp: Path(tmp).write_bytes(payload), durable=durable)
 
 
-def atomic_write_with(path: Path | str, write: Callable[[Path], object], *,
-                      durable: bool = True, prefix: str | None = None,
-                      suffix: str | None = None) -> Path:
+def atomic_write_with(
+    path: Path | str,
+    write: Callable[[Path], object],
+    *,
+    durable: bool = True,
+    prefix: str | None = None,
+    suffix: str | None = None,
+) -> Path:
     """Atomically create ``path`` from ``write(temporary path)`` (for writers that want a path,
     such as Keras' ``model.save``); ``suffix`` keeps an extension those writers insist on."""
     path = Path(path)

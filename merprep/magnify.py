@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -45,20 +46,22 @@ class MagnifyConfig:
         if not self.alpha > 0:
             raise MerprepError(f"alpha must be positive, got {self.alpha}")
         if not 0 <= self.low < self.high:
-            raise MerprepError(f"the band needs 0 <= low < high (Hz), got low {self.low}, high "
-                               f"{self.high}")
+            raise MerprepError(
+                f"the band needs 0 <= low < high (Hz), got low {self.low}, high {self.high}"
+            )
         lo, hi = LEVELS_RANGE
         if not lo <= self.levels <= hi:
             raise MerprepError(f"levels must be between {lo} and {hi}, got {self.levels}")
         if self.filter not in FILTERS:
-            raise MerprepError(f"filter must be one of {', '.join(FILTERS)}, got "
-                               f"{self.filter!r}")
+            raise MerprepError(f"filter must be one of {', '.join(FILTERS)}, got {self.filter!r}")
 
     def stage_params(self) -> dict[str, Any]:
         d = asdict(self)
         d["band_hz"] = [self.low, self.high]
-        d["sample_rate"] = ("record fps x (stored frames - 1) / (last - first source frame "
-                            "number): stored frames treated as evenly spaced")
+        d["sample_rate"] = (
+            "record fps x (stored frames - 1) / (last - first source frame "
+            "number): stored frames treated as evenly spaced"
+        )
         d["amplified_levels"] = "every Laplacian band-pass level; low-pass residual unchanged"
         return d
 
@@ -92,8 +95,9 @@ def collapse(pyramid: list[np.ndarray]) -> np.ndarray:
     return current
 
 
-def bandpass(signal: np.ndarray, rate: float, low: float, high: float, kind: str
-             ) -> tuple[np.ndarray, int]:
+def bandpass(
+    signal: np.ndarray, rate: float, low: float, high: float, kind: str
+) -> tuple[np.ndarray, int]:
     """Temporal band-pass along axis 0; returns (filtered, number of FFT bins in the band;
     0 means nothing passes).
 
@@ -123,8 +127,9 @@ def bandpass(signal: np.ndarray, rate: float, low: float, high: float, kind: str
     return sosfiltfilt(sos, signal, axis=0, padlen=padlen).astype(np.float32), max(n_bins, 1)
 
 
-def magnify_frames(frames: np.ndarray, rate: float, config: MagnifyConfig
-                   ) -> tuple[np.ndarray, dict[str, Any]]:
+def magnify_frames(
+    frames: np.ndarray, rate: float, config: MagnifyConfig
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Magnified uint8 frames (same shape) and what was done, for the clip's stage info."""
     frames = np.asarray(frames)
     t, h, w = frames.shape[:3]
@@ -143,8 +148,10 @@ def magnify_frames(frames: np.ndarray, rate: float, config: MagnifyConfig
         amplified.append(config.alpha * filtered)
     info["band_bins"] = n_bins
     if n_bins == 0:
-        info["note"] = (f"the band {config.low}-{config.high} Hz holds no frequency of this clip "
-                        f"(resolution {rate / t:.3g} Hz, Nyquist {rate / 2:.3g} Hz)")
+        info["note"] = (
+            f"the band {config.low}-{config.high} Hz holds no frequency of this clip "
+            f"(resolution {rate / t:.3g} Hz, Nyquist {rate / 2:.3g} Hz)"
+        )
         log.info("%s", info["note"])
     out = np.empty_like(data)
     for i in range(t):
@@ -161,34 +168,45 @@ class MagnifyResult:
     seconds: float = 0.0
 
     def summary(self) -> str:
-        line = f"magnified frames written to {self.path}: {self.n_clips} clips in " \
-               f"{self.seconds:.1f} s"
+        line = (
+            f"magnified frames written to {self.path}: {self.n_clips} clips in {self.seconds:.1f} s"
+        )
         if self.unchanged:
             line += f"; {self.unchanged} clip(s) had no frequency in the band (see -v)"
         return line
 
 
-def run_magnify(path: Path | str, config: MagnifyConfig, *, command: str = "",
-                progress: bool | None = None) -> MagnifyResult:
+def run_magnify(
+    path: Path | str, config: MagnifyConfig, *, command: str = "", progress: bool | None = None
+) -> MagnifyResult:
     """Add the ``magnify`` stage (``magnified/frames``) to the store at ``path``."""
     path = Path(path)
     start = time.perf_counter()
     result = MagnifyResult(path)
-    with store_lock(path, must_exist=True), ClipStore(path) as store, \
-            modify_store(path, STAGE, command or "merprep.magnify.run_magnify",
-                         config.stage_params()) as writer:
+    with (
+        store_lock(path, must_exist=True),
+        ClipStore(path) as store,
+        modify_store(
+            path, STAGE, command or "merprep.magnify.run_magnify", config.stage_params()
+        ) as writer,
+    ):
         ids = store.clip_ids
 
         def items():
             for cid in ids:
                 record = store.record(cid)
-                yield cid, store.frames(cid), sample_rate(record["fps"],
-                                                          record["frame_numbers"]), config
+                yield (
+                    cid,
+                    store.frames(cid),
+                    sample_rate(record["fps"], record["frame_numbers"]),
+                    config,
+                )
 
         # inline in this process (workers=1), as this stage always ran; giving it a --workers
         # option is passing that number here (_magnify_clip is picklable)
-        for _, (cid, (out, info)) in map_clips(_magnify_clip, items(), workers=1,
-                                               total=len(ids), desc=STAGE, progress=progress):
+        for _, (cid, (out, info)) in map_clips(
+            _magnify_clip, items(), workers=1, total=len(ids), desc=STAGE, progress=progress
+        ):
             writer.write(cid, stages.MAGNIFIED_FRAMES, out)
             writer.set_clip_info(cid, info)
             result.n_clips += 1
@@ -197,6 +215,7 @@ def run_magnify(path: Path | str, config: MagnifyConfig, *, command: str = "",
     return result
 
 
-def _magnify_clip(clip_id: str, frames: np.ndarray, rate: float, config: MagnifyConfig
-                  ) -> tuple[str, tuple[np.ndarray, dict[str, Any]]]:
+def _magnify_clip(
+    clip_id: str, frames: np.ndarray, rate: float, config: MagnifyConfig
+) -> tuple[str, tuple[np.ndarray, dict[str, Any]]]:
     return clip_id, magnify_frames(frames, rate, config)

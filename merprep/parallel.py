@@ -56,10 +56,15 @@ def worker_count(requested: int) -> int:
     return requested or available_cpus()
 
 
-def map_in_workers(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, workers: int,
-                   initializer: Callable[..., object] | None = None,
-                   initargs: tuple[Any, ...] = (), in_flight: int | None = None
-                   ) -> Iterator[tuple[tuple[Any, ...], R]]:
+def map_in_workers(
+    fn: Callable[..., R],
+    items: Iterable[tuple[Any, ...]],
+    *,
+    workers: int,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+    in_flight: int | None = None,
+) -> Iterator[tuple[tuple[Any, ...], R]]:
     """Yield ``(args, fn(*args))`` for each ``args`` of ``items``, in completion order, from
     ``workers`` spawned processes (each runs ``initializer(*initargs)`` once).
 
@@ -69,8 +74,9 @@ def map_in_workers(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, wo
     """
     limit = in_flight or 2 * workers
     queue = iter(items)
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
-                             initargs=initargs) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=initializer, initargs=initargs
+    ) as pool:
         pending: dict[Future[R], tuple[int, tuple[Any, ...]]] = {}
         submitted = 0
 
@@ -101,14 +107,26 @@ def map_in_workers(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, wo
 
 def progress_bar(total: int, desc: str, progress: bool | None) -> tqdm:
     """The clip progress bar of every merprep command (``progress`` None: only on a terminal)."""
-    return tqdm(total=total, unit="clip", desc=desc, dynamic_ncols=True,
-                disable=None if progress is None else not progress)
+    return tqdm(
+        total=total,
+        unit="clip",
+        desc=desc,
+        dynamic_ncols=True,
+        disable=None if progress is None else not progress,
+    )
 
 
-def map_clips(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, workers: int,
-              total: int, desc: str, progress: bool | None,
-              initializer: Callable[..., object] | None = None,
-              initargs: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], R]]:
+def map_clips(
+    fn: Callable[..., R],
+    items: Iterable[tuple[Any, ...]],
+    *,
+    workers: int,
+    total: int,
+    desc: str,
+    progress: bool | None,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+) -> Iterator[tuple[tuple[Any, ...], R]]:
     """:func:`map_in_workers` over ``total`` clips behind a progress bar, or inline in this
     process (no initializer, no pickling) when ``workers`` <= 1 or there is one clip at most.
 
@@ -122,8 +140,9 @@ def map_clips(fn: Callable[..., R], items: Iterable[tuple[Any, ...]], *, workers
                 yield args, fn(*args)
                 bar.update(1)
             return
-        for args, result in map_in_workers(fn, items, workers=min(workers, total),
-                                           initializer=initializer, initargs=initargs):
+        for args, result in map_in_workers(
+            fn, items, workers=min(workers, total), initializer=initializer, initargs=initargs
+        ):
             yield args, result
             bar.update(1)
     finally:

@@ -4,9 +4,28 @@ Kept for a release so that scripts, notebooks and benchmarks importing from here
 (``from merprep.pipeline import ExtractConfig, extract``); import from ``merprep.extract``.
 """
 
-from merprep.extract import (ClipTask, ExtractConfig, ExtractResult, choose_reduce, drift_summary,
-                             extract, landmark_drift, plan_extraction, process_clip,
-                             track_landmarks)
+from merprep.extract import (
+    ClipTask,
+    ExtractConfig,
+    ExtractResult,
+    choose_reduce,
+    drift_summary,
+    extract,
+    landmark_drift,
+    plan_extraction,
+    process_clip,
+    track_landmarks,
+)
 
-__all__ = ["ClipTask", "ExtractConfig", "ExtractResult", "choose_reduce", "drift_summary",
-           "extract", "landmark_drift", "plan_extraction", "process_clip", "track_landmarks"]
+__all__ = [
+    "ClipTask",
+    "ExtractConfig",
+    "ExtractResult",
+    "choose_reduce",
+    "drift_summary",
+    "extract",
+    "landmark_drift",
+    "plan_extraction",
+    "process_clip",
+    "track_landmarks",
+]

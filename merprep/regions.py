@@ -11,25 +11,57 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
 
 from merprep import stages
-from merprep.au_rules import (DEFAULT_RULES, FACE, N_POINTS, Rule, RulesError, RuleTable,
-                              load_rules, parse_rules)
+from merprep.au_rules import (
+    DEFAULT_RULES,
+    FACE,
+    N_POINTS,
+    Rule,
+    RulesError,
+    RuleTable,
+    load_rules,
+    parse_rules,
+)
 from merprep.errors import MerprepError
 from merprep.parallel import map_clips
 from merprep.store import ClipStore, modify_store, store_lock
 
-__all__ = ["ALL_REGIONS", "BUILTIN_POINTS", "DEFAULT_CODES", "DEFAULT_RULES", "FACE",
-           "MARGIN_RANGE", "MODES", "N_POINTS", "SIZE_RANGE", "STAGE", "Choice", "CropConfig",
-           "CropResult", "Rule", "RuleTable", "RulesError", "annotated_codes", "choose",
-           "crop_clip", "crop_resize", "load_rules", "parse_rules", "points_box", "region_boxes",
-           "run_crop_au", "union_box"]
+__all__ = [
+    "ALL_REGIONS",
+    "BUILTIN_POINTS",
+    "DEFAULT_CODES",
+    "DEFAULT_RULES",
+    "FACE",
+    "MARGIN_RANGE",
+    "MODES",
+    "N_POINTS",
+    "SIZE_RANGE",
+    "STAGE",
+    "Choice",
+    "CropConfig",
+    "CropResult",
+    "Rule",
+    "RuleTable",
+    "RulesError",
+    "annotated_codes",
+    "choose",
+    "crop_clip",
+    "crop_resize",
+    "load_rules",
+    "parse_rules",
+    "points_box",
+    "region_boxes",
+    "run_crop_au",
+    "union_box",
+]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +89,7 @@ BUILTIN_POINTS = {
 # Choosing a region
 # ----------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Choice:
     """The region(s) picked for a clip and why."""
@@ -77,11 +110,15 @@ def annotated_codes(record: dict[str, Any]) -> list[int]:
     return sorted({int(c["code"]) for c in record.get("au_codes") or []})
 
 
-def choose(codes: Iterable[int], table: RuleTable, considered: Iterable[int] = DEFAULT_CODES,
-           mode: str = "rule") -> Choice:
+def choose(
+    codes: Iterable[int],
+    table: RuleTable,
+    considered: Iterable[int] = DEFAULT_CODES,
+    mode: str = "rule",
+) -> Choice:
     """First matching rule (``rule``) or every matching rule (``union``) for ``codes``; a rule
     matches when it lists one of the clip's codes that are in ``considered``."""
-    annotated = sorted(set(int(c) for c in codes))
+    annotated = sorted({int(c) for c in codes})
     allowed = set(considered)
     use = [c for c in annotated if c in allowed]
     matched = [r for r in table.rules if set(r.codes) & set(use)]
@@ -103,8 +140,10 @@ def choose(codes: Iterable[int], table: RuleTable, considered: Iterable[int] = D
 # Boxes and crops
 # ----------------------------------------------------------------------------------------------
 
-def points_box(landmarks: np.ndarray, points: Sequence[int], margin: float,
-               frame_size: tuple[int, int]) -> np.ndarray | None:
+
+def points_box(
+    landmarks: np.ndarray, points: Sequence[int], margin: float, frame_size: tuple[int, int]
+) -> np.ndarray | None:
     """Integer pixel box (x0, y0, x1, y1), end-exclusive, of ``points`` grown by ``margin`` x
     the box's width/height on each side and clamped inside the (width, height) frame; the pixel
     holding each point is inside. None when the points are missing (NaN) or the box is empty."""
@@ -114,8 +153,15 @@ def points_box(landmarks: np.ndarray, points: Sequence[int], margin: float,
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
     dx, dy = margin * (x1 - x0), margin * (y1 - y0)
     w, h = frame_size
-    box = np.array([math.floor(x0 - dx), math.floor(y0 - dy),
-                    math.floor(x1 + dx) + 1, math.floor(y1 + dy) + 1], np.float64)
+    box = np.array(
+        [
+            math.floor(x0 - dx),
+            math.floor(y0 - dy),
+            math.floor(x1 + dx) + 1,
+            math.floor(y1 + dy) + 1,
+        ],
+        np.float64,
+    )
     box[[0, 2]] = np.clip(box[[0, 2]], 0, w)
     box[[1, 3]] = np.clip(box[[1, 3]], 0, h)
     if box[2] - box[0] < 1 or box[3] - box[1] < 1:
@@ -160,7 +206,7 @@ class CropConfig:
             raise MerprepError(f"margin must be between {lo_m:g} and {hi_m:g}, got {self.margin}")
         if not self.codes:
             raise MerprepError("codes must list at least one AU number")
-        self.codes = tuple(sorted(set(int(c) for c in self.codes)))
+        self.codes = tuple(sorted({int(c) for c in self.codes}))
 
     def region_points(self) -> dict[str, tuple[tuple[int, ...], float]]:
         """``--mode all``: region name -> (points, margin), rule table overriding built-ins."""
@@ -175,18 +221,22 @@ class CropConfig:
 
     def stage_params(self) -> dict[str, Any]:
         params = {
-            "mode": self.mode, "codes": list(self.codes), "size": self.size,
-            "margin": self.margin, "rules_file": self.rules_file,
+            "mode": self.mode,
+            "codes": list(self.codes),
+            "size": self.size,
+            "margin": self.margin,
+            "rules_file": self.rules_file,
             "rule_table": self.rules.to_dict(),
             "box": "integer pixels (x0, y0, x1, y1), end-exclusive, store pixel coordinates; "
-                   "min/max of the points plus margin x box size per side, clamped to the frame",
+            "min/max of the points plus margin x box size per side, clamped to the frame",
             "resize": "stretch to size x size (no padding), INTER_AREA shrinking / "
-                      "INTER_LINEAR enlarging",
+            "INTER_LINEAR enlarging",
             "fallback_region": "whole face frame",
         }
         if self.mode == "all":
-            params["regions"] = {k: {"points": list(p), "margin": m}
-                                 for k, (p, m) in self.region_points().items()}
+            params["regions"] = {
+                k: {"points": list(p), "margin": m} for k, (p, m) in self.region_points().items()
+            }
         return params
 
 
@@ -197,8 +247,11 @@ def _frame_landmarks(landmarks: np.ndarray, per_frame: bool, t: int) -> list[np.
     return [landmarks[0]] * t
 
 
-def region_boxes(landmarks: Sequence[np.ndarray], rules: Sequence[tuple[Sequence[int], float]],
-                 frame_size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+def region_boxes(
+    landmarks: Sequence[np.ndarray],
+    rules: Sequence[tuple[Sequence[int], float]],
+    frame_size: tuple[int, int],
+) -> tuple[np.ndarray, bool]:
     """(T, 4) boxes: the union of the given (points, margin) boxes per frame; the whole frame
     where the landmarks give no box. Returns (boxes, whether any frame fell back)."""
     w, h = frame_size
@@ -215,8 +268,9 @@ def region_boxes(landmarks: Sequence[np.ndarray], rules: Sequence[tuple[Sequence
     return np.asarray(out, np.float32), fell_back
 
 
-def crop_clip(frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
-              config: CropConfig) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def crop_clip(
+    frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any], config: CropConfig
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """AU-region arrays and stage info of one clip (pure: no store access)."""
     t, h, w = frames.shape[:3]
     per_frame = record.get("landmarks_from") == "tracked"
@@ -237,8 +291,13 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
             arrays[stages.au_region_frames(name)] = crops(boxes)
             arrays[stages.au_region_boxes(name)] = boxes
         considered = [c for c in codes if c in set(config.codes)]
-        info = {"rule": "all", "regions": list(regions), "codes": considered,
-                "annotated_codes": codes, "fallback": bool(missing)}
+        info = {
+            "rule": "all",
+            "regions": list(regions),
+            "codes": considered,
+            "annotated_codes": codes,
+            "fallback": bool(missing),
+        }
         if missing:
             info["reason"] = "no landmarks; whole face used for " + ", ".join(missing)
         return arrays, info
@@ -246,8 +305,13 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
     choice = choose(codes, config.rules, config.codes, config.mode)
     spec = [(r.points, config.margin if r.margin is None else r.margin) for r in choice.rules]
     boxes, fell_back = region_boxes(lms, spec, (w, h))
-    info = {"rule": choice.name, "codes": choice.considered, "annotated_codes": codes,
-            "fallback": choice.fallback or fell_back, "landmarks_per_frame": per_frame}
+    info = {
+        "rule": choice.name,
+        "codes": choice.considered,
+        "annotated_codes": codes,
+        "fallback": choice.fallback or fell_back,
+        "landmarks_per_frame": per_frame,
+    }
     if choice.fallback:
         info["reason"] = choice.reason
     if fell_back and spec:
@@ -262,6 +326,7 @@ def crop_clip(frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
 # The stage
 # ----------------------------------------------------------------------------------------------
 
+
 @dataclass
 class CropResult:
     path: Path
@@ -273,19 +338,30 @@ class CropResult:
         lines = [f"AU regions written to {self.path}: {self.n_clips} clips"]
         lines += [f"  {name:<12} {n}" for name, n in sorted(self.per_rule.items())]
         n_fb = sum(self.fallbacks.values())
-        lines.append(f"  fallbacks    {n_fb}" + (" (" + ", ".join(
-            f"{k}: {v}" for k, v in sorted(self.fallbacks.items())) + ")" if n_fb else ""))
+        lines.append(
+            f"  fallbacks    {n_fb}"
+            + (
+                " (" + ", ".join(f"{k}: {v}" for k, v in sorted(self.fallbacks.items())) + ")"
+                if n_fb
+                else ""
+            )
+        )
         return "\n".join(lines)
 
 
-def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "",
-                progress: bool | None = None) -> CropResult:
+def run_crop_au(
+    path: Path | str, config: CropConfig, *, command: str = "", progress: bool | None = None
+) -> CropResult:
     """Add the ``crop-au`` stage to the store at ``path`` (replacing a previous one)."""
     path = Path(path)
     result = CropResult(path)
-    with store_lock(path, must_exist=True), ClipStore(path) as store, \
-            modify_store(path, STAGE, command or "merprep.regions.run_crop_au",
-                         config.stage_params()) as writer:
+    with (
+        store_lock(path, must_exist=True),
+        ClipStore(path) as store,
+        modify_store(
+            path, STAGE, command or "merprep.regions.run_crop_au", config.stage_params()
+        ) as writer,
+    ):
         ids = store.clip_ids
 
         def items():
@@ -294,8 +370,9 @@ def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "",
 
         # inline in this process (workers=1): cropping costs little next to reading and
         # writing the store
-        for _, (cid, (arrays, info)) in map_clips(_crop_clip, items(), workers=1,
-                                                  total=len(ids), desc=STAGE, progress=progress):
+        for _, (cid, (arrays, info)) in map_clips(
+            _crop_clip, items(), workers=1, total=len(ids), desc=STAGE, progress=progress
+        ):
             for name, arr in arrays.items():
                 writer.write(cid, name, arr)
             writer.set_clip_info(cid, info)
@@ -307,6 +384,11 @@ def run_crop_au(path: Path | str, config: CropConfig, *, command: str = "",
     return result
 
 
-def _crop_clip(clip_id: str, frames: np.ndarray, landmarks: np.ndarray, record: dict[str, Any],
-               config: CropConfig) -> tuple[str, tuple[dict[str, np.ndarray], dict[str, Any]]]:
+def _crop_clip(
+    clip_id: str,
+    frames: np.ndarray,
+    landmarks: np.ndarray,
+    record: dict[str, Any],
+    config: CropConfig,
+) -> tuple[str, tuple[dict[str, np.ndarray], dict[str, Any]]]:
     return clip_id, crop_clip(frames, landmarks, record, config)

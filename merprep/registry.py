@@ -54,9 +54,11 @@ class Registry(Generic[T]):
     def register(self, name: str, obj: Any = None) -> Any:
         """``registry.register(name, obj)``, or ``@registry.register(name)`` on a definition."""
         if obj is None:
+
             def deco(target: T) -> T:
                 self._add(name, target)
                 return target
+
             return deco
         self._add(name, obj)
         return obj
@@ -65,8 +67,9 @@ class Registry(Generic[T]):
         """Register ``"module:attribute"``, imported on first :meth:`get`."""
         module, sep, attr = target.partition(":")
         if not sep or not module or not attr:
-            raise ValueError(f"{self.kind} {name!r}: lazy target must be 'module:attribute', "
-                             f"got {target!r}")
+            raise ValueError(
+                f"{self.kind} {name!r}: lazy target must be 'module:attribute', got {target!r}"
+            )
         self._check_new(name)
         self._lazy[name] = target
         self._order.append(name)
@@ -94,8 +97,13 @@ class Registry(Generic[T]):
         if alias is not None:
             if name not in self._warned:
                 self._warned.add(name)
-                log.warning("%s %r was renamed %r in %s; the old name still works",
-                            self.kind, name, alias.new, alias.since)
+                log.warning(
+                    "%s %r was renamed %r in %s; the old name still works",
+                    self.kind,
+                    name,
+                    alias.new,
+                    alias.since,
+                )
             return alias.new
         if name in self._entries or name in self._lazy:
             return name

@@ -45,20 +45,28 @@ TEXT = (235, 235, 235)
 
 #: 68-point groups drawn as polylines: (points, closed, RGB colour).
 LANDMARK_GROUPS = (
-    (range(0, 17), False, (255, 255, 255)),   # jaw
-    (range(17, 22), False, (255, 220, 0)),    # brows
+    (range(17), False, (255, 255, 255)),  # jaw
+    (range(17, 22), False, (255, 220, 0)),  # brows
     (range(22, 27), False, (255, 220, 0)),
-    (range(27, 31), False, (0, 230, 255)),    # nose bridge
-    (range(31, 36), False, (0, 230, 255)),    # nostrils
-    (range(36, 42), True, (0, 255, 0)),       # eyes
+    (range(27, 31), False, (0, 230, 255)),  # nose bridge
+    (range(31, 36), False, (0, 230, 255)),  # nostrils
+    (range(36, 42), True, (0, 255, 0)),  # eyes
     (range(42, 48), True, (0, 255, 0)),
-    (range(48, 60), True, (255, 80, 255)),    # outer lips
-    (range(60, 68), True, (255, 80, 255)),    # inner lips
+    (range(48, 60), True, (255, 80, 255)),  # outer lips
+    (range(60, 68), True, (255, 80, 255)),  # inner lips
 )
 
 #: AU region box colours (RGB), chosen to stand apart from the landmark colours.
-BOX_COLOURS = ((255, 64, 64), (64, 140, 255), (255, 150, 0), (170, 90, 255), (0, 190, 140),
-               (255, 255, 120), (140, 70, 20), (255, 160, 200))
+BOX_COLOURS = (
+    (255, 64, 64),
+    (64, 140, 255),
+    (255, 150, 0),
+    (170, 90, 255),
+    (0, 190, 140),
+    (255, 255, 120),
+    (140, 70, 20),
+    (255, 160, 200),
+)
 
 _SHIFT = 4  # cv2 drawing with 4 fractional bits: landmarks are drawn at sub-pixel positions
 
@@ -88,8 +96,9 @@ def au_box_arrays(store: ClipStore, clip_id: str) -> dict[str, np.ndarray]:
             except MerprepError:  # this clip has no such array
                 continue
             if boxes.shape[-1:] != (4,) or boxes.ndim > 2:
-                log.warning("%s: %s has shape %s, not (T, 4); not drawn", clip_id, name,
-                            boxes.shape)
+                log.warning(
+                    "%s: %s has shape %s, not (T, 4); not drawn", clip_id, name, boxes.shape
+                )
                 continue
             out[region] = boxes
     return out
@@ -105,13 +114,21 @@ def choose_frames(n_frames: int, max_frames: int) -> list[int]:
 #: what ``merprep show --layer`` can draw (the stage table's layers)
 LAYERS = tuple(stages.LAYERS)
 #: the merprep command that writes each later stage's layer (for the "run this first" message)
-LAYER_COMMANDS = {layer: stage.command for layer, stage in stages.LAYERS.items()
-                  if stage is not stages.EXTRACT}
+LAYER_COMMANDS = {
+    layer: stage.command for layer, stage in stages.LAYERS.items() if stage is not stages.EXTRACT
+}
 
 
-def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames: int = 10,
-                   scale: float = 2.0, landmarks: bool = True, boxes: bool = True,
-                   layer: str = stages.FRAMES) -> np.ndarray:
+def render_montage(
+    store_path: Path | str,
+    clip_id: str | None = None,
+    *,
+    frames: int = 10,
+    scale: float = 2.0,
+    landmarks: bool = True,
+    boxes: bool = True,
+    layer: str = stages.FRAMES,
+) -> np.ndarray:
     """The montage of one clip (the first when ``clip_id`` is None) as uint8 RGB (H, W, 3).
 
     Layout: a title, then rows of :data:`COLUMNS` tiles of round(frame size x ``scale``) px with
@@ -130,8 +147,9 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
             raise MerprepError("the store has no clips", file=store.path)
         clip_id = clip_id or store.clip_ids[0]
         if clip_id not in set(store.clip_ids):
-            raise MerprepError(f"no clip {clip_id!r} in the store (see merprep show --list)",
-                               file=store.path)
+            raise MerprepError(
+                f"no clip {clip_id!r} in the store (see merprep show --list)", file=store.path
+            )
         record = store.record(clip_id)
         stage = stages.LAYERS[layer]
         if stage is stages.FLOW:
@@ -144,8 +162,11 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
             notes.append("AU crops: " + ", ".join(names))
             columns = max(1, COLUMNS // len(names))  # a frame's regions already sit side by side
         else:
-            pixels = (store.frames(clip_id) if stage is stages.EXTRACT
-                      else _stage_array(store, clip_id, stages.MAGNIFIED_FRAMES, stage))
+            pixels = (
+                store.frames(clip_id)
+                if stage is stages.EXTRACT
+                else _stage_array(store, clip_id, stages.MAGNIFIED_FRAMES, stage)
+            )
             points = store.landmarks(clip_id) if landmarks else None
             regions = au_box_arrays(store, clip_id) if boxes else {}
             if regions:
@@ -171,18 +192,22 @@ def render_montage(store_path: Path | str, clip_id: str | None = None, *, frames
     return _compose(_title(record), notes, [(tiles, labels)], columns)
 
 
-def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], list[str]]],
-             columns: int = COLUMNS) -> np.ndarray:
+def _compose(
+    title: str,
+    notes: list[str],
+    rows: list[tuple[list[np.ndarray], list[str]]],
+    columns: int = COLUMNS,
+) -> np.ndarray:
     """Title lines, then each group of tiles in rows of at most ``columns``, each tile with its
     label underneath. Tiles of a group share one size."""
-    widest = max(min(columns, len(tiles)) * (tiles[0].shape[1] + PAD) + PAD
-                 for tiles, _ in rows)
+    widest = max(min(columns, len(tiles)) * (tiles[0].shape[1] + PAD) + PAD for tiles, _ in rows)
     lines = _wrap(title, widest - 2 * PAD)
     for note in notes:
         lines += _wrap(note, widest - 2 * PAD)
     top = PAD + len(lines) * LINE_H
-    height = top + sum(math.ceil(len(tiles) / columns) * (tiles[0].shape[0] + LABEL_H + PAD)
-                       for tiles, _ in rows)
+    height = top + sum(
+        math.ceil(len(tiles) / columns) * (tiles[0].shape[0] + LABEL_H + PAD) for tiles, _ in rows
+    )
     canvas = np.full((height, widest, 3), BACKGROUND, np.uint8)
     for i, line in enumerate(lines):
         _text(canvas, line, (PAD, PAD + (i + 1) * LINE_H - 6), 0.5)
@@ -192,24 +217,26 @@ def _compose(title: str, notes: list[str], rows: list[tuple[list[np.ndarray], li
         for k, (tile, label) in enumerate(zip(tiles, labels)):
             r, c = divmod(k, columns)
             x0, y0 = PAD + c * (tile_w + PAD), y + r * (tile_h + LABEL_H + PAD)
-            canvas[y0:y0 + tile_h, x0:x0 + tile_w] = tile
+            canvas[y0 : y0 + tile_h, x0 : x0 + tile_w] = tile
             _text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
         y += math.ceil(len(tiles) / columns) * (tile_h + LABEL_H + PAD)
     return canvas
 
 
-def _stage_array(store: ClipStore, clip_id: str, name: str, stage: stages.Stage
-                 ) -> np.ndarray:
+def _stage_array(store: ClipStore, clip_id: str, name: str, stage: stages.Stage) -> np.ndarray:
     try:
         return store.array(clip_id, name)
     except MerprepError:
-        raise MerprepError(f"clip {clip_id!r} has no {name} (run {stage.command} first)",
-                           file=store.path) from None
+        raise MerprepError(
+            f"clip {clip_id!r} has no {name} (run {stage.command} first)", file=store.path
+        ) from None
 
 
 #: the stage parameters worth a line in the title
-SUMMARY_PARAMS = {stages.FLOW.name: ("method", "pair", "normalize", "size"),
-                  stages.MAGNIFY.name: ("alpha", "low", "high", "levels", "filter")}
+SUMMARY_PARAMS = {
+    stages.FLOW.name: ("method", "pair", "normalize", "size"),
+    stages.MAGNIFY.name: ("alpha", "low", "high", "levels", "filter"),
+}
 
 
 def _stage_summary(store: ClipStore, stage: str) -> str:
@@ -224,8 +251,12 @@ def _au_clips(store: ClipStore, clip_id: str) -> tuple[np.ndarray, list[str]]:
     if any(stages.AU_FRAMES in st.get("arrays", []) for st in store.stages.values()):
         info = store.stage_info(clip_id, crop.name) or {}
         return _stage_array(store, clip_id, stages.AU_FRAMES, crop), [str(info.get("rule", "AU"))]
-    regions = [(n, region) for st in store.stages.values() for n in st.get("arrays", [])
-               if (region := stages.au_region_of(n)) is not None]
+    regions = [
+        (n, region)
+        for st in store.stages.values()
+        for n in st.get("arrays", [])
+        if (region := stages.au_region_of(n)) is not None
+    ]
     if not regions:
         _stage_array(store, clip_id, stages.AU_FRAMES, crop)  # raises: run crop-au first
     clips = [_stage_array(store, clip_id, n, crop) for n, _ in regions]
@@ -234,42 +265,64 @@ def _au_clips(store: ClipStore, clip_id: str) -> tuple[np.ndarray, list[str]]:
 
 # -- flow --------------------------------------------------------------------------------------
 
-def _render_flow(store: ClipStore, clip_id: str, record: dict, frames: int, scale: float
-                 ) -> np.ndarray:
+
+def _render_flow(
+    store: ClipStore, clip_id: str, record: dict, frames: int, scale: float
+) -> np.ndarray:
     name = stages.FLOW.name
     flow = _stage_array(store, clip_id, stages.FLOW_ONSET_APEX, stages.FLOW).astype(np.float32)
     info = store.stage_info(clip_id, name) or {}
-    sequence = (store.array(clip_id, stages.FLOW_SEQUENCE)
-                if stages.FLOW_SEQUENCE in store.stages.get(name, {}).get("arrays", []) else None)
+    sequence = (
+        store.array(clip_id, stages.FLOW_SEQUENCE)
+        if stages.FLOW_SEQUENCE in store.stages.get(name, {}).get("arrays", [])
+        else None
+    )
     h, w = flow.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     u, v, strain = flow[..., 0], flow[..., 1], flow[..., 2]
     reach = max(float(np.abs(flow[..., :2]).max()), 1e-6)  # one scale for u and v
-    tiles = [_enlarge(_diverging(u, reach), size), _enlarge(_diverging(v, reach), size),
-             _enlarge(_sequential(strain), size), _enlarge(flow_colour(u, v, reach), size),
-             _enlarge(colour_wheel(min(h, w)), size)]
-    labels = [f"u (+-{reach:.2f})", f"v (+-{reach:.2f})",
-              f"strain (0-{float(strain.max()):.2f})", "direction, magnitude", "key"]
+    tiles = [
+        _enlarge(_diverging(u, reach), size),
+        _enlarge(_diverging(v, reach), size),
+        _enlarge(_sequential(strain), size),
+        _enlarge(flow_colour(u, v, reach), size),
+        _enlarge(colour_wheel(min(h, w)), size),
+    ]
+    labels = [
+        f"u (+-{reach:.2f})",
+        f"v (+-{reach:.2f})",
+        f"strain (0-{float(strain.max()):.2f})",
+        "direction, magnitude",
+        "key",
+    ]
     rows = [(tiles, labels)]
     if sequence is not None:
         numbers = record.get("frame_numbers", [])
         chosen = [i for i in choose_frames(len(sequence), frames + 1) if i > 0][:frames]
         top = max(float(np.abs(sequence[..., :2]).max()), 1e-6)
-        rows.append(([_enlarge(flow_colour(sequence[i, ..., 0], sequence[i, ..., 1], top), size)
-                      for i in chosen],
-                     [f"-> frame {numbers[i]:g}" if i < len(numbers) else f"-> #{i}"
-                      for i in chosen]))
+        rows.append(
+            (
+                [
+                    _enlarge(flow_colour(sequence[i, ..., 0], sequence[i, ..., 1], top), size)
+                    for i in chosen
+                ],
+                [f"-> frame {numbers[i]:g}" if i < len(numbers) else f"-> #{i}" for i in chosen],
+            )
+        )
     apex = info.get("apex_frame")
-    note = (f"flow onset frame {info.get('onset_frame', '?')} -> apex frame {apex} "
-            f"({info.get('apex_source', '?')}) {_stage_summary(store, name)}")
+    note = (
+        f"flow onset frame {info.get('onset_frame', '?')} -> apex frame {apex} "
+        f"({info.get('apex_source', '?')}) {_stage_summary(store, name)}"
+    )
     return _compose(_title(record), [note], rows)
 
 
 def flow_colour(u: np.ndarray, v: np.ndarray, reach: float) -> np.ndarray:
     """RGB image of a flow field: hue = direction (as on :func:`colour_wheel`), brightness =
     magnitude / ``reach`` (clipped to 1)."""
-    magnitude, angle = cv2.cartToPolar(u.astype(np.float32), v.astype(np.float32),
-                                       angleInDegrees=True)
+    magnitude, angle = cv2.cartToPolar(
+        u.astype(np.float32), v.astype(np.float32), angleInDegrees=True
+    )
     hsv = np.zeros(u.shape + (3,), np.uint8)
     hsv[..., 0] = (angle / 2).astype(np.uint8)  # OpenCV hue is 0-179
     hsv[..., 1] = 255
@@ -291,16 +344,20 @@ def colour_wheel(size: int) -> np.ndarray:
 def _diverging(x: np.ndarray, reach: float) -> np.ndarray:
     """Blue (-reach) through white (0) to red (+reach), RGB uint8."""
     t = np.clip(x / reach, -1, 1)[..., None]
-    white, red, blue = np.array([255, 255, 255.]), np.array([200, 30, 30.]), \
-        np.array([30, 60, 200.])
+    white, red, blue = (
+        np.array([255, 255, 255.0]),
+        np.array([200, 30, 30.0]),
+        np.array([30, 60, 200.0]),
+    )
     out = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
     return out.astype(np.uint8)
 
 
 def _sequential(x: np.ndarray) -> np.ndarray:
     top = float(x.max())
-    scaled = np.zeros(x.shape, np.uint8) if top <= 0 else \
-        np.clip(x / top * 255, 0, 255).astype(np.uint8)
+    scaled = (
+        np.zeros(x.shape, np.uint8) if top <= 0 else np.clip(x / top * 255, 0, 255).astype(np.uint8)
+    )
     return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
 
 
@@ -313,20 +370,24 @@ def save_montage(image: np.ndarray, out: Path | str) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise MerprepError("could not write the image (unknown suffix or unwritable folder)",
-                           file=out)
+        raise MerprepError(
+            "could not write the image (unknown suffix or unwritable folder)", file=out
+        )
     return out
 
 
 # -- drawing helpers ---------------------------------------------------------------------------
+
 
 def _title(record: dict) -> str:
     aus = record.get("aus") or "-"
     extra = ""
     if record.get("landmark_drift_px") is not None:
         extra = f"   landmark drift {record['landmark_drift_px']:.2f} px"
-    return (f"{record.get('clip_id', '?')}   emotion: {record.get('emotion', '?')}   "
-            f"AUs: {aus}   landmarks: {record.get('landmarks_from', '?')}{extra}")
+    return (
+        f"{record.get('clip_id', '?')}   emotion: {record.get('emotion', '?')}   "
+        f"AUs: {aus}   landmarks: {record.get('landmarks_from', '?')}{extra}"
+    )
 
 
 def _wrap(text: str, width_px: int, font_scale: float = 0.5) -> list[str]:
@@ -341,8 +402,13 @@ def _wrap(text: str, width_px: int, font_scale: float = 0.5) -> list[str]:
     return lines or [""]
 
 
-def _text(img: np.ndarray, text: str, org: tuple[int, int], font_scale: float,
-          colour: tuple[int, int, int] = TEXT) -> None:
+def _text(
+    img: np.ndarray,
+    text: str,
+    org: tuple[int, int],
+    font_scale: float,
+    colour: tuple[int, int, int] = TEXT,
+) -> None:
     cv2.putText(img, text, org, FONT, font_scale, colour, 1, cv2.LINE_AA)
 
 
@@ -350,8 +416,7 @@ def _tile(frame: np.ndarray, tile_w: int, tile_h: int) -> np.ndarray:
     img = frame[:, :, 0] if frame.ndim == 3 and frame.shape[2] == 1 else frame
     if img.ndim == 2:
         img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(cv2.resize(img, (tile_w, tile_h),
-                                           interpolation=cv2.INTER_NEAREST))
+    return np.ascontiguousarray(cv2.resize(img, (tile_w, tile_h), interpolation=cv2.INTER_NEAREST))
 
 
 def _to_tile(xy: np.ndarray, sx: float, sy: float) -> np.ndarray:
@@ -372,9 +437,15 @@ def _draw_landmarks(tile: np.ndarray, points: np.ndarray, sx: float, sy: float) 
             cv2.circle(tile, tuple(int(v) for v in p), radius, colour, -1, cv2.LINE_AA, _SHIFT)
 
 
-def _draw_box(tile: np.ndarray, box: np.ndarray, sx: float, sy: float,
-              colour: tuple[int, int, int], name: str,
-              taken: list[tuple[int, int, int, int]]) -> None:
+def _draw_box(
+    tile: np.ndarray,
+    box: np.ndarray,
+    sx: float,
+    sy: float,
+    colour: tuple[int, int, int],
+    name: str,
+    taken: list[tuple[int, int, int, int]],
+) -> None:
     """The box, and its name on a filled tag at the top-left corner; a tag that would cover an
     earlier one (regions often share a corner) moves right, then down."""
     if not np.isfinite(box).all():
@@ -387,8 +458,10 @@ def _draw_box(tile: np.ndarray, box: np.ndarray, sx: float, sy: float,
     tag_w, tag_h = tw + 4, th + 5
     x, y = p0[0], max(0, p0[1] - tag_h)
     for _ in range(20):
-        hit = next((t for t in taken if x < t[2] and t[0] < x + tag_w and y < t[3]
-                    and t[1] < y + tag_h), None)
+        hit = next(
+            (t for t in taken if x < t[2] and t[0] < x + tag_w and y < t[3] and t[1] < y + tag_h),
+            None,
+        )
         if hit is None:
             break
         x = hit[2] + 1

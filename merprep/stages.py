@@ -60,17 +60,41 @@ class Stage:
     description: str
 
 
-EXTRACT = Stage("extract", "merprep extract", (), (FRAMES, LANDMARKS), {},
-                "face clips and their landmarks, from the dataset as shipped")
-CROP_AU = Stage("crop-au", "merprep crop-au", (FRAMES, LANDMARKS), (AU_FRAMES, AU_BOXES),
-                {"au/<region>/frames": "--mode all (instead of au/frames)",
-                 "au/<region>/boxes": "--mode all (instead of au/boxes)"},
-                "action-unit region clips cut from the face frames")
-FLOW = Stage("flow", "merprep flow", (FRAMES, LANDMARKS), (FLOW_ONSET_APEX,),
-             {FLOW_SEQUENCE: "--pair sequence"},
-             "optical flow (u, v) and strain, onset to apex")
-MAGNIFY = Stage("magnify", "merprep magnify", (FRAMES,), (MAGNIFIED_FRAMES,), {},
-                "Eulerian motion-magnified face frames")
+EXTRACT = Stage(
+    "extract",
+    "merprep extract",
+    (),
+    (FRAMES, LANDMARKS),
+    {},
+    "face clips and their landmarks, from the dataset as shipped",
+)
+CROP_AU = Stage(
+    "crop-au",
+    "merprep crop-au",
+    (FRAMES, LANDMARKS),
+    (AU_FRAMES, AU_BOXES),
+    {
+        "au/<region>/frames": "--mode all (instead of au/frames)",
+        "au/<region>/boxes": "--mode all (instead of au/boxes)",
+    },
+    "action-unit region clips cut from the face frames",
+)
+FLOW = Stage(
+    "flow",
+    "merprep flow",
+    (FRAMES, LANDMARKS),
+    (FLOW_ONSET_APEX,),
+    {FLOW_SEQUENCE: "--pair sequence"},
+    "optical flow (u, v) and strain, onset to apex",
+)
+MAGNIFY = Stage(
+    "magnify",
+    "merprep magnify",
+    (FRAMES,),
+    (MAGNIFIED_FRAMES,),
+    {},
+    "Eulerian motion-magnified face frames",
+)
 
 STAGES: dict[str, Stage] = {s.name: s for s in (EXTRACT, CROP_AU, FLOW, MAGNIFY)}
 #: the arrays every clip has from extract, in digest order
@@ -107,19 +131,26 @@ class Source:
 SOURCES: dict[str, Source] = {
     "face": Source("face", FRAMES, "extract", "uint8", "face clips (T, H, W, C)"),
     "au": Source("au", AU_FRAMES, "crop-au", "uint8", "AU-region clips (T, H, W, C)"),
-    "flow": Source("flow", FLOW_ONSET_APEX, "flow", "float32",
-                   "onset-apex (u, v, strain) stack (H, W, 3)"),
-    "magnified": Source("magnified", MAGNIFIED_FRAMES, "magnify", "uint8",
-                        "motion-magnified face clips (T, H, W, C)"),
+    "flow": Source(
+        "flow", FLOW_ONSET_APEX, "flow", "float32", "onset-apex (u, v, strain) stack (H, W, 3)"
+    ),
+    "magnified": Source(
+        "magnified",
+        MAGNIFIED_FRAMES,
+        "magnify",
+        "uint8",
+        "motion-magnified face clips (T, H, W, C)",
+    ),
 }
 
 
 # -- what ``merprep show --layer`` draws -------------------------------------------------------
 #: layer -> the stage whose arrays it draws: the face frames (the layer is named after their
 #: array), then each later stage's, under the name of the model source that reads them
-LAYERS: dict[str, Stage] = {FRAMES: EXTRACT, **{src.name: STAGES[src.stage]
-                                                 for src in SOURCES.values()
-                                                 if src.stage != EXTRACT.name}}
+LAYERS: dict[str, Stage] = {
+    FRAMES: EXTRACT,
+    **{src.name: STAGES[src.stage] for src in SOURCES.values() if src.stage != EXTRACT.name},
+}
 
 
 def missing_source_advice(source: Source, stages: Mapping[str, Any], store: str) -> str:
@@ -133,9 +164,13 @@ def missing_source_advice(source: Source, stages: Mapping[str, Any], store: str)
     if ran is not None and source.array not in ran.get("arrays", []):
         params = ran.get("params") or {}
         if source.name == "au" and params.get("mode") == "all":
-            return (f"this store's crop-au ran with --mode all, which writes one clip per region "
-                    f"(au/<region>/frames) and no {source.array}; rerun `{source.command} "
-                    f"{store} --mode rule` (or --mode union) for a single AU-region input")
-        return (f"this store's {source.stage} stage did not write {source.array} (its arrays: "
-                f"{', '.join(ran.get('arrays', [])) or 'none'}); rerun `{source.command} {store}`")
+            return (
+                f"this store's crop-au ran with --mode all, which writes one clip per region "
+                f"(au/<region>/frames) and no {source.array}; rerun `{source.command} "
+                f"{store} --mode rule` (or --mode union) for a single AU-region input"
+            )
+        return (
+            f"this store's {source.stage} stage did not write {source.array} (its arrays: "
+            f"{', '.join(ran.get('arrays', [])) or 'none'}); rerun `{source.command} {store}`"
+        )
     return f"run `{source.command} {store}` first"

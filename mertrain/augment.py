@@ -86,8 +86,9 @@ class AugmentConfig:
             if not 0.0 <= v <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {v}")
         if int(self.max_translate) != self.max_translate or self.max_translate < 0:
-            raise ValueError(f"max_translate must be a whole number of pixels >= 0, "
-                             f"got {self.max_translate}")
+            raise ValueError(
+                f"max_translate must be a whole number of pixels >= 0, got {self.max_translate}"
+            )
         if not 0.0 <= self.max_rotate < 180.0:
             raise ValueError(f"max_rotate must be in [0, 180) degrees, got {self.max_rotate}")
         if self.noise_std < 0 or self.brightness < 0:
@@ -99,28 +100,33 @@ class AugmentConfig:
 
     @property
     def is_identity(self) -> bool:
-        return self.prob == 0 or (self.flip_prob == 0 and self.max_translate == 0
-                                  and self.max_rotate == 0 and self.noise_std == 0
-                                  and self.brightness == 0)
+        return self.prob == 0 or (
+            self.flip_prob == 0
+            and self.max_translate == 0
+            and self.max_rotate == 0
+            and self.noise_std == 0
+            and self.brightness == 0
+        )
 
 
 @dataclass(frozen=True)
 class ClipParams:
     """Per-clip parameters drawn by :func:`sample_params` (arrays of length N)."""
 
-    active: np.ndarray      # bool: augment this clip at all
-    flip: np.ndarray        # bool
-    dy: np.ndarray          # int px (positive: content moves down)
-    dx: np.ndarray          # int px (positive: content moves right)
-    angle: np.ndarray       # degrees (positive: counter-clockwise on screen)
+    active: np.ndarray  # bool: augment this clip at all
+    flip: np.ndarray  # bool
+    dy: np.ndarray  # int px (positive: content moves down)
+    dx: np.ndarray  # int px (positive: content moves right)
+    angle: np.ndarray  # degrees (positive: counter-clockwise on screen)
     noise_sigma: np.ndarray  # fraction of value_range
-    brightness: np.ndarray   # fraction of value_range
+    brightness: np.ndarray  # fraction of value_range
 
 
 def _check_clips(clips: np.ndarray) -> None:
     if not isinstance(clips, np.ndarray) or clips.ndim != 5:
-        raise ValueError(f"expected clips of shape (N, T, H, W, C), got "
-                         f"{getattr(clips, 'shape', type(clips))}")
+        raise ValueError(
+            f"expected clips of shape (N, T, H, W, C), got {getattr(clips, 'shape', type(clips))}"
+        )
     if not (clips.dtype == np.uint8 or np.issubdtype(clips.dtype, np.floating)):
         raise TypeError(f"clips must be uint8 or float, got {clips.dtype}")
 
@@ -142,14 +148,16 @@ def sample_params(n: int, rng: np.random.Generator, config: AugmentConfig) -> Cl
 
 # --------------------------------------------------------------------------- single transforms
 
+
 def hflip(clips: np.ndarray) -> np.ndarray:
     """Mirror every frame left-right: (N, T, H, W, C) -> same (a view-free copy)."""
     _check_clips(clips)
     return clips[:, :, :, ::-1, :].copy()
 
 
-def _sample(clip: np.ndarray, sy: np.ndarray, sx: np.ndarray, fill: str,
-            fill_value: float) -> np.ndarray:
+def _sample(
+    clip: np.ndarray, sy: np.ndarray, sx: np.ndarray, fill: str, fill_value: float
+) -> np.ndarray:
     """Bilinear sampling of a float (T, H, W, C) clip at source coordinates (H, W) each: the
     same map for every frame. Integer coordinates give exact copies."""
     h, w = clip.shape[1:3]
@@ -181,8 +189,14 @@ def _to_dtype(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return x.astype(dtype, copy=False)
 
 
-def affine(clips: np.ndarray, angle: np.ndarray | float, dy: np.ndarray | int,
-           dx: np.ndarray | int, fill: str = "edge", fill_value: float = 0.0) -> np.ndarray:
+def affine(
+    clips: np.ndarray,
+    angle: np.ndarray | float,
+    dy: np.ndarray | int,
+    dx: np.ndarray | int,
+    fill: str = "edge",
+    fill_value: float = 0.0,
+) -> np.ndarray:
     """Rotate each clip by ``angle`` degrees about the frame centre, then shift it by (dy, dx)
     pixels; one map per clip, applied to all its frames (bilinear; exact for whole-pixel
     shifts without rotation). Positive angles turn the content counter-clockwise on screen."""
@@ -194,8 +208,9 @@ def affine(clips: np.ndarray, angle: np.ndarray | float, dy: np.ndarray | int,
     if fill not in FILL_MODES:
         raise ValueError(f"fill {fill!r}: choose from {list(FILL_MODES)}")
     cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
-    gy, gx = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                         indexing="ij")
+    gy, gx = np.meshgrid(
+        np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij"
+    )
     out = np.empty_like(clips)
     for i in range(n):
         if angle[i] == 0 and dy[i] == 0 and dx[i] == 0:
@@ -215,16 +230,22 @@ def affine(clips: np.ndarray, angle: np.ndarray | float, dy: np.ndarray | int,
     return out
 
 
-def translate(clips: np.ndarray, dy: np.ndarray | int, dx: np.ndarray | int,
-              fill: str = "edge", fill_value: float = 0.0) -> np.ndarray:
+def translate(
+    clips: np.ndarray,
+    dy: np.ndarray | int,
+    dx: np.ndarray | int,
+    fill: str = "edge",
+    fill_value: float = 0.0,
+) -> np.ndarray:
     """Shift each clip by whole pixels (dy down, dx right), the same for all its frames."""
     if np.any(np.asarray(dy) != np.rint(dy)) or np.any(np.asarray(dx) != np.rint(dx)):
         raise ValueError("translate takes whole pixels; use affine() for sub-pixel shifts")
     return affine(clips, 0.0, dy, dx, fill, fill_value)
 
 
-def rotate(clips: np.ndarray, angle: np.ndarray | float, fill: str = "edge",
-           fill_value: float = 0.0) -> np.ndarray:
+def rotate(
+    clips: np.ndarray, angle: np.ndarray | float, fill: str = "edge", fill_value: float = 0.0
+) -> np.ndarray:
     """Rotate each clip by ``angle`` degrees (counter-clockwise) about the frame centre."""
     return affine(clips, angle, 0, 0, fill, fill_value)
 
@@ -235,8 +256,9 @@ def _value_range(clips: np.ndarray, config_range: float | None) -> float:
     return 255.0 if clips.dtype == np.uint8 else 1.0
 
 
-def add_brightness(clips: np.ndarray, delta: np.ndarray | float,
-                   value_range: float | None = None) -> np.ndarray:
+def add_brightness(
+    clips: np.ndarray, delta: np.ndarray | float, value_range: float | None = None
+) -> np.ndarray:
     """Add ``delta * value_range`` to every pixel of each clip (one offset per clip)."""
     _check_clips(clips)
     n = clips.shape[0]
@@ -245,8 +267,12 @@ def add_brightness(clips: np.ndarray, delta: np.ndarray | float,
     return _to_dtype(res, clips.dtype)
 
 
-def add_noise(clips: np.ndarray, sigma: np.ndarray | float, rng: np.random.Generator,
-              value_range: float | None = None) -> np.ndarray:
+def add_noise(
+    clips: np.ndarray,
+    sigma: np.ndarray | float,
+    rng: np.random.Generator,
+    value_range: float | None = None,
+) -> np.ndarray:
     """Gaussian noise with standard deviation ``sigma * value_range`` (one sigma per clip;
     independent noise per pixel and frame, as a camera's)."""
     _check_clips(clips)
@@ -261,8 +287,10 @@ def add_noise(clips: np.ndarray, sigma: np.ndarray | float, rng: np.random.Gener
 
 # --------------------------------------------------------------------------- all together
 
-def apply_params(clips: np.ndarray, params: ClipParams, rng: np.random.Generator,
-                 config: AugmentConfig) -> np.ndarray:
+
+def apply_params(
+    clips: np.ndarray, params: ClipParams, rng: np.random.Generator, config: AugmentConfig
+) -> np.ndarray:
     """Apply drawn parameters: flip, rotation + translation (one resampling), brightness,
     noise. Clips whose ``active`` is False are returned unchanged (no noise either)."""
     _check_clips(clips)
@@ -280,8 +308,9 @@ def apply_params(clips: np.ndarray, params: ClipParams, rng: np.random.Generator
     return x
 
 
-def augment_clips(clips: np.ndarray, rng: np.random.Generator,
-                  config: AugmentConfig | None = None) -> np.ndarray:
+def augment_clips(
+    clips: np.ndarray, rng: np.random.Generator, config: AugmentConfig | None = None
+) -> np.ndarray:
     """Augmented copy of a batch of TRAINING clips (N, T, H, W, C), uint8 or float.
 
     One set of parameters per clip, the same for all its frames; deterministic for a given

@@ -22,8 +22,9 @@ COMMANDS.register_lazy("report", "mertrain.commands.report:report")
 COMMANDS.register_lazy("models", "mertrain.commands.models:models")
 
 
-@click.group(cls=LazyGroup, commands=COMMANDS,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, commands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(__version__, prog_name="mertrain")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def cli(verbose: int) -> None:

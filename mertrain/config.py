@@ -73,8 +73,9 @@ class ModelSection:
         object.__setattr__(self, "options", dict(self.options))
         for name in ("frames", "size"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise _fail("model", name, f"expected a whole number >= 1, got {value!r}")
 
     def architecture_overrides(self) -> dict[str, Any]:
@@ -98,25 +99,29 @@ class DataSection:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stores", tuple(str(s) for s in _tuple(self.stores)))
-        object.__setattr__(self, "test_subjects",
-                           tuple(str(s) for s in _tuple(self.test_subjects)))
+        object.__setattr__(self, "test_subjects", tuple(str(s) for s in _tuple(self.test_subjects)))
         if not self.stores:
             raise _fail("data", "stores", "give at least one clip store")
         if self.protocol not in PROTOCOLS:
-            raise _fail("data", "protocol", f"unknown protocol {self.protocol!r}; choose one of "
-                        f"{', '.join(PROTOCOLS)}")
+            raise _fail(
+                "data",
+                "protocol",
+                f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}",
+            )
         try:
             get_task(self.task)
         except ValueError as exc:
             raise _fail("data", "task", str(exc)) from None
         if self.input not in INPUT_MODES:
-            raise _fail("data", "input", f"unknown input mode {self.input!r}; choose one of "
-                        f"{', '.join(INPUT_MODES)}")
+            raise _fail(
+                "data",
+                "input",
+                f"unknown input mode {self.input!r}; choose one of {', '.join(INPUT_MODES)}",
+            )
         if not (math.isfinite(self.input_gain) and self.input_gain > 0):
             raise _fail("data", "input_gain", f"must be a number > 0, got {self.input_gain!r}")
         if self.protocol == "megc2019" and self.task != MEGC2019_TASK:
-            raise _fail("data", "task", f"protocol megc2019 is 3-class; use task "
-                        f"{MEGC2019_TASK}")
+            raise _fail("data", "task", f"protocol megc2019 is 3-class; use task {MEGC2019_TASK}")
         if self.test_subjects and self.protocol != "holdout":
             raise _fail("data", "test_subjects", "apply to protocol holdout only")
         if self.protocol == "holdout" and not (self.test_subjects or self.splits_file):
@@ -146,8 +151,11 @@ class RecipeSection(RecipeRequest):
             raise RunError(f"recipe: {exc}") from None
         object.__setattr__(self, "augment", resolve_augment(self.augment))
         if self.select not in SELECT_MODES:
-            raise _fail("recipe", "select", f"unknown mode {self.select!r}; choose one of "
-                        f"{', '.join(SELECT_MODES)}")
+            raise _fail(
+                "recipe",
+                "select",
+                f"unknown mode {self.select!r}; choose one of {', '.join(SELECT_MODES)}",
+            )
         if not 0 < self.val_fraction < 1:
             raise _fail("recipe", "val_fraction", f"must be in (0, 1), got {self.val_fraction}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
@@ -173,11 +181,18 @@ class RuntimeSection:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise _fail("runtime", "precision", f"unknown precision {self.precision!r}; choose "
-                        f"one of {', '.join(PRECISIONS)}")
+            raise _fail(
+                "runtime",
+                "precision",
+                f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}",
+            )
         if self.jit and self.deterministic:
-            raise _fail("runtime", "jit", "XLA compilation needs deterministic=False: Keras "
-                        "does not XLA-compile while TensorFlow's op determinism is on")
+            raise _fail(
+                "runtime",
+                "jit",
+                "XLA compilation needs deterministic=False: Keras "
+                "does not XLA-compile while TensorFlow's op determinism is on",
+            )
 
 
 EXECUTORS = ("local", "ray")
@@ -197,17 +212,29 @@ class ExecutionSection:
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", str(self.out))
         if self.executor not in EXECUTORS:
-            raise _fail("execution", "executor", f"unknown executor {self.executor!r}; choose "
-                        f"one of {', '.join(EXECUTORS)}")
+            raise _fail(
+                "execution",
+                "executor",
+                f"unknown executor {self.executor!r}; choose one of {', '.join(EXECUTORS)}",
+            )
         if self.ray_address and self.executor != "ray":
             raise _fail("execution", "ray_address", "needs executor ray")
 
 
-SECTIONS = {"model": ModelSection, "data": DataSection, "recipe": RecipeSection,
-            "runtime": RuntimeSection, "execution": ExecutionSection}
+SECTIONS = {
+    "model": ModelSection,
+    "data": DataSection,
+    "recipe": RecipeSection,
+    "runtime": RuntimeSection,
+    "execution": ExecutionSection,
+}
 #: flat option name -> (section, field) where they differ from the field name
-_RENAMED = {"model": ("model", "name"), "model_options": ("model", "options"),
-            "lr_schedule": ("recipe", "schedule"), "logit_adjust_tau": ("recipe", "tau")}
+_RENAMED = {
+    "model": ("model", "name"),
+    "model_options": ("model", "options"),
+    "lr_schedule": ("recipe", "schedule"),
+    "logit_adjust_tau": ("recipe", "tau"),
+}
 
 
 def _flat_names() -> dict[str, tuple[str, str]]:
@@ -253,11 +280,11 @@ class RunConfig:
         """The nested ``config`` of a config.json (sections as mappings)."""
         unknown = sorted(set(d) - set(SECTIONS))
         if unknown:
-            raise RunError(f"unknown configuration section(s) {unknown}; sections: "
-                           f"{list(SECTIONS)}")
+            raise RunError(
+                f"unknown configuration section(s) {unknown}; sections: {list(SECTIONS)}"
+            )
         try:
-            return cls(**{name: SECTIONS[name](**dict(d.get(name) or {}))
-                          for name in SECTIONS})
+            return cls(**{name: SECTIONS[name](**dict(d.get(name) or {})) for name in SECTIONS})
         except TypeError as exc:
             raise RunError(f"configuration: {exc}") from None
 
@@ -325,13 +352,14 @@ def resolve_augment(value: Any) -> dict[str, Any] | None:
     if isinstance(value, str) and value.lower() == "default":
         value = {}
     if not isinstance(value, Mapping):
-        raise RunError(f"recipe.augment: expected none, default or a mapping of AugmentConfig "
-                       f"fields, got {value!r}")
+        raise RunError(
+            f"recipe.augment: expected none, default or a mapping of AugmentConfig "
+            f"fields, got {value!r}"
+        )
     names = [f.name for f in dataclasses.fields(AugmentConfig)]
     unknown = sorted(set(value) - set(names))
     if unknown:
-        raise RunError(f"recipe.augment: unknown field(s) {unknown}; AugmentConfig fields: "
-                       f"{names}")
+        raise RunError(f"recipe.augment: unknown field(s) {unknown}; AugmentConfig fields: {names}")
     try:
         return dataclasses.asdict(AugmentConfig(**value))
     except (TypeError, ValueError) as exc:

@@ -56,8 +56,10 @@ class StoreCollection:
                     raise StoreError("the store holds no clips", file=store.path)
                 for cid in store.clip_ids:
                     if cid in self._where:
-                        raise StoreError(f"clip {cid!r} is in two stores "
-                                         f"({self._where[cid].path} and {store.path})")
+                        raise StoreError(
+                            f"clip {cid!r} is in two stores "
+                            f"({self._where[cid].path} and {store.path})"
+                        )
                     self._where[cid] = store
         except BaseException:
             self.close()
@@ -94,12 +96,20 @@ class StoreCollection:
         stages = sorted({SOURCES[s].stage for s in sources} - {"extract"})
         out = []
         for s in self.stores:
-            entry: dict[str, Any] = {"path": str(s.path.resolve()),
-                                     "schema_version": s.schema_version,
-                                     "fingerprint": s.fingerprint, "n_clips": len(s)}
-            read = {name: {"fingerprint": s.stages[name].get("fingerprint"),
-                           "params": s.stages[name].get("params")}
-                    for name in stages if name in s.stages}
+            entry: dict[str, Any] = {
+                "path": str(s.path.resolve()),
+                "schema_version": s.schema_version,
+                "fingerprint": s.fingerprint,
+                "n_clips": len(s),
+            }
+            read = {
+                name: {
+                    "fingerprint": s.stages[name].get("fingerprint"),
+                    "params": s.stages[name].get("params"),
+                }
+                for name in stages
+                if name in s.stages
+            }
             if read:
                 entry["stages_read"] = read
             out.append(entry)
@@ -112,8 +122,11 @@ class StoreCollection:
             for s in self.stores:
                 if not s.has_array(source.array):
                     advice = missing_source_advice(source, s.stages, str(s.path))
-                    raise StoreError(f"model {model!r} reads {name!r} clips ({source.array}), "
-                                     f"which this store does not have; {advice}", file=s.path)
+                    raise StoreError(
+                        f"model {model!r} reads {name!r} clips ({source.array}), "
+                        f"which this store does not have; {advice}",
+                        file=s.path,
+                    )
 
 
 def fit_clip(clip: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -147,16 +160,25 @@ def fit_image(img: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return img
 
 
-def load_arrays(collection: StoreCollection, clip_ids: Sequence[str],
-                shapes: Mapping[str, Sequence[int]], sources: Mapping[str, str],
-                progress: bool | None = None) -> dict[str, np.ndarray]:
+def load_arrays(
+    collection: StoreCollection,
+    clip_ids: Sequence[str],
+    shapes: Mapping[str, Sequence[int]],
+    sources: Mapping[str, str],
+    progress: bool | None = None,
+) -> dict[str, np.ndarray]:
     """Read every clip once for each model input: name -> array (N, *shape) (uint8 for clips)."""
     out: dict[str, np.ndarray] = {}
     for name, shape in shapes.items():
         array = SOURCE_ARRAYS[sources[name]]
         items = []
-        for cid in tqdm(clip_ids, desc=f"read {name}", unit="clip", leave=False,
-                        disable=None if progress is None else not progress):
+        for cid in tqdm(
+            clip_ids,
+            desc=f"read {name}",
+            unit="clip",
+            leave=False,
+            disable=None if progress is None else not progress,
+        ):
             items.append(fit_clip(collection.read(cid, array), shape))
         out[name] = np.stack(items)
     return out
@@ -197,8 +219,9 @@ class Normaliser:
 
     def __post_init__(self):
         if self.mode not in INPUT_MODES:
-            raise ValueError(f"unknown input mode {self.mode!r}; choose one of "
-                             f"{', '.join(INPUT_MODES)}")
+            raise ValueError(
+                f"unknown input mode {self.mode!r}; choose one of {', '.join(INPUT_MODES)}"
+            )
 
     def fit(self, x_train: np.ndarray) -> Normaliser:
         if self.mode == "raw" and x_train.dtype == np.uint8:

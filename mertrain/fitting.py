@@ -51,11 +51,15 @@ def schedule_callbacks(recipe: Recipe, monitor: str) -> list[keras.callbacks.Cal
     sched = recipe.schedule
     if isinstance(sched, StepDecay):
         f, every, lr0 = sched.factor, sched.every, recipe.lr
-        return [keras.callbacks.LearningRateScheduler(
-            lambda epoch, lr: lr0 * f ** (epoch // every))]
+        return [
+            keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr0 * f ** (epoch // every))
+        ]
     if isinstance(sched, Plateau):
-        return [keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=sched.factor,
-                                                  patience=sched.patience)]
+        return [
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, factor=sched.factor, patience=sched.patience
+            )
+        ]
     return []
 
 
@@ -68,8 +72,15 @@ class EpochSelector(keras.callbacks.Callback):
     schedule callbacks so ReduceLROnPlateau can monitor ``val_loss``.
     """
 
-    def __init__(self, mode: str, x: dict[str, np.ndarray], y: np.ndarray, n_classes: int,
-                 spec: ModelSpec, batch_size: int):
+    def __init__(
+        self,
+        mode: str,
+        x: dict[str, np.ndarray],
+        y: np.ndarray,
+        n_classes: int,
+        spec: ModelSpec,
+        batch_size: int,
+    ):
         super().__init__()
         self.mode, self.x, self.y = mode, x, np.asarray(y, int)
         self.n_classes, self.spec, self.batch_size = n_classes, spec, batch_size
@@ -85,8 +96,9 @@ class EpochSelector(keras.callbacks.Callback):
         sc = scores(self.y, pred, self.n_classes)
         key: tuple[float, ...]
         if self.mode == "inner-val":
-            loss = float(-np.mean(np.log(np.clip(proba[np.arange(len(self.y)), self.y],
-                                                 1e-12, None))))
+            loss = float(
+                -np.mean(np.log(np.clip(proba[np.arange(len(self.y)), self.y], 1e-12, None)))
+            )
             logs["val_uf1"], logs["val_loss"] = sc["uf1"], loss
             key = (sc["uf1"], -loss)
         else:
@@ -123,25 +135,30 @@ class NonFiniteLoss(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def make_callbacks(ctx: FoldContext, job: FoldJob, inputs: FoldInputs, spec: ModelSpec
-                   ) -> tuple[list[keras.callbacks.Callback], EpochSelector | None]:
+def make_callbacks(
+    ctx: FoldContext, job: FoldJob, inputs: FoldInputs, spec: ModelSpec
+) -> tuple[list[keras.callbacks.Callback], EpochSelector | None]:
     """(callbacks in order, the epoch selector or None): selector, schedule, TensorBoard."""
     callbacks: list[keras.callbacks.Callback] = []
     selector = None
     select, batch = ctx.training.select, ctx.recipe.batch_size
     if select == "inner-val":
-        selector = EpochSelector("inner-val", inputs.x_val, inputs.y_val, ctx.n_classes, spec,
-                                 batch)
+        selector = EpochSelector(
+            "inner-val", inputs.x_val, inputs.y_val, ctx.n_classes, spec, batch
+        )
     elif select == "oracle":
-        selector = EpochSelector("oracle", inputs.x_test, inputs.y_test, ctx.n_classes, spec,
-                                 batch)
+        selector = EpochSelector("oracle", inputs.x_test, inputs.y_test, ctx.n_classes, spec, batch)
     if selector is not None:
         callbacks.append(selector)
     callbacks += schedule_callbacks(ctx.recipe, plateau_monitor(select))
     if ctx.execution.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(
-            log_dir=str(Path(ctx.execution.out) / "tensorboard" / fold_file_stem(job.index)),
-            write_graph=False, profile_batch=0))
+        callbacks.append(
+            keras.callbacks.TensorBoard(
+                log_dir=str(Path(ctx.execution.out) / "tensorboard" / fold_file_stem(job.index)),
+                write_graph=False,
+                profile_batch=0,
+            )
+        )
     return callbacks, selector
 
 
@@ -156,6 +173,7 @@ def op_determinism(enabled: bool) -> Iterator[None]:
 
     try:
         from tensorflow.python.framework import config as tf_config
+
         was = tf_config.is_op_determinism_enabled()
     except (ImportError, AttributeError):  # private API moved: leave determinism on
         tf_config, was = None, True
@@ -177,9 +195,11 @@ def resolve_precision(precision: str) -> str:
 
     if tf.config.list_physical_devices("GPU"):
         return "mixed_float16"
-    log.warning("precision mixed: no GPU visible; training in float32 (TensorFlow has no "
-                "float16 CPU kernels for 3-D pooling, and float16 is not faster on CPU; "
-                "precision bf16 runs on CPU)")
+    log.warning(
+        "precision mixed: no GPU visible; training in float32 (TensorFlow has no "
+        "float16 CPU kernels for 3-D pooling, and float16 is not faster on CPU; "
+        "precision bf16 runs on CPU)"
+    )
     return "float32"
 
 

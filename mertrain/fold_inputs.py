@@ -67,13 +67,15 @@ class AugmentedTraining:
         if cached is None or cached[0] != epoch:
             cached = (epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n))
             self._order = cached
-        return cached[1][step * batch_size:(step + 1) * batch_size]
+        return cached[1][step * batch_size : (step + 1) * batch_size]
 
-    def batch(self, epoch: int, step: int, batch_size: int
-              ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def batch(
+        self, epoch: int, step: int, batch_size: int
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         rows = self.rows(epoch, step, batch_size)
-        params = sample_params(len(rows), np.random.default_rng([self.seed, epoch, step]),
-                               self.config)
+        params = sample_params(
+            len(rows), np.random.default_rng([self.seed, epoch, step]), self.config
+        )
         x = {}
         for i, name in enumerate(sorted(self.raw)):
             clips = self.raw[name][rows]
@@ -109,8 +111,9 @@ class AugmentedTraining:
 def augmentable_inputs(spec: ModelSpec, config: ModelConfig) -> tuple[str, ...]:
     """The model inputs augmentation may touch: clips (face, AU regions), never flow stacks (a
     flip negates u, a rotation turns the (u, v) vectors; see mertrain.augment)."""
-    return tuple(i.name for i in spec.required_inputs(config)
-                 if i.source != "flow" and i.rank == "clip")
+    return tuple(
+        i.name for i in spec.required_inputs(config) if i.source != "flow" and i.rank == "clip"
+    )
 
 
 def fold_inputs(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldInputs:
@@ -118,8 +121,7 @@ def fold_inputs(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldInputs:
     it everywhere; with ``ctx.augment``, training batches are augmented per epoch (training rows
     only, after the split and the inner-validation draw; :class:`AugmentedTraining`)."""
     x_train = data.take(job.train)
-    norms = {k: Normaliser(ctx.data.input, ctx.data.input_gain).fit(v)
-             for k, v in x_train.items()}
+    norms = {k: Normaliser(ctx.data.input, ctx.data.input_gain).fit(v) for k, v in x_train.items()}
 
     def norm(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {k: norms[k](v) for k, v in x.items()}
@@ -128,11 +130,23 @@ def fold_inputs(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldInputs:
     augmented = None
     if ctx.training.augment is not None:
         spec = get_model(ctx.model)
-        augmented = AugmentedTraining(x_train, y_train, norms,
-                                      AugmentConfig(**ctx.training.augment), job.seed,
-                                      augmentable_inputs(spec, ctx.model_config))
+        augmented = AugmentedTraining(
+            x_train,
+            y_train,
+            norms,
+            AugmentConfig(**ctx.training.augment),
+            job.seed,
+            augmentable_inputs(spec, ctx.model_config),
+        )
         train_x: dict[str, np.ndarray] = {}
     else:
         train_x = norm(x_train)
-    return FoldInputs(train_x, y_train, norm(data.take(job.val)), data.labels[job.val],
-                      norm(data.take(job.test)), data.labels[job.test], augmented)
+    return FoldInputs(
+        train_x,
+        y_train,
+        norm(data.take(job.val)),
+        data.labels[job.val],
+        norm(data.take(job.test)),
+        data.labels[job.test],
+        augmented,
+    )

@@ -97,13 +97,19 @@ class FoldOutcome:
     def to_record(self) -> dict[str, Any]:
         """JSON form (floats written in full, so a resumed run reproduces results exactly)."""
         return {
-            "index": self.index, "name": self.name, "seed": self.seed,
-            "clip_ids": list(self.clip_ids), "datasets": list(self.datasets),
-            "subjects": list(self.subjects), "y_true": [int(v) for v in self.y_true],
+            "index": self.index,
+            "name": self.name,
+            "seed": self.seed,
+            "clip_ids": list(self.clip_ids),
+            "datasets": list(self.datasets),
+            "subjects": list(self.subjects),
+            "y_true": [int(v) for v in self.y_true],
             "proba": [[float(p) for p in row] for row in np.asarray(self.proba, np.float64)],
             "history": {k: [float(v) for v in vals] for k, vals in self.history.items()},
-            "seconds": float(self.seconds), "best_epoch": self.best_epoch,
-            "val_subjects": list(self.val_subjects), "train_subjects": list(self.train_subjects),
+            "seconds": float(self.seconds),
+            "best_epoch": self.best_epoch,
+            "val_subjects": list(self.val_subjects),
+            "train_subjects": list(self.train_subjects),
             "recipe": json.loads(json.dumps(self.recipe, default=str)),
             **({"failure": self.failure} if self.failure else {}),
         }
@@ -113,17 +119,26 @@ class FoldOutcome:
         proba = np.asarray(d["proba"], np.float64)
         if proba.size == 0:
             proba = proba.reshape(0, 0)
-        return cls(index=int(d["index"]), name=str(d["name"]), seed=int(d["seed"]),
-                   clip_ids=list(d["clip_ids"]), datasets=list(d["datasets"]),
-                   subjects=list(d["subjects"]), y_true=[int(v) for v in d["y_true"]],
-                   proba=proba,
-                   history={k: [float(v) for v in vals] for k, vals in d["history"].items()},
-                   seconds=float(d["seconds"]), best_epoch=d.get("best_epoch"),
-                   val_subjects=list(d.get("val_subjects") or []),
-                   train_subjects=list(d.get("train_subjects") or []),
-                   recipe=dict(d.get("recipe") or {}), failure=d.get("failure"))
+        return cls(
+            index=int(d["index"]),
+            name=str(d["name"]),
+            seed=int(d["seed"]),
+            clip_ids=list(d["clip_ids"]),
+            datasets=list(d["datasets"]),
+            subjects=list(d["subjects"]),
+            y_true=[int(v) for v in d["y_true"]],
+            proba=proba,
+            history={k: [float(v) for v in vals] for k, vals in d["history"].items()},
+            seconds=float(d["seconds"]),
+            best_epoch=d.get("best_epoch"),
+            val_subjects=list(d.get("val_subjects") or []),
+            train_subjects=list(d.get("train_subjects") or []),
+            recipe=dict(d.get("recipe") or {}),
+            failure=d.get("failure"),
+        )
 
     def same_predictions(self, other: FoldOutcome) -> bool:
         """Same clips and bit-identical probabilities (shards merged from one run)."""
-        return (list(self.clip_ids) == list(other.clip_ids)
-                and np.array_equal(np.asarray(self.proba), np.asarray(other.proba)))
+        return list(self.clip_ids) == list(other.clip_ids) and np.array_equal(
+            np.asarray(self.proba), np.asarray(other.proba)
+        )

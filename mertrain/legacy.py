@@ -23,8 +23,17 @@ from mertrain.recipe import (
 )
 
 #: the recipe fields the first release kept inside every model's configuration
-V1_RECIPE_FIELDS = ("epochs", "batch_size", "lr", "lr_schedule", "loss", "class_weights",
-                    "logit_adjust_tau", "focal_gamma", "seed")
+V1_RECIPE_FIELDS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_schedule",
+    "loss",
+    "class_weights",
+    "logit_adjust_tau",
+    "focal_gamma",
+    "seed",
+)
 
 
 def v1_architecture(model_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -50,7 +59,10 @@ def v1_loss(model_config: Mapping[str, Any], balance: bool) -> Loss:
 
 
 def v1_recipe(model_config: Mapping[str, Any], balance: bool) -> Recipe:
-    return Recipe(epochs=int(model_config["epochs"]), batch_size=int(model_config["batch_size"]),
-                  lr=float(model_config["lr"]),
-                  schedule=parse_schedule(model_config.get("lr_schedule", "constant")),
-                  loss=v1_loss(model_config, balance))
+    return Recipe(
+        epochs=int(model_config["epochs"]),
+        batch_size=int(model_config["batch_size"]),
+        lr=float(model_config["lr"]),
+        schedule=parse_schedule(model_config.get("lr_schedule", "constant")),
+        loss=v1_loss(model_config, balance),
+    )

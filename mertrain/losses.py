@@ -73,10 +73,17 @@ def fold_loss_statistics(loss: Loss, y_train: np.ndarray, n_classes: int) -> dic
     """What the fold's loss takes from its training labels, as JSON (for the fold record)."""
     w = fold_class_weights(loss, y_train, n_classes)
     shift = logit_shift(loss, y_train, n_classes)
-    out: dict[str, Any] = {"loss": loss.name,
-                           "class_weights": None if w is None else [float(v) for v in w],
-                           "class_weights_from": ("training fold" if loss.class_weights == BALANCED
-                                                  else "config" if w is not None else None)}
+    out: dict[str, Any] = {
+        "loss": loss.name,
+        "class_weights": None if w is None else [float(v) for v in w],
+        "class_weights_from": (
+            "training fold"
+            if loss.class_weights == BALANCED
+            else "config"
+            if w is not None
+            else None
+        ),
+    }
     if shift is not None and isinstance(loss, LogitAdjusted):
         out["logit_prior"] = [float(v) for v in class_prior(y_train, n_classes)]
         out["logit_adjust_tau"] = float(loss.tau)
@@ -94,12 +101,18 @@ class FoldLoss:
         self.loss = loss
         self.n_classes = n_classes
         ops = keras.ops
-        self._weights = keras.Variable(np.ones(n_classes, np.float32), trainable=False,
-                                       name="class_weights") \
-            if loss.class_weights is not None else None
-        self._shift = keras.Variable(np.zeros(n_classes, np.float32), trainable=False,
-                                     name="logit_prior_shift") \
-            if isinstance(loss, LogitAdjusted) else None
+        self._weights = (
+            keras.Variable(np.ones(n_classes, np.float32), trainable=False, name="class_weights")
+            if loss.class_weights is not None
+            else None
+        )
+        self._shift = (
+            keras.Variable(
+                np.zeros(n_classes, np.float32), trainable=False, name="logit_prior_shift"
+            )
+            if isinstance(loss, LogitAdjusted)
+            else None
+        )
         weights, shift = self._weights, self._shift
         gamma = float(loss.gamma) if isinstance(loss, Focal) else None
 
@@ -108,8 +121,7 @@ class FoldLoss:
             y = ops.cast(ops.reshape(y_true, (-1,)), "int32")
             if shift is not None:
                 logits = logits + shift
-            per_sample = keras.losses.sparse_categorical_crossentropy(y, logits,
-                                                                      from_logits=True)
+            per_sample = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
             if gamma is not None:
                 p = ops.exp(-per_sample)
                 per_sample = ops.power(ops.clip(1.0 - p, 1e-7, 1.0), gamma) * per_sample

@@ -18,8 +18,9 @@ import numpy as np
 Labels = Sequence[int] | np.ndarray[Any, np.dtype[np.integer[Any]]]
 
 
-def confusion_matrix(y_true: Labels, y_pred: Labels,
-                     n_classes: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+def confusion_matrix(
+    y_true: Labels, y_pred: Labels, n_classes: int
+) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Counts with true classes on rows and predicted classes on columns."""
     cm = np.zeros((n_classes, n_classes), dtype=np.int64)
     for t, p in zip(y_true, y_pred):
@@ -42,16 +43,23 @@ def scores(y_true: Labels, y_pred: Labels, n_classes: int) -> dict[str, Any]:
     f1 = 2 * tp[seen] / (support[seen] + predicted[seen])
     has_truth = support > 0
     recall = tp[has_truth] / support[has_truth]
-    return {"uf1": float(f1.mean()), "uar": float(recall.mean()),
-            "acc": float(tp.sum() / n), "n": n}
+    return {
+        "uf1": float(f1.mean()),
+        "uar": float(recall.mean()),
+        "acc": float(tp.sum() / n),
+        "n": n,
+    }
 
 
-def sliced_scores(y_true: Labels, y_pred: Labels, groups: Sequence[str],
-                  n_classes: int) -> dict[str, dict[str, Any]]:
+def sliced_scores(
+    y_true: Labels, y_pred: Labels, groups: Sequence[str], n_classes: int
+) -> dict[str, dict[str, Any]]:
     """:func:`scores` on each slice of the SAME pooled predictions (per dataset, per subject),
     keyed by group in sorted order."""
     truth = np.asarray(y_true, dtype=int)
     pred = np.asarray(y_pred, dtype=int)
     by = np.asarray(groups, dtype=object)
-    return {str(g): scores(truth[by == g], pred[by == g], n_classes)
-            for g in sorted({str(x) for x in by.tolist()})}
+    return {
+        str(g): scores(truth[by == g], pred[by == g], n_classes)
+        for g in sorted({str(x) for x in by.tolist()})
+    }

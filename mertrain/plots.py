@@ -21,22 +21,39 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: Path, title: st
     ax.set_ylabel("true")
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(cm[i, j]),
+                ha="center",
+                va="center",
+                color="white" if cm[i, j] > cm.max() / 2 else "black",
+            )
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def plot_curves(histories: Sequence[Mapping[str, list[float]]], names: Sequence[str],
-                path: Path, title: str = "") -> None:
-    keys = [k for k in ("loss", "accuracy", "val_loss", "val_uf1", "test_acc")
-            if any(k in h for h in histories)]
+def plot_curves(
+    histories: Sequence[Mapping[str, list[float]]],
+    names: Sequence[str],
+    path: Path,
+    title: str = "",
+) -> None:
+    keys = [
+        k
+        for k in ("loss", "accuracy", "val_loss", "val_uf1", "test_acc")
+        if any(k in h for h in histories)
+    ]
     fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
-    labels = {"loss": "training loss", "accuracy": "training accuracy",
-              "val_loss": "inner-val loss", "val_uf1": "inner-val UF1",
-              "test_acc": "TEST accuracy (oracle, optimistic)"}
+    labels = {
+        "loss": "training loss",
+        "accuracy": "training accuracy",
+        "val_loss": "inner-val loss",
+        "val_uf1": "inner-val UF1",
+        "test_acc": "TEST accuracy (oracle, optimistic)",
+    }
     for ax, key in zip(axes[0], keys):
         for h, name in zip(histories, names):
             if key in h:

@@ -54,27 +54,50 @@ class Prepared:
 
     def context(self) -> FoldContext:
         c = self.config
-        return FoldContext(model=self.spec.name, model_config=self.model_config,
-                           recipe=self.recipe, classes=tuple(self.splits.classes), data=c.data,
-                           training=c.recipe, runtime=c.runtime, execution=c.execution)
+        return FoldContext(
+            model=self.spec.name,
+            model_config=self.model_config,
+            recipe=self.recipe,
+            classes=tuple(self.splits.classes),
+            data=c.data,
+            training=c.recipe,
+            runtime=c.runtime,
+            execution=c.execution,
+        )
 
     def describe(self) -> dict[str, Any]:
         """The recipe in words (config.json ``recipe_description``; printed by ``mertrain
         run``)."""
         c, r = self.config, self.recipe
         if self.spec.kind == "sklearn":
-            return {"estimator": self.spec.description, "fit": "once per fold on its training "
-                    "clips (no epochs, no optimizer)", "seed": c.recipe.seed}
+            return {
+                "estimator": self.spec.description,
+                "fit": "once per fold on its training clips (no epochs, no optimizer)",
+                "seed": c.recipe.seed,
+            }
         schedule = r.schedule.spec
         if isinstance(r.schedule, Plateau):
-            schedule += (" on the inner-validation loss" if c.recipe.select == "inner-val"
-                         else " on the training loss")
+            schedule += (
+                " on the inner-validation loss"
+                if c.recipe.select == "inner-val"
+                else " on the training loss"
+            )
         weights = r.loss.class_weights
         out: dict[str, Any] = {
-            "optimizer": "adam", "lr": r.lr, "lr_schedule": schedule, "epochs": r.epochs,
-            "batch_size": r.batch_size, "loss": r.loss.name,
-            "class_weights": ("n/(K n_c) from each fold's training clips" if weights == BALANCED
-                              else None if weights is None else list(weights))}
+            "optimizer": "adam",
+            "lr": r.lr,
+            "lr_schedule": schedule,
+            "epochs": r.epochs,
+            "batch_size": r.batch_size,
+            "loss": r.loss.name,
+            "class_weights": (
+                "n/(K n_c) from each fold's training clips"
+                if weights == BALANCED
+                else None
+                if weights is None
+                else list(weights)
+            ),
+        }
         if r.loss.kind == "logit_adjusted":
             out["logit_adjust_tau"] = r.loss.tau
         if r.loss.kind == "focal":
@@ -90,14 +113,23 @@ class Prepared:
         """One line: how this run trains (printed before training starts)."""
         d = self.describe()
         if self.spec.kind == "sklearn":
-            return f"recipe: {self.spec.name} fitted once per fold (scikit-learn), seed " \
-                   f"{d['seed']}"
-        aug = "none" if d["augment"] is None else "on (" + ", ".join(
-            f"{k} {v}" for k, v in d["augment"].items()
-            if k in ("flip_prob", "max_translate", "max_rotate", "noise_std", "brightness")) + ")"
-        return (f"recipe: adam lr {d['lr']:g}, schedule {d['lr_schedule']}, {d['epochs']} "
-                f"epochs x batch {d['batch_size']}, loss {describe_loss(self.recipe.loss)}, "
-                f"augment {aug}, precision {d['precision']}, jit {d['jit']}")
+            return f"recipe: {self.spec.name} fitted once per fold (scikit-learn), seed {d['seed']}"
+        aug = (
+            "none"
+            if d["augment"] is None
+            else "on ("
+            + ", ".join(
+                f"{k} {v}"
+                for k, v in d["augment"].items()
+                if k in ("flip_prob", "max_translate", "max_rotate", "noise_std", "brightness")
+            )
+            + ")"
+        )
+        return (
+            f"recipe: adam lr {d['lr']:g}, schedule {d['lr_schedule']}, {d['epochs']} "
+            f"epochs x batch {d['batch_size']}, loss {describe_loss(self.recipe.loss)}, "
+            f"augment {aug}, precision {d['precision']}, jit {d['jit']}"
+        )
 
     def job(self, index: int) -> FoldJob:
         """Fold ``index`` as row indices; inner-validation subjects drawn from its training
@@ -109,18 +141,34 @@ class Prepared:
         val_ids: list[str] = []
         if self.config.recipe.select == "inner-val":
             subjects = [self.samples[c].subject_id for c in train_ids]
-            val_subjects = inner_validation_subjects(subjects, self.config.recipe.val_fraction,
-                                                     seed)
+            val_subjects = inner_validation_subjects(
+                subjects, self.config.recipe.val_fraction, seed
+            )
             chosen = set(val_subjects)
             val_ids = [c for c in train_ids if self.samples[c].subject_id in chosen]
             train_ids = [c for c in train_ids if self.samples[c].subject_id not in chosen]
-        return FoldJob(index, fold.name, seed, self.data.rows(train_ids),
-                       self.data.rows(fold.test), self.data.rows(val_ids), tuple(val_subjects))
+        return FoldJob(
+            index,
+            fold.name,
+            seed,
+            self.data.rows(train_ids),
+            self.data.rows(fold.test),
+            self.data.rows(val_ids),
+            tuple(val_subjects),
+        )
 
     def record(self, command: str | None = None) -> RunRecord:
         """What config.json holds."""
-        return RunRecord(self.config, self.spec.name, self.model_config.to_dict(), self.recipe,
-                         self.stores, self.describe(), command, versions())
+        return RunRecord(
+            self.config,
+            self.spec.name,
+            self.model_config.to_dict(),
+            self.recipe,
+            self.stores,
+            self.describe(),
+            command,
+            versions(),
+        )
 
 
 def versions() -> dict[str, str | None]:
@@ -133,20 +181,24 @@ def versions() -> dict[str, str | None]:
     return out
 
 
-def splits_for(config: RunConfig, records: Sequence[Mapping[str, Any]]
-               ) -> tuple[list[Sample], Splits]:
+def splits_for(
+    config: RunConfig, records: Sequence[Mapping[str, Any]]
+) -> tuple[list[Sample], Splits]:
     """The run's (samples, splits): built from the records, or a saved split checked against
     them (its protocol and task must be the run's)."""
     data = config.data
     task = get_task(data.task)
     if data.splits_file is None:
-        return build_splits(records, data.protocol, task, test_subjects=list(data.test_subjects),
-                            k=data.k)
+        return build_splits(
+            records, data.protocol, task, test_subjects=list(data.test_subjects), k=data.k
+        )
     splits = Splits.load(data.splits_file)
     if (splits.protocol, splits.task) != (data.protocol, data.task):
-        raise ProtocolError(f"splits file is protocol {splits.protocol!r} task {splits.task!r}, "
-                            f"the run asks for {data.protocol!r} {data.task!r}",
-                            file=data.splits_file)
+        raise ProtocolError(
+            f"splits file is protocol {splits.protocol!r} task {splits.task!r}, "
+            f"the run asks for {data.protocol!r} {data.task!r}",
+            file=data.splits_file,
+        )
     if splits.protocol == "megc2019":
         samples, _ = official_samples(records, task)
     else:
@@ -168,22 +220,35 @@ def resolve_model(config: RunConfig) -> tuple[ModelSpec, ModelConfig, Recipe]:
     rq = config.recipe
     if spec.kind == "sklearn":
         if rq.select != "last":
-            raise RunError(f"model {spec.name!r} is not trained by epochs; recipe.select "
-                           f"{rq.select} does not apply (use last)")
-        used = [name for name, on in (
-            ("recipe.augment", rq.augment is not None),
-            ("runtime.precision", config.runtime.precision != "float32"),
-            ("runtime.jit", config.runtime.jit is not None),
-            ("recipe.schedule", rq.schedule is not None), ("recipe.loss", rq.loss is not None),
-            ("recipe.epochs", rq.epochs is not None), ("recipe.lr", rq.lr is not None),
-            ("recipe.batch_size", rq.batch_size is not None), ("recipe.balance", rq.balance),
-            ("recipe.class_weights", rq.class_weights is not None)) if on]
+            raise RunError(
+                f"model {spec.name!r} is not trained by epochs; recipe.select "
+                f"{rq.select} does not apply (use last)"
+            )
+        used = [
+            name
+            for name, on in (
+                ("recipe.augment", rq.augment is not None),
+                ("runtime.precision", config.runtime.precision != "float32"),
+                ("runtime.jit", config.runtime.jit is not None),
+                ("recipe.schedule", rq.schedule is not None),
+                ("recipe.loss", rq.loss is not None),
+                ("recipe.epochs", rq.epochs is not None),
+                ("recipe.lr", rq.lr is not None),
+                ("recipe.batch_size", rq.batch_size is not None),
+                ("recipe.balance", rq.balance),
+                ("recipe.class_weights", rq.class_weights is not None),
+            )
+            if on
+        ]
         if used:
-            raise RunError(f"model {spec.name!r} is not trained by gradient descent; "
-                           f"{', '.join(used)} do(es) not apply")
+            raise RunError(
+                f"model {spec.name!r} is not trained by gradient descent; "
+                f"{', '.join(used)} do(es) not apply"
+            )
     try:
-        model_config = spec.make_config(config.model.preset,
-                                        **config.model.architecture_overrides())
+        model_config = spec.make_config(
+            config.model.preset, **config.model.architecture_overrides()
+        )
     except (TypeError, ValueError) as exc:
         raise RunError(f"model {spec.name!r}: {exc}") from None
     try:
@@ -191,9 +256,11 @@ def resolve_model(config: RunConfig) -> tuple[ModelSpec, ModelConfig, Recipe]:
     except RecipeError as exc:
         raise RunError(f"model {spec.name!r}: recipe: {exc}") from None
     if rq.augment is not None and not augmentable_inputs(spec, model_config):
-        raise RunError(f"model {spec.name!r} reads only optical-flow inputs, which are never "
-                       "augmented (a flip negates u, a rotation turns the vectors); drop "
-                       "recipe.augment")
+        raise RunError(
+            f"model {spec.name!r} reads only optical-flow inputs, which are never "
+            "augmented (a flip negates u, a rotation turns the vectors); drop "
+            "recipe.augment"
+        )
     return spec, model_config, recipe
 
 
@@ -205,21 +272,35 @@ def prepare(config: RunConfig, progress: bool | None = None) -> Prepared:
         samples, splits = splits_for(config, collection.records())
         weights = recipe.loss.class_weights
         if isinstance(weights, tuple) and len(weights) != len(splits.classes):
-            raise RunError(f"model {spec.name!r}: class_weights has {len(weights)} entries for "
-                           f"the {len(splits.classes)} classes of task {config.data.task!r}")
+            raise RunError(
+                f"model {spec.name!r}: class_weights has {len(weights)} entries for "
+                f"the {len(splits.classes)} classes of task {config.data.task!r}"
+            )
         by_id = {s.clip_id: s for s in samples}
         if config.recipe.select == "inner-val":
             for fold in splits.folds:
                 if len({by_id[c].subject_id for c in fold.train}) < 2:
-                    raise RunError(f"fold {fold.name!r} trains on one subject; select "
-                                   "inner-val needs at least two")
+                    raise RunError(
+                        f"fold {fold.name!r} trains on one subject; select "
+                        "inner-val needs at least two"
+                    )
         inputs = spec.required_inputs(model_config)
         collection.require({i.source for i in inputs}, spec.name)
         parse_fold_selection(config.execution.folds, len(splits.folds))  # a bad subset fails here
         used = sorted({c for f in splits.folds for c in (*f.test, *f.train)})
-        arrays = load_arrays(collection, used, spec.input_shapes(model_config),
-                             {i.name: i.source for i in inputs}, progress)
+        arrays = load_arrays(
+            collection,
+            used,
+            spec.input_shapes(model_config),
+            {i.name: i.source for i in inputs},
+            progress,
+        )
         stores = collection.describe({i.source for i in inputs})
-    data = ClipArrays(used, arrays, np.array([by_id[c].label for c in used], dtype=np.int64),
-                      [by_id[c].dataset for c in used], [by_id[c].subject_id for c in used])
+    data = ClipArrays(
+        used,
+        arrays,
+        np.array([by_id[c].label for c in used], dtype=np.int64),
+        [by_id[c].dataset for c in used],
+        [by_id[c].subject_id for c in used],
+    )
     return Prepared(config, spec, model_config, recipe, splits, by_id, data, stores)

@@ -30,6 +30,7 @@ class RecipeError(ValueError):
 
 # --------------------------------------------------------------------------- schedules
 
+
 @dataclass(frozen=True)
 class Constant:
     """The learning rate stays at ``lr``."""
@@ -78,7 +79,8 @@ class Plateau:
 
 Schedule = Constant | StepDecay | Plateau
 _SCHEDULE_RE = re.compile(
-    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$")
+    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$"
+)
 
 
 def parse_schedule(value: str | Mapping[str, Any] | Schedule) -> Schedule:
@@ -101,8 +103,10 @@ def parse_schedule(value: str | Mapping[str, Any] | Schedule) -> Schedule:
         raise RecipeError(f"schedule kind {kind!r}: choose constant, step or plateau")
     m = _SCHEDULE_RE.match(str(value or ""))
     if not m:
-        raise RecipeError(f"schedule {value!r}: expected 'constant', 'step:FACTOR:EVERY_EPOCHS' "
-                          "or 'plateau:FACTOR:PATIENCE'")
+        raise RecipeError(
+            f"schedule {value!r}: expected 'constant', 'step:FACTOR:EVERY_EPOCHS' "
+            "or 'plateau:FACTOR:PATIENCE'"
+        )
     if m.group(1) == "constant":
         return Constant()
     if m.group("sf") is not None:
@@ -112,12 +116,12 @@ def parse_schedule(value: str | Mapping[str, Any] | Schedule) -> Schedule:
 
 # --------------------------------------------------------------------------- losses
 
+
 def _check_weights(weights: ClassWeights, loss: str) -> ClassWeights:
     if weights is None or weights == BALANCED:
         return weights
     if isinstance(weights, str):
-        raise RecipeError(f"{loss}: class_weights must be numbers or {BALANCED!r}, got "
-                          f"{weights!r}")
+        raise RecipeError(f"{loss}: class_weights must be numbers or {BALANCED!r}, got {weights!r}")
     out = tuple(float(w) for w in weights)
     if not out or not all(math.isfinite(w) and w >= 0 for w in out) or not any(out):
         raise RecipeError(f"{loss}: class_weights must be finite, non-negative and not all zero")
@@ -153,8 +157,10 @@ class LogitAdjusted:
         if not (math.isfinite(self.tau) and self.tau >= 0):
             raise RecipeError("logit_adjusted: tau must be a finite number >= 0")
         if self.class_weights not in (None, BALANCED):
-            raise RecipeError("logit_adjusted: class_weights may only be 'balanced' (fixed "
-                              "weights apply to ce and focal)")
+            raise RecipeError(
+                "logit_adjusted: class_weights may only be 'balanced' (fixed "
+                "weights apply to ce and focal)"
+            )
 
     @property
     def name(self) -> str:
@@ -200,6 +206,7 @@ def loss_from_dict(d: Mapping[str, Any]) -> Loss:
 
 # --------------------------------------------------------------------------- the recipe
 
+
 @dataclass(frozen=True)
 class Recipe:
     """How a model is trained: resolved and typed (see the module docstring)."""
@@ -234,53 +241,82 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Recipe:
-        return cls(int(d["epochs"]), int(d["batch_size"]), float(d["lr"]),
-                   parse_schedule(d["schedule"]), loss_from_dict(d["loss"]))
+        return cls(
+            int(d["epochs"]),
+            int(d["batch_size"]),
+            float(d["lr"]),
+            parse_schedule(d["schedule"]),
+            loss_from_dict(d["loss"]),
+        )
 
 
 #: recipe keys a flat preset may hold beside architecture fields (presets are data: one flat
 #: mapping per dataset, as the reference scripts set them)
-RECIPE_PRESET_KEYS = ("epochs", "batch_size", "lr", "lr_schedule", "loss", "class_weights",
-                      "logit_adjust_tau", "focal_gamma")
+RECIPE_PRESET_KEYS = (
+    "epochs",
+    "batch_size",
+    "lr",
+    "lr_schedule",
+    "loss",
+    "class_weights",
+    "logit_adjust_tau",
+    "focal_gamma",
+)
 
 
 def apply_preset(recipe: Recipe, preset: Mapping[str, Any]) -> Recipe:
     """The recipe with a flat preset's recipe keys applied (a preset names the whole loss:
     ``loss`` with its ``class_weights``/``logit_adjust_tau``/``focal_gamma``)."""
-    changes: dict[str, Any] = {k: preset[k] for k in ("epochs", "batch_size", "lr")
-                               if k in preset}
+    changes: dict[str, Any] = {k: preset[k] for k in ("epochs", "batch_size", "lr") if k in preset}
     if "lr_schedule" in preset:
         changes["schedule"] = parse_schedule(preset["lr_schedule"])
     if any(k in preset for k in ("loss", "class_weights", "logit_adjust_tau", "focal_gamma")):
-        changes["loss"] = make_loss(preset.get("loss", recipe.loss.kind),
-                                    class_weights=preset.get("class_weights"),
-                                    tau=preset.get("logit_adjust_tau"),
-                                    gamma=preset.get("focal_gamma"), base=recipe.loss)
+        changes["loss"] = make_loss(
+            preset.get("loss", recipe.loss.kind),
+            class_weights=preset.get("class_weights"),
+            tau=preset.get("logit_adjust_tau"),
+            gamma=preset.get("focal_gamma"),
+            base=recipe.loss,
+        )
     return recipe.replace(**changes)
 
 
-def make_loss(kind: str, *, class_weights: ClassWeights = None, tau: float | None = None,
-              gamma: float | None = None, base: Loss | None = None) -> Loss:
+def make_loss(
+    kind: str,
+    *,
+    class_weights: ClassWeights = None,
+    tau: float | None = None,
+    gamma: float | None = None,
+    base: Loss | None = None,
+) -> Loss:
     """A loss of ``kind`` (one of :data:`LOSS_KINDS`); parameters not given come from ``base``
     when it is a loss of the same kind, else from the loss's own defaults."""
-    same = base if base is not None and base.kind == ("ce" if kind == "weighted_ce"
-                                                         else kind) else None
+    same = (
+        base
+        if base is not None and base.kind == ("ce" if kind == "weighted_ce" else kind)
+        else None
+    )
     if kind in ("ce", "weighted_ce"):
-        weights: ClassWeights = class_weights if class_weights is not None else (
-            same.class_weights if same is not None else None)
+        weights: ClassWeights = (
+            class_weights
+            if class_weights is not None
+            else (same.class_weights if same is not None else None)
+        )
         if kind == "weighted_ce" and weights is None:
             weights = BALANCED  # weighted CE without weights: counted on each training fold
         if kind == "ce" and class_weights is None:
             weights = None
         return CrossEntropy(weights)
     if kind == "logit_adjusted":
-        return LogitAdjusted(tau if tau is not None else getattr(same, "tau", 1.0),
-                             class_weights if class_weights is not None else
-                             getattr(same, "class_weights", None))
+        return LogitAdjusted(
+            tau if tau is not None else getattr(same, "tau", 1.0),
+            class_weights if class_weights is not None else getattr(same, "class_weights", None),
+        )
     if kind == "focal":
-        return Focal(gamma if gamma is not None else getattr(same, "gamma", 2.0),
-                     class_weights if class_weights is not None else
-                     getattr(same, "class_weights", None))
+        return Focal(
+            gamma if gamma is not None else getattr(same, "gamma", 2.0),
+            class_weights if class_weights is not None else getattr(same, "class_weights", None),
+        )
     raise RecipeError(f"loss {kind!r}: choose one of {', '.join(LOSS_KINDS)}")
 
 
@@ -301,19 +337,22 @@ class RecipeRequest:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < 1):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
                 raise RecipeError(f"{name} must be a whole number >= 1, got {value!r}")
-        if self.lr is not None and not (isinstance(self.lr, (int, float))
-                                        and math.isfinite(self.lr) and self.lr > 0):
+        if self.lr is not None and not (
+            isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0
+        ):
             raise RecipeError(f"lr must be a number > 0, got {self.lr!r}")
         if self.schedule is not None:
             object.__setattr__(self, "schedule", parse_schedule(self.schedule))
         if self.loss is not None and self.loss not in LOSS_KINDS:
             raise RecipeError(f"loss {self.loss!r}: choose one of {', '.join(LOSS_KINDS)}")
         if self.class_weights is not None:
-            object.__setattr__(self, "class_weights",
-                               _check_weights(tuple(self.class_weights), "class_weights"))
+            object.__setattr__(
+                self, "class_weights", _check_weights(tuple(self.class_weights), "class_weights")
+            )
         for name in ("tau", "focal_gamma"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
@@ -336,19 +375,28 @@ def resolve_recipe(default: Recipe, request: RecipeRequest) -> Recipe:
       refused beside fixed class weights (the model's or the user's): set one or the other.
     - ``tau`` only with logit_adjusted, ``focal_gamma`` only with focal.
     """
-    changes: dict[str, Any] = {k: getattr(request, k) for k in ("epochs", "batch_size", "lr")
-                               if getattr(request, k) is not None}
+    changes: dict[str, Any] = {
+        k: getattr(request, k)
+        for k in ("epochs", "batch_size", "lr")
+        if getattr(request, k) is not None
+    }
     if request.schedule is not None:
         changes["schedule"] = request.schedule
     loss = default.loss
     if request.loss is not None:
-        loss = make_loss(request.loss, class_weights=request.class_weights, tau=request.tau,
-                         gamma=request.focal_gamma, base=default.loss)
+        loss = make_loss(
+            request.loss,
+            class_weights=request.class_weights,
+            tau=request.tau,
+            gamma=request.focal_gamma,
+            base=default.loss,
+        )
     else:
         if request.class_weights is not None:
             if loss.kind not in ("ce", "focal"):
-                raise RecipeError(f"class_weights apply to loss ce/weighted_ce or focal "
-                                  f"(alpha), not {loss.name}")
+                raise RecipeError(
+                    f"class_weights apply to loss ce/weighted_ce or focal (alpha), not {loss.name}"
+                )
             loss = dataclasses.replace(loss, class_weights=request.class_weights)
         if request.tau is not None:
             if not isinstance(loss, LogitAdjusted):
@@ -364,14 +412,17 @@ def resolve_recipe(default: Recipe, request: RecipeRequest) -> Recipe:
         if request.focal_gamma is not None and not isinstance(loss, Focal):
             raise RecipeError(f"focal_gamma applies to loss focal, not {loss.name}")
         if request.class_weights is not None and isinstance(loss, LogitAdjusted):
-            raise RecipeError("class_weights apply to loss ce/weighted_ce or focal (alpha), "
-                              "not logit_adjusted")
+            raise RecipeError(
+                "class_weights apply to loss ce/weighted_ce or focal (alpha), not logit_adjusted"
+            )
     if request.balance:
         if isinstance(loss.class_weights, tuple):
             whose = "the given" if request.class_weights is not None else "the model's recipe's"
-            raise RecipeError(f"balance would replace {whose} fixed class weights "
-                              f"{list(loss.class_weights)} of loss {loss.name}; set one or the "
-                              "other")
+            raise RecipeError(
+                f"balance would replace {whose} fixed class weights "
+                f"{list(loss.class_weights)} of loss {loss.name}; set one or the "
+                "other"
+            )
         balanced: ClassWeights = BALANCED
         loss = dataclasses.replace(loss, class_weights=balanced)
     changes["loss"] = loss

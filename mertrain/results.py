@@ -45,9 +45,15 @@ def prediction_rows(run: LoadedRun) -> list[dict[str, Any]]:
     for i in sorted(run.folds):
         f = run.folds[i]
         for cid, ds, subj, t, pr in zip(f.clip_ids, f.datasets, f.subjects, f.y_true, f.proba):
-            row = {"clip_id": cid, "dataset": ds, "subject": subj, "fold": f.name,
-                   "y_true": int(t), "y_pred": int(np.argmax(pr)),
-                   **{f"p_{c}": float(v) for c, v in zip(classes, pr)}}
+            row = {
+                "clip_id": cid,
+                "dataset": ds,
+                "subject": subj,
+                "fold": f.name,
+                "y_true": int(t),
+                "y_pred": int(np.argmax(pr)),
+                **{f"p_{c}": float(v) for c, v in zip(classes, pr)},
+            }
             if select == "oracle":
                 row["select"] = SELECT_LABELS["oracle"]
             rows.append(row)
@@ -68,10 +74,18 @@ def compute_results(run: LoadedRun) -> dict[str, Any]:
     folds = {}
     for i in sorted(run.folds):
         f = run.folds[i]
-        folds[f.name] = {"index": i, "n_test": len(f.clip_ids), "seconds": round(f.seconds, 2),
-                         "best_epoch": f.best_epoch, "val_subjects": list(f.val_subjects)}
+        folds[f.name] = {
+            "index": i,
+            "n_test": len(f.clip_ids),
+            "seconds": round(f.seconds, 2),
+            "best_epoch": f.best_epoch,
+            "val_subjects": list(f.val_subjects),
+        }
     return {
-        "uf1": pooled["uf1"], "uar": pooled["uar"], "acc": pooled["acc"], "n": pooled["n"],
+        "uf1": pooled["uf1"],
+        "uar": pooled["uar"],
+        "acc": pooled["acc"],
+        "n": pooled["n"],
         "per_dataset": sliced_scores(y_true, y_pred, [r["dataset"] for r in rows], n),
         "per_subject": sliced_scores(y_true, y_pred, [r["subject"] for r in rows], n),
         "confusion": confusion_matrix(y_true, y_pred, n).tolist(),
@@ -81,17 +95,23 @@ def compute_results(run: LoadedRun) -> dict[str, Any]:
         "model": record.config.model.name,
         "select": SELECT_LABELS[record.select],
         "partial": bool(info.get("partial", False)),
-        "coverage": {k: info[k] for k in ("official", "present", "missing", "missing_subjects",
-                                          "excluded") if k in info},
+        "coverage": {
+            k: info[k]
+            for k in ("official", "present", "missing", "missing_subjects", "excluded")
+            if k in info
+        },
         "complete": run.complete,
         "folds_done": len(run.folds),
         "folds_total": len(run.splits.folds),
-        "failed_folds": {run.failures[i].name: run.failures[i].failure or "failed"
-                         for i in sorted(run.failures)},
+        "failed_folds": {
+            run.failures[i].name: run.failures[i].failure or "failed" for i in sorted(run.failures)
+        },
         "splits_sha256": run.splits.sha256,
         "config_sha256": record_sha256(record),
-        "stores": [{k: s.get(k) for k in ("path", "schema_version", "fingerprint", "n_clips")}
-                   for s in record.stores],
+        "stores": [
+            {k: s.get(k) for k in ("path", "schema_version", "fingerprint", "n_clips")}
+            for s in record.stores
+        ],
         "seed": record.seed,
         "sources": [str(p) for p in run.paths],
         "folds": folds,
@@ -114,8 +134,11 @@ def write_outputs(out: Path, run: LoadedRun) -> dict[str, Any]:
             save_failure(out, outcome)
     classes = list(run.splits.classes)
     rows = prediction_rows(run)
-    fields = ["clip_id", "dataset", "subject", "fold", "y_true", "y_pred"] + \
-        [f"p_{c}" for c in classes] + (["select"] if rows and "select" in rows[0] else [])
+    fields = (
+        ["clip_id", "dataset", "subject", "fold", "y_true", "y_pred"]
+        + [f"p_{c}" for c in classes]
+        + (["select"] if rows and "select" in rows[0] else [])
+    )
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
@@ -135,6 +158,10 @@ def write_outputs(out: Path, run: LoadedRun) -> dict[str, Any]:
     plot_confusion(np.asarray(results["confusion"]), classes, out / "confusion.png", title=title)
     histories = [run.folds[i].history for i in sorted(run.folds)]
     if any(histories):
-        plot_curves(histories, [run.folds[i].name for i in sorted(run.folds)],
-                    out / "curves.png", title=title)
+        plot_curves(
+            histories,
+            [run.folds[i].name for i in sorted(run.folds)],
+            out / "curves.png",
+            title=title,
+        )
     return results

@@ -52,6 +52,7 @@ class RunDirError(MerprepError):
 
 # --------------------------------------------------------------------------- files
 
+
 def write_text(path: Path | str, text: str) -> None:
     """Atomic, durable; a failure (disk full, read-only) names the file."""
     try:
@@ -92,13 +93,19 @@ def pooled_outputs_lock(out: Path | str) -> Iterator[None]:
         try:
             stack.enter_context(file_lock(path, wait=True))
         except LockUnsupported as exc:
-            log.warning("cannot lock %s (%s): shards finishing together may each miss the "
-                        "other's folds; run `mertrain report %s --out %s` at the end", path,
-                        exc.strerror, out, out)
+            log.warning(
+                "cannot lock %s (%s): shards finishing together may each miss the "
+                "other's folds; run `mertrain report %s --out %s` at the end",
+                path,
+                exc.strerror,
+                out,
+                out,
+            )
         yield
 
 
 # --------------------------------------------------------------------------- one run directory
+
 
 def init_run_dir(out: Path, record: RunRecord, splits: Splits) -> None:
     """Create the run directory, or check that an existing one holds the same run (same
@@ -113,9 +120,12 @@ def init_run_dir(out: Path, record: RunRecord, splits: Splits) -> None:
     if splits_path.exists():
         old_splits = Splits.load(splits_path)
         if old_splits.sha256 != splits.sha256:
-            raise RunDirError(f"holds a run on a different split (sha256 "
-                              f"{old_splits.sha256[:12]} vs {splits.sha256[:12]}); choose "
-                              "another --out", file=out)
+            raise RunDirError(
+                f"holds a run on a different split (sha256 "
+                f"{old_splits.sha256[:12]} vs {splits.sha256[:12]}); choose "
+                "another --out",
+                file=out,
+            )
     out.mkdir(parents=True, exist_ok=True)
     if not cfg_path.exists():
         write_text(cfg_path, json.dumps(record.to_json(), indent=2) + "\n")
@@ -190,14 +200,14 @@ def failed_folds(out: Path, splits: Splits | None = None) -> dict[int, FoldOutco
     for path in sorted((out / FOLDS).glob("[0-9][0-9][0-9].failed.json")):
         outcome = FoldOutcome.from_record(_checked(path, "fold"))
         if not _matches(splits, outcome, check_clips=False):
-            raise RunDirError("failed-fold record does not match the run's splits.json",
-                              file=path)
+            raise RunDirError("failed-fold record does not match the run's splits.json", file=path)
         if not fold_path(out, outcome.index).exists():
             records[outcome.index] = outcome
     return records
 
 
 # --------------------------------------------------------------------------- runs read back
+
 
 @dataclass
 class LoadedRun:
@@ -227,8 +237,9 @@ def load_run(path: Path | str) -> LoadedRun:
     if not (path / SPLITS).exists():
         raise RunDirError("not a run directory (no splits.json)", file=path)
     splits = Splits.load(path / SPLITS)
-    return LoadedRun([path], record, splits, finished_folds(path, splits),
-                     failed_folds(path, splits))
+    return LoadedRun(
+        [path], record, splits, finished_folds(path, splits), failed_folds(path, splits)
+    )
 
 
 def identity_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
@@ -252,22 +263,28 @@ def merge_runs(runs: Sequence[LoadedRun]) -> LoadedRun:
     if not runs:
         raise RunDirError("nothing to merge")
     first = runs[0]
-    merged = LoadedRun(list(first.paths), first.record, first.splits, dict(first.folds),
-                       dict(first.failures))
+    merged = LoadedRun(
+        list(first.paths), first.record, first.splits, dict(first.folds), dict(first.failures)
+    )
     for other in runs[1:]:
         if other.splits.sha256 != first.splits.sha256:
-            raise RunDirError(f"cannot merge {first.name} and {other.name}: they use different "
-                              f"splits (sha256 {first.splits.sha256[:12]} vs "
-                              f"{other.splits.sha256[:12]})")
+            raise RunDirError(
+                f"cannot merge {first.name} and {other.name}: they use different "
+                f"splits (sha256 {first.splits.sha256[:12]} vs "
+                f"{other.splits.sha256[:12]})"
+            )
         if other.record.identity_sha256 != first.record.identity_sha256:
             diff = identity_diff(first.record.identity, other.record.identity)
-            raise RunDirError(f"cannot merge {first.name} and {other.name}: different "
-                              f"configuration ({diff})")
+            raise RunDirError(
+                f"cannot merge {first.name} and {other.name}: different configuration ({diff})"
+            )
         for i, outcome in other.folds.items():
             have = merged.folds.get(i)
             if have is not None and not have.same_predictions(outcome):
-                raise RunDirError(f"cannot merge: fold {i} ({outcome.name}) is in two shards "
-                                  "with different predictions")
+                raise RunDirError(
+                    f"cannot merge: fold {i} ({outcome.name}) is in two shards "
+                    "with different predictions"
+                )
             merged.folds[i] = outcome
         for i, outcome in other.failures.items():
             merged.failures.setdefault(i, outcome)

@@ -25,8 +25,9 @@ def _validator(kind: str) -> jsonschema.Draft202012Validator:
     if kind not in RECORD_KINDS:
         raise ValueError(f"unknown run-directory record kind {kind!r}; one of {RECORD_KINDS}")
     schema = load_schema()
-    return jsonschema.Draft202012Validator({"$schema": schema["$schema"], "$defs": schema["$defs"],
-                                            "$ref": f"#/$defs/{kind}"})
+    return jsonschema.Draft202012Validator(
+        {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{kind}"}
+    )
 
 
 def record_errors(kind: str, data: Any) -> list[str]:

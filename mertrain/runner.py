@@ -61,8 +61,13 @@ class RunResult:
     recipe: str = ""
 
 
-def run(config: RunConfig, *, progress: bool | None = None, command: str | None = None,
-        executor: Executor | None = None) -> RunResult:
+def run(
+    config: RunConfig,
+    *,
+    progress: bool | None = None,
+    command: str | None = None,
+    executor: Executor | None = None,
+) -> RunResult:
     """Train and evaluate the configured model on the selected folds; write the run directory.
 
     Finished folds are persisted one by one, so ``execution.resume`` after a crash (or a SLURM
@@ -81,8 +86,11 @@ def run(config: RunConfig, *, progress: bool | None = None, command: str | None 
     selected = parse_fold_selection(execution.folds, len(prepared.splits.folds))
     clash = [i for i in selected if i in done]
     if clash and not execution.resume:
-        raise RunError(f"{out} already holds finished fold(s) {_ranges(clash)}; pass --resume to "
-                       "keep them, or choose another --out", file=out)
+        raise RunError(
+            f"{out} already holds finished fold(s) {_ranges(clash)}; pass --resume to "
+            "keep them, or choose another --out",
+            file=out,
+        )
     todo = [i for i in selected if i not in done]
     if clash:
         log.info("resuming: %d of %d selected folds already finished", len(clash), len(selected))
@@ -90,9 +98,14 @@ def run(config: RunConfig, *, progress: bool | None = None, command: str | None 
     finished: dict[int, FoldOutcome] = dict(done)
     failed: dict[str, str] = {}
     n_classes = len(prepared.splits.classes)
-    bar = tqdm(total=len(selected), initial=len(clash), unit="fold", dynamic_ncols=True,
-               desc=f"{prepared.spec.name} {prepared.splits.protocol}",
-               disable=None if progress is None else not progress)
+    bar = tqdm(
+        total=len(selected),
+        initial=len(clash),
+        unit="fold",
+        dynamic_ncols=True,
+        desc=f"{prepared.spec.name} {prepared.splits.protocol}",
+        disable=None if progress is None else not progress,
+    )
 
     def on_done(outcome: FoldOutcome) -> None:
         if outcome.failure is not None:
@@ -103,11 +116,18 @@ def run(config: RunConfig, *, progress: bool | None = None, command: str | None 
         rundir.save_fold(out, outcome)
         rundir.clear_failure(out, outcome.index)
         finished[outcome.index] = outcome
-        log.info("fold %d %s: %d test clips, %.1f s", outcome.index, outcome.name,
-                 len(outcome.clip_ids), outcome.seconds)
-        pooled = scores([t for f in finished.values() for t in f.y_true],
-                        [int(np.argmax(p)) for f in finished.values() for p in f.proba],
-                        n_classes)
+        log.info(
+            "fold %d %s: %d test clips, %.1f s",
+            outcome.index,
+            outcome.name,
+            len(outcome.clip_ids),
+            outcome.seconds,
+        )
+        pooled = scores(
+            [t for f in finished.values() for t in f.y_true],
+            [int(np.argmax(p)) for f in finished.values() for p in f.proba],
+            n_classes,
+        )
         bar.update(1)
         bar.set_postfix(uf1=f"{pooled['uf1']:.3f}")
 
@@ -119,8 +139,7 @@ def run(config: RunConfig, *, progress: bool | None = None, command: str | None 
         bar.close()
     with rundir.pooled_outputs_lock(out):  # shards of one directory: the last sees all folds
         results = run_results.write_outputs(out, rundir.load_run(out))
-    return RunResult(out, results, todo, bool(results["complete"]), failed,
-                     prepared.recipe_line())
+    return RunResult(out, results, todo, bool(results["complete"]), failed, prepared.recipe_line())
 
 
 def _ranges(indices: Sequence[int]) -> str:

@@ -64,8 +64,13 @@ class FoldTrainer:
             if keras_model:
                 proba, history, best, recipe, failure = self._train_keras(inputs, job)
             else:
-                proba, history, best, recipe, failure = \
-                    self._train_sklearn(inputs, job), {}, None, {}, None
+                proba, history, best, recipe, failure = (
+                    self._train_sklearn(inputs, job),
+                    {},
+                    None,
+                    {},
+                    None,
+                )
         if failure is None and not np.all(np.isfinite(proba)):
             failure = "predictions are not finite (NaN/inf probabilities)"
         if failure is not None:
@@ -74,19 +79,28 @@ class FoldTrainer:
         # the protocol's training side: the rows fitted plus the inner-validation rows
         train_subjects = sorted({data.subjects[i] for i in (*job.train, *job.val)})
         return FoldOutcome(
-            index=job.index, name=job.name, seed=job.seed,
+            index=job.index,
+            name=job.name,
+            seed=job.seed,
             clip_ids=[data.clip_ids[i] for i in job.test],
             datasets=[data.datasets[i] for i in job.test],
             subjects=[data.subjects[i] for i in job.test],
-            y_true=[int(v) for v in inputs.y_test], proba=np.asarray(proba, np.float64),
-            history=history, seconds=time.perf_counter() - t0, best_epoch=best,
-            val_subjects=list(job.val_subjects), train_subjects=train_subjects,
-            recipe=recipe, failure=failure)
+            y_true=[int(v) for v in inputs.y_test],
+            proba=np.asarray(proba, np.float64),
+            history=history,
+            seconds=time.perf_counter() - t0,
+            best_epoch=best,
+            val_subjects=list(job.val_subjects),
+            train_subjects=train_subjects,
+            recipe=recipe,
+            failure=failure,
+        )
 
     # -- scikit-learn ----------------------------------------------------------------------------
     def _train_sklearn(self, inputs: FoldInputs, job: FoldJob) -> np.ndarray:
-        model, _ = self.spec.build(self.ctx.n_classes, config=self.ctx.model_config,
-                                   seed=self.ctx.training.seed)
+        model, _ = self.spec.build(
+            self.ctx.n_classes, config=self.ctx.model_config, seed=self.ctx.training.seed
+        )
         model.fit(inputs.x_train, inputs.y_train)
         if self.ctx.execution.save_weights:
             path = self._weights_path(job, ".pkl")
@@ -108,8 +122,9 @@ class FoldTrainer:
             return self.spec.build(n, config=cfg)[0]
         with dtype_policy(self._policy):
             model, _ = self.spec.build(n, config=cfg)
-            logits = keras.layers.Activation("linear", dtype="float32",
-                                             name="logits_float32")(model.outputs[0])
+            logits = keras.layers.Activation("linear", dtype="float32", name="logits_float32")(
+                model.outputs[0]
+            )
             return keras.Model(model.inputs, logits, name=model.name)
 
     def _model_for(self, seed: int) -> keras.Model:
@@ -120,16 +135,22 @@ class FoldTrainer:
             model = self._build(seed)
             self._loss = FoldLoss(recipe.loss, self.ctx.n_classes)
             jit = "auto" if self.ctx.runtime.jit is None else bool(self.ctx.runtime.jit)
-            model.compile(optimizer=make_optimizer(recipe), loss=self._loss.fn,
-                          metrics=["accuracy"], jit_compile=jit)
+            model.compile(
+                optimizer=make_optimizer(recipe),
+                loss=self._loss.fn,
+                metrics=["accuracy"],
+                jit_compile=jit,
+            )
             self._model = model
             return model
         fresh = self._build(seed)
         target = self._model.variables
         source = fresh.variables
         if len(target) != len(source) or any(a.shape != b.shape for a, b in zip(target, source)):
-            raise RuntimeError(f"{self.spec.name}: a rebuilt model's variables do not line up "
-                               "with the compiled one; run with reuse_model=False")
+            raise RuntimeError(
+                f"{self.spec.name}: a rebuilt model's variables do not line up "
+                "with the compiled one; run with reuse_model=False"
+            )
         for dst, src in zip(target, source):
             dst.assign(src)
         reset_optimizer(self._model.optimizer, recipe)
@@ -141,8 +162,11 @@ class FoldTrainer:
         model = self._model_for(job.seed)
         assert self._loss is not None
         record = self._loss.prepare(inputs.y_train)
-        record.update(precision=self._policy, augmented=inputs.augmented is not None,
-                      jit_compile=bool(getattr(model, "jit_compile", False)))
+        record.update(
+            precision=self._policy,
+            augmented=inputs.augmented is not None,
+            jit_compile=bool(getattr(model, "jit_compile", False)),
+        )
         if isinstance(recipe.schedule, Plateau):
             record["plateau_monitor"] = plateau_monitor(select)
         callbacks, selector = make_callbacks(self.ctx, job, inputs, self.spec)
@@ -150,12 +174,24 @@ class FoldTrainer:
         callbacks.append(guard)
         if inputs.augmented is not None:
             aug = inputs.augmented
-            hist = model.fit(aug.dataset(recipe.epochs, recipe.batch_size), epochs=recipe.epochs,
-                             steps_per_epoch=aug.steps(recipe.batch_size), shuffle=False,
-                             verbose=0, callbacks=callbacks)
+            hist = model.fit(
+                aug.dataset(recipe.epochs, recipe.batch_size),
+                epochs=recipe.epochs,
+                steps_per_epoch=aug.steps(recipe.batch_size),
+                shuffle=False,
+                verbose=0,
+                callbacks=callbacks,
+            )
         else:
-            hist = model.fit(inputs.x_train, inputs.y_train, batch_size=recipe.batch_size,
-                             epochs=recipe.epochs, shuffle=True, verbose=0, callbacks=callbacks)
+            hist = model.fit(
+                inputs.x_train,
+                inputs.y_train,
+                batch_size=recipe.batch_size,
+                epochs=recipe.epochs,
+                shuffle=True,
+                verbose=0,
+                callbacks=callbacks,
+            )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
         if guard.failure is not None:
             self._release()

@@ -26,12 +26,14 @@ def save_keras_model(model: Any) -> Callable[[Path], None]:
     to disk; when that fails part-way HDF5 keeps the half-written file open and crashes the
     interpreter at exit.) Reload with :func:`mertrain.models.load_model`.
     """
+
     def save(tmp: Path) -> None:
         from mertrain.backend import keras
 
         # An uncompiled view of the same layers: the fold's loss is a closure over the fold's
         # statistics, which Keras could save but not load back.
         keras.Model(inputs=model.inputs, outputs=model.outputs, name=model.name).save(str(tmp))
+
     return save
 
 
@@ -41,14 +43,17 @@ def write_weights(path: Path, save: Callable[[Path], object]) -> Path:
     naming ``path``; fold records already written are untouched."""
     path = Path(path)
     try:
-        return atomic_write_with(path, save, durable=True, prefix=f".{path.stem}.partial-",
-                                 suffix="".join(path.suffixes))
+        return atomic_write_with(
+            path, save, durable=True, prefix=f".{path.stem}.partial-", suffix="".join(path.suffixes)
+        )
     except OSError as exc:
         reason = _os_reason(exc)
         _drop_traceback_quietly(exc)
-        raise WeightsError(f"cannot write the fold's weights ({reason}); the folds finished "
-                           "before are kept: free space and rerun with --resume",
-                           file=path) from None
+        raise WeightsError(
+            f"cannot write the fold's weights ({reason}); the folds finished "
+            "before are kept: free space and rerun with --resume",
+            file=path,
+        ) from None
 
 
 def _os_reason(exc: OSError) -> str:

@@ -31,8 +31,11 @@ def casme2_store(casme2_sample, tmp_path_factory) -> Path:
     from merprep.pipeline import ExtractConfig, extract
 
     out = tmp_path_factory.mktemp("stores") / "casme2.h5"
-    extract(ExtractConfig(dataset="casme2", root=casme2_sample, out=out, frames=8, size=64,
-                          workers=2), command="pytest fixture", progress=False)
+    extract(
+        ExtractConfig(dataset="casme2", root=casme2_sample, out=out, frames=8, size=64, workers=2),
+        command="pytest fixture",
+        progress=False,
+    )
     return out
 
 

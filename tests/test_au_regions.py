@@ -11,8 +11,16 @@ import cv2
 import numpy as np
 import pytest
 
-from merprep.regions import (DEFAULT_RULES, CropConfig, RulesError, choose, crop_clip,
-                             load_rules, points_box, run_crop_au)
+from merprep.regions import (
+    DEFAULT_RULES,
+    CropConfig,
+    RulesError,
+    choose,
+    crop_clip,
+    load_rules,
+    points_box,
+    run_crop_au,
+)
 from merprep.store import ClipStore, validate_store
 
 # The reference table, written out again here (not imported) so the test checks the code
@@ -45,6 +53,7 @@ def reference_box(landmarks, points, size):
 # ----------------------------------------------------------------------------------------------
 # Rules
 # ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("code", REFERENCE_CODES)
 def test_each_reference_code_picks_its_region(code):
@@ -121,19 +130,29 @@ fallback: face
 """
 
 
-@pytest.mark.parametrize("text,message", [
-    ("rules: [", "not valid YAML"),
-    ("- a\n- b\n", "top level must be a mapping"),
-    ("rules: []\n", "'rules' must be a non-empty list"),
-    ("rules:\n  - {name: eyes, codes: [4], points: [19, 70]}\n",
-     "rules[0] ('eyes'): point(s) [70] are not 68-point indices"),
-    ("rules:\n  - {name: a, codes: [4], points: [1, 2]}\n  - {name: mouth, codes: 12, points: [3, 5]}\n",
-     "rules[1] ('mouth'): 'codes' must be a non-empty list"),
-    ("rules:\n  - {name: a, codes: [4], points: [1, 2], colour: red}\n", "unknown key(s) colour"),
-    ("rules:\n  - {name: face, codes: [4], points: [1, 2]}\n", "reserved"),
-    ("rules:\n  - {name: a, codes: [4], points: [1, 2], margin: -1}\n", "'margin' must be"),
-    ("rules:\n  - {name: a, codes: [4], points: [1, 2]}\nfallback: nose\n", "fallback 'nose'"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("rules: [", "not valid YAML"),
+        ("- a\n- b\n", "top level must be a mapping"),
+        ("rules: []\n", "'rules' must be a non-empty list"),
+        (
+            "rules:\n  - {name: eyes, codes: [4], points: [19, 70]}\n",
+            "rules[0] ('eyes'): point(s) [70] are not 68-point indices",
+        ),
+        (
+            "rules:\n  - {name: a, codes: [4], points: [1, 2]}\n  - {name: mouth, codes: 12, points: [3, 5]}\n",
+            "rules[1] ('mouth'): 'codes' must be a non-empty list",
+        ),
+        (
+            "rules:\n  - {name: a, codes: [4], points: [1, 2], colour: red}\n",
+            "unknown key(s) colour",
+        ),
+        ("rules:\n  - {name: face, codes: [4], points: [1, 2]}\n", "reserved"),
+        ("rules:\n  - {name: a, codes: [4], points: [1, 2], margin: -1}\n", "'margin' must be"),
+        ("rules:\n  - {name: a, codes: [4], points: [1, 2]}\nfallback: nose\n", "fallback 'nose'"),
+    ],
+)
 def test_bad_rules_files_are_reported_with_file_and_entry(tmp_path, text, message):
     path = tmp_path / "my_rules.yaml"
     path.write_text(text)
@@ -144,8 +163,11 @@ def test_bad_rules_files_are_reported_with_file_and_entry(tmp_path, text, messag
 
 def test_json_rules_file(tmp_path):
     path = tmp_path / "rules.json"
-    path.write_text(json.dumps({"rules": [{"name": "brows", "codes": [1], "points": [17, 26]}],
-                                "fallback": "brows"}))
+    path.write_text(
+        json.dumps(
+            {"rules": [{"name": "brows", "codes": [1], "points": [17, 26]}], "fallback": "brows"}
+        )
+    )
     table = load_rules(path)
     assert table.fallback == "brows"
     c = choose([12], table)
@@ -158,6 +180,7 @@ def test_json_rules_file(tmp_path):
 # ----------------------------------------------------------------------------------------------
 # On the sample store
 # ----------------------------------------------------------------------------------------------
+
 
 def copy_store(src: Path, tmp_path: Path) -> Path:
     dst = tmp_path / "store.h5"
@@ -183,8 +206,10 @@ def overlap(motion: np.ndarray, box: np.ndarray) -> float:
 def test_default_rules_on_store(casme2_store, casme2_sample, tmp_path, cli_runner):
     from merprep.cli import cli
 
-    truth = {f"{c['dataset']}/{c['subject']}/{c['clip']}": c for c in json.loads(
-        (casme2_sample / "merprep_sample_truth.json").read_text())["clips"]}
+    truth = {
+        f"{c['dataset']}/{c['subject']}/{c['clip']}": c
+        for c in json.loads((casme2_sample / "merprep_sample_truth.json").read_text())["clips"]
+    }
     path = copy_store(casme2_store, tmp_path)
     res = cli_runner.invoke(cli, ["crop-au", str(path)])
     assert res.exit_code == 0, res.output
@@ -206,7 +231,11 @@ def test_default_rules_on_store(casme2_store, casme2_sample, tmp_path, cli_runne
             boxes, crops = s.array(cid, "au/boxes"), s.array(cid, "au/frames")
             assert boxes.shape == (8, 4) and boxes.dtype == np.float32
             assert crops.shape == (8, 128, 128, 3) and crops.dtype == np.uint8
-            assert (boxes[:, :2] >= 0).all() and (boxes[:, 2] <= 64).all() and (boxes[:, 3] <= 64).all()
+            assert (
+                (boxes[:, :2] >= 0).all()
+                and (boxes[:, 2] <= 64).all()
+                and (boxes[:, 3] <= 64).all()
+            )
             assert (boxes[:, 2:] > boxes[:, :2]).all()
             assert boxes[0].tolist() == reference_box(lm[0], points, 64)
             assert (boxes == boxes[0]).all()  # onset landmarks: one box for the clip
@@ -238,8 +267,9 @@ def test_codes_option_and_custom_rules_change_the_crop(casme2_store, tmp_path, c
             info = s.stage_info(cid, "crop-au")
             if info["rule"] == "face":
                 assert (s.array(cid, "au/boxes") == [0, 0, 64, 64]).all()
-                assert np.array_equal(s.array(cid, "au/frames")[0],
-                                      cv2.resize(s.frames(cid)[0], (128, 128)))
+                assert np.array_equal(
+                    s.array(cid, "au/frames")[0], cv2.resize(s.frames(cid)[0], (128, 128))
+                )
             else:
                 assert info["rule"] == "eyebrows" and info["codes"] == [1, 2]
 
@@ -282,14 +312,21 @@ def test_mode_all_writes_every_region_and_rerun_replaces_it(casme2_store, tmp_pa
     run_flow(path, FlowConfig(method="farneback", workers=1), progress=False)
     with ClipStore(path) as s:
         fingerprint, flow_stage = s.fingerprint, s.stages["flow"]
-        base = {cid: (s.frames(cid).tobytes(), s.landmarks(cid).tobytes(),
-                      s.array(cid, "flow/onset_apex").tobytes()) for cid in s.clip_ids}
+        base = {
+            cid: (
+                s.frames(cid).tobytes(),
+                s.landmarks(cid).tobytes(),
+                s.array(cid, "flow/onset_apex").tobytes(),
+            )
+            for cid in s.clip_ids
+        }
     regions = ("eyebrows", "eyes", "nose", "mouth", "cheeks")
     run_crop_au(path, CropConfig(mode="all", size=48, margin=0.1))
     assert validate_store(path) == []
     with ClipStore(path) as s:
-        assert s.stages["crop-au"]["arrays"] == sorted(f"au/{r}/{a}" for r in regions
-                                                       for a in ("boxes", "frames"))
+        assert s.stages["crop-au"]["arrays"] == sorted(
+            f"au/{r}/{a}" for r in regions for a in ("boxes", "frames")
+        )
         cid = s.clip_ids[0]
         lm = s.landmarks(cid)[0]
         for r in regions:
@@ -298,7 +335,9 @@ def test_mode_all_writes_every_region_and_rerun_replaces_it(casme2_store, tmp_pa
         nose = s.array(cid, "au/nose/boxes")[0]
         assert nose.tolist() == points_box(lm, [27, 31, 33, 35, 39, 42], 0.1, (64, 64)).tolist()
         # nose box sits between the eyes' and the mouth's
-        assert s.array(cid, "au/eyebrows/boxes")[0][1] < nose[1] < s.array(cid, "au/mouth/boxes")[0][1]
+        assert (
+            s.array(cid, "au/eyebrows/boxes")[0][1] < nose[1] < s.array(cid, "au/mouth/boxes")[0][1]
+        )
         assert s.stage_info(cid, "crop-au")["rule"] == "all"
     # merprep show --layer au puts the regions of each frame side by side, as stored, one
     # frame per row
@@ -307,7 +346,7 @@ def test_mode_all_writes_every_region_and_rerun_replaces_it(casme2_store, tmp_pa
     picture = render_montage(path, cid, frames=2, scale=1, layer="au")
     assert picture.shape[1] == 5 * 48 + 2 * PAD
     top = picture.shape[0] - 2 * (48 + 18 + PAD)
-    np.testing.assert_array_equal(picture[top:top + 48, PAD:PAD + 5 * 48], crops[0])
+    np.testing.assert_array_equal(picture[top : top + 48, PAD : PAD + 5 * 48], crops[0])
 
     run_crop_au(path, CropConfig(mode="union"))
     assert validate_store(path) == []
@@ -316,8 +355,11 @@ def test_mode_all_writes_every_region_and_rerun_replaces_it(casme2_store, tmp_pa
         assert s.stages["flow"] == flow_stage
         assert s.stages["crop-au"]["arrays"] == ["au/boxes", "au/frames"]
         for cid in s.clip_ids:
-            assert base[cid] == (s.frames(cid).tobytes(), s.landmarks(cid).tobytes(),
-                                 s.array(cid, "flow/onset_apex").tobytes())
+            assert base[cid] == (
+                s.frames(cid).tobytes(),
+                s.landmarks(cid).tobytes(),
+                s.array(cid, "flow/onset_apex").tobytes(),
+            )
             assert not any(f"au/{r}/frames" in s._group(cid) for r in regions)
 
 

@@ -51,10 +51,18 @@ def test_translation_is_exact_and_same_for_every_frame(fill):
     y = translate(x, dy, dx, fill=fill)
     for i in range(len(x)):
         # interior: an exact shift of every frame by the same (dy, dx)
-        src = x[i, :, max(0, -dy[i]):x.shape[2] - max(0, dy[i]),
-                max(0, -dx[i]):x.shape[3] - max(0, dx[i])]
-        dst = y[i, :, max(0, dy[i]):x.shape[2] + min(0, dy[i]),
-                max(0, dx[i]):x.shape[3] + min(0, dx[i])]
+        src = x[
+            i,
+            :,
+            max(0, -dy[i]) : x.shape[2] - max(0, dy[i]),
+            max(0, -dx[i]) : x.shape[3] - max(0, dx[i]),
+        ]
+        dst = y[
+            i,
+            :,
+            max(0, dy[i]) : x.shape[2] + min(0, dy[i]),
+            max(0, dx[i]) : x.shape[3] + min(0, dx[i]),
+        ]
         assert np.array_equal(src, dst)
     # frame differences of the shifted clip == shifted frame differences (whole image; with a
     # constant fill the border is the fill value in every frame, so 0 in both)
@@ -71,8 +79,9 @@ def test_rotation_preserves_frame_differences_and_matches_opencv():
     assert np.allclose(_diffs(y), rotate(_diffs(x).astype(np.float32), ang), atol=1e-5)
     # direction and centre as OpenCV (positive = counter-clockwise), away from the border
     m = cv2.getRotationMatrix2D(((32 - 1) / 2, (32 - 1) / 2), 7.0, 1.0)
-    ref = cv2.warpAffine(x[0, 2, :, :, 0], m, (32, 32), flags=cv2.INTER_LINEAR,
-                         borderMode=cv2.BORDER_REPLICATE)
+    ref = cv2.warpAffine(
+        x[0, 2, :, :, 0], m, (32, 32), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     assert np.abs(ref[6:-6, 6:-6] - y[0, 2, 6:-6, 6:-6, 0]).max() < 0.02
 
 
@@ -80,8 +89,9 @@ def test_same_parameters_for_every_frame_of_a_clip():
     """A clip of identical frames stays a clip of identical frames (geometry + brightness)."""
     base = _clips(n=6, t=1)
     x = np.repeat(base, 4, axis=1)
-    cfg = AugmentConfig(flip_prob=0.5, max_translate=3, max_rotate=10, brightness=0.2,
-                        noise_std=0.0)
+    cfg = AugmentConfig(
+        flip_prob=0.5, max_translate=3, max_rotate=10, brightness=0.2, noise_std=0.0
+    )
     y = augment_clips(x, np.random.default_rng(1), cfg)
     assert np.allclose(y, y[:, :1], atol=1e-6)
     assert not np.allclose(y, x)
@@ -129,17 +139,32 @@ def test_noise_and_brightness_scale():
 
 def test_identity_config_and_inactive_clips():
     x = _clips()
-    assert np.array_equal(augment_clips(x, np.random.default_rng(0),
-                                        AugmentConfig(flip_prob=0, max_translate=0,
-                                                      max_rotate=0, noise_std=0)), x)
+    assert np.array_equal(
+        augment_clips(
+            x,
+            np.random.default_rng(0),
+            AugmentConfig(flip_prob=0, max_translate=0, max_rotate=0, noise_std=0),
+        ),
+        x,
+    )
     assert np.array_equal(augment_clips(x, np.random.default_rng(0), AugmentConfig(prob=0)), x)
     assert np.array_equal(affine(x, 0.0, 0, 0), x)
 
 
-@pytest.mark.parametrize("kwargs", [{"flip_prob": 1.5}, {"prob": -0.1}, {"max_translate": -1},
-                                    {"max_translate": 2.5}, {"max_rotate": 200},
-                                    {"noise_std": -0.1}, {"brightness": -1},
-                                    {"fill": "wrap"}, {"value_range": 0}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"flip_prob": 1.5},
+        {"prob": -0.1},
+        {"max_translate": -1},
+        {"max_translate": 2.5},
+        {"max_rotate": 200},
+        {"noise_std": -0.1},
+        {"brightness": -1},
+        {"fill": "wrap"},
+        {"value_range": 0},
+    ],
+)
 def test_config_checks(kwargs):
     with pytest.raises(ValueError):
         AugmentConfig(**kwargs)

@@ -68,8 +68,8 @@ def _range(command: str, flag: str) -> tuple:
 
 
 def test_cli_ranges_are_the_library_bounds():
-    from merprep import magnify, regions
     from merprep import flow as flow_lib
+    from merprep import magnify, regions
     from merprep.extract import config
 
     assert _range("extract", "--size") == config.SIZE_RANGE
@@ -86,11 +86,35 @@ def test_cli_ranges_are_the_library_bounds():
 
 
 def test_out_of_range_values_are_refused_by_the_cli_with_the_flag(cli_runner, tmp_path):
-    res = cli_runner.invoke(cli, ["extract", "--dataset", "casme2", "--root", str(tmp_path),
-                                  "-o", str(tmp_path / "s.h5"), "--size", "8"])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "extract",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "s.h5"),
+            "--size",
+            "8",
+        ],
+    )
     assert res.exit_code == 2 and "--size" in res.output and "16<=x<=1024" in res.output
-    res = cli_runner.invoke(cli, ["extract", "--dataset", "casme2", "--root", str(tmp_path),
-                                  "-o", str(tmp_path / "s.h5"), "-j", "-1"])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "extract",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(tmp_path),
+            "-o",
+            str(tmp_path / "s.h5"),
+            "-j",
+            "-1",
+        ],
+    )
     assert res.exit_code == 2 and "--workers" in res.output
     assert not (tmp_path / "s.h5").exists()
 
@@ -125,6 +149,7 @@ def test_show_max_frames_and_its_old_name(casme2_store, tmp_path, cli_runner):
         images[flag] = cv2.imread(str(png))
     assert np.array_equal(images["--max-frames"], images["--frames"])
     # the old name still works, and says so
-    res = cli_runner.invoke(cli, ["show", str(casme2_store), "--frames", "3", "-o",
-                                  str(tmp_path / "x.png")])
+    res = cli_runner.invoke(
+        cli, ["show", str(casme2_store), "--frames", "3", "-o", str(tmp_path / "x.png")]
+    )
     assert "deprecated" in res.output.lower() and "--max-frames" in res.output

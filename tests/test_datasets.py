@@ -6,9 +6,8 @@ Samples are small (2 subjects, 3 clips, a few frames) and generated once per mod
 
 from __future__ import annotations
 
-import hashlib
-
 import csv
+import hashlib
 import logging
 import re
 import shutil
@@ -29,8 +28,9 @@ from merprep.sample.layouts.casme3 import generate_part_c
 REFERENCE = Path(__file__).parent / "data"  # real files, see data/README.md
 PART_A = REFERENCE / "casme3_partA_ME_label_JpgIndex_v2.xlsx"
 PART_C = REFERENCE / "casme3_partC_ME.xlsx"
-MEGC_LIST = Path(__file__).resolve().parents[1] / "mertrain/protocols/data/" \
-    "megc2019_combined_3class_gt.csv"
+MEGC_LIST = (
+    Path(__file__).resolve().parents[1] / "mertrain/protocols/data/megc2019_combined_3class_gt.csv"
+)
 
 SMALL = {
     "samm": dict(subjects=2, clips_per_subject=3, clip_length=6),
@@ -83,6 +83,7 @@ def assert_matches_truth(records, truth_clips, *, apex_hidden=lambda c: False):
 # each adapter on its sample
 # --------------------------------------------------------------------------------------------
 
+
 def test_casme2_round_trip(samples):
     root, truth = samples["casme2"]
     records, problems = read("casme2", root)
@@ -104,12 +105,22 @@ def test_samm_round_trip(samples):
         assert rec.aus == clip["aus"]  # verbatim, a lone AU as '4'
         assert rec.annotation_row == clip["annotation_row"] >= 15
         assert rec.extra["inducement_code"] == str(clip["inducement_code"])
-    assert {r.emotion for r in records} <= {"Anger", "Contempt", "Disgust", "Fear", "Happiness",
-                                             "Sadness", "Surprise", "Other"}
+    assert {r.emotion for r in records} <= {
+        "Anger",
+        "Contempt",
+        "Disgust",
+        "Fear",
+        "Happiness",
+        "Sadness",
+        "Surprise",
+        "Other",
+    }
 
 
-@pytest.mark.parametrize("modality,name,fps", [("HS", "smic", 100.0), ("VIS", "smic-vis", 25.0),
-                                               ("NIR", "smic-nir", 25.0)])
+@pytest.mark.parametrize(
+    "modality,name,fps",
+    [("HS", "smic", 100.0), ("VIS", "smic-vis", 25.0), ("NIR", "smic-nir", 25.0)],
+)
 def test_smic_round_trip(samples, modality, name, fps):
     root, truth = samples["smic"]
     records, problems = read("smic", root, modality=modality)
@@ -122,8 +133,7 @@ def test_smic_round_trip(samples, modality, name, fps):
         assert rec.dataset == name and rec.clip_id == f"{name}/{rec.subject}/{rec.clip}"
         assert re.fullmatch(r"s\d{2}_(ne|po|sur)_\d{2}", rec.clip)
         assert rec.source == clip["source"]  # the folder as on disk: s1/.../s1_ne_01
-        assert (rec.onset, rec.apex, rec.offset) == (clip["first_frame"], None,
-                                                     clip["last_frame"])
+        assert (rec.onset, rec.apex, rec.offset) == (clip["first_frame"], None, clip["last_frame"])
         assert rec.emotion == clip["emotion"] and rec.fps == fps and rec.aus == ""
 
 
@@ -137,26 +147,50 @@ def test_smic_e_annotation_sets_onset_apex_offset(samples, tmp_path):
     hs = [c for c in truth["clips"] if c["modality"] == "HS"]
     first, second, third = hs[0], hs[1], hs[2]
     book = tmp_path / "SMIC-HS-E_annotation.xlsx"
-    rows = [("Subject", "Filename", "OnsetF", "ApexF", "OffsetF", "Emotion"),
-            (int(first["subject"][1:]), first["clip"], first["onset"], first["apex"],
-             first["offset"], first["emotion"]),
-            (second["subject"], normalised_smic_clip(second["clip"]), second["onset"] + 1, "",
-             second["offset"] - 1, second["emotion"]),
-            (third["subject"], third["clip"], third["onset"], third["apex"], third["offset"],
-             "positive" if third["emotion"] != "positive" else "negative"),  # disagrees
-            ("s09", "s9_ne_01", 1, 2, 3, "negative")]  # no such clip
+    rows = [
+        ("Subject", "Filename", "OnsetF", "ApexF", "OffsetF", "Emotion"),
+        (
+            int(first["subject"][1:]),
+            first["clip"],
+            first["onset"],
+            first["apex"],
+            first["offset"],
+            first["emotion"],
+        ),
+        (
+            second["subject"],
+            normalised_smic_clip(second["clip"]),
+            second["onset"] + 1,
+            "",
+            second["offset"] - 1,
+            second["emotion"],
+        ),
+        (
+            third["subject"],
+            third["clip"],
+            third["onset"],
+            third["apex"],
+            third["offset"],
+            "positive" if third["emotion"] != "positive" else "negative",
+        ),  # disagrees
+        ("s09", "s9_ne_01", 1, 2, 3, "negative"),
+    ]  # no such clip
     _write_xlsx(book, rows)
     records, problems = read("smic", root, book)
     by_clip = {r.clip: r for r in records}
     one = by_clip[normalised_smic_clip(first["clip"])]
     assert (one.onset, one.apex, one.offset) == (first["onset"], first["apex"], first["offset"])
-    assert (one.annotation_file, one.annotation_row, one.extra["bounds"]) == (book.name, 2,
-                                                                              "annotation")
+    assert (one.annotation_file, one.annotation_row, one.extra["bounds"]) == (
+        book.name,
+        2,
+        "annotation",
+    )
     two = by_clip[normalised_smic_clip(second["clip"])]
     assert (two.onset, two.apex, two.offset) == (second["onset"] + 1, None, second["offset"] - 1)
     assert normalised_smic_clip(third["clip"]) not in by_clip  # a wrong row is never ignored
-    assert [(p.row, "disagrees" in p.message or "no clip folder" in p.message)
-            for p in problems] == [(4, True), (5, True)]
+    assert [
+        (p.row, "disagrees" in p.message or "no clip folder" in p.message) for p in problems
+    ] == [(4, True), (5, True)]
     untouched = by_clip[normalised_smic_clip(hs[3]["clip"])]
     assert untouched.extra["bounds"] == "folder"
 
@@ -173,8 +207,7 @@ def test_casme3_part_a_round_trip(samples):
         assert rec.extra["depth_source"] == clip["depth_source"]
     # two micro-expressions of one video are two clips; dropped frames are no problem
     assert Counter((r.subject, r.extra["video"]) for r in records).most_common(1)[0][1] == 2
-    tasks, problems = plan_extraction(ExtractConfig(dataset="casme3", root=root,
-                                                    out=root / "x.h5"))
+    tasks, problems = plan_extraction(ExtractConfig(dataset="casme3", root=root, out=root / "x.h5"))
     assert problems == [] and len(tasks) == 6
     assert any(c["dropped_frames"] for c in truth["clips"])
 
@@ -184,8 +217,9 @@ def test_casme3_part_c_round_trip(samples):
     adapter = get_adapter("casme3")(root, part="C")
     records, problems = adapter.read_records()
     assert problems == []
-    assert [(r.dataset, r.subject, r.clip) for r in records] == \
-        [("casme3c", c["subject"], c["clip"]) for c in truth["clips"]]
+    assert [(r.dataset, r.subject, r.clip) for r in records] == [
+        ("casme3c", c["subject"], c["clip"]) for c in truth["clips"]
+    ]
     assert_matches_truth(records, truth["clips"], apex_hidden=lambda c: True)
     for rec, clip in zip(records, truth["clips"]):
         frames = adapter.frame_source(rec).frames  # positions -> files
@@ -291,6 +325,7 @@ def test_adapter_options_are_checked():
 # the real CAS(ME)^3 workbooks
 # --------------------------------------------------------------------------------------------
 
+
 def _frames_skeleton(tmp_path: Path) -> Path:
     """An empty release tree, so the adapters find their frames folders."""
     (tmp_path / "part_A/data/part_A_split/part_A/spNO.1").mkdir(parents=True)
@@ -313,13 +348,20 @@ def test_real_casme3_part_a_workbook(tmp_path):
     assert [r.extra["filename_written"] for r in upper] == ["J"]
     assert Counter(r.emotion for r in records)["Others"] == 3  # verbatim
     first = records[0]
-    assert (first.onset, first.apex, first.offset, first.aus, first.emotion,
-            first.extra["objective_class"]) == (355, 359, 360, "5", "others", "II")
+    assert (
+        first.onset,
+        first.apex,
+        first.offset,
+        first.aus,
+        first.emotion,
+        first.extra["objective_class"],
+    ) == (355, 359, 360, "5", "others", "II")
 
 
 def _corrections(path: Path, *rows: str) -> Path:
-    path.write_text("row,column,was,value,reason\n" + "".join(r + "\n" for r in rows),
-                    encoding="utf-8")
+    path.write_text(
+        "row,column,was,value,reason\n" + "".join(r + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -330,45 +372,65 @@ def test_corrections_fix_real_part_a_rows_before_they_are_checked(tmp_path):
     from merprep.datasets.corrections import CorrectionTable
 
     before = hashlib.sha256(PART_A.read_bytes()).hexdigest()
-    table = CorrectionTable(_corrections(
-        tmp_path / "fix.csv", '798,Offset,0,1830,"offset typed as 0"',
-        '130,Apex,83,200,"apex before onset"'))
+    table = CorrectionTable(
+        _corrections(
+            tmp_path / "fix.csv",
+            '798,Offset,0,1830,"offset typed as 0"',
+            '130,Apex,83,200,"apex before onset"',
+        )
+    )
     adapter = get_adapter("casme3")(_frames_skeleton(tmp_path), PART_A, corrections=table)
     records, problems = adapter.read_records()
     assert [p.row for p in problems] == [751, 800] and len(records) == 858
     fixed = next(r for r in records if r.clip_id == "casme3/spNO.40/e_1812")
     assert (fixed.onset, fixed.offset, fixed.annotation_row) == (1812, 1830, 798)
     assert adapter.applied_corrections[798] == [
-        {"column": "Offset", "was": "0", "value": "1830", "reason": "offset typed as 0"}]
+        {"column": "Offset", "was": "0", "value": "1830", "reason": "offset typed as 0"}
+    ]
     assert next(r for r in records if r.annotation_row == 130).apex == 200
     assert hashlib.sha256(PART_A.read_bytes()).hexdigest() == before  # the file is only read
 
 
-@pytest.mark.parametrize("rows, message", [
-    (['798,Offset,12,1830,"typo"'], "row 2 (corrects row 798, column 'Offset'): the cell holds "
-                                     "'0', the correction expects '12'"),
-    (['798,Offfset,0,1830,"typo"'], "no such column in casme3_partA_ME_label_JpgIndex_v2.xlsx"),
-    (['5000,Offset,0,1830,"typo"'], "row 2 (corrects row 5000, column 'Offset'): not a data row"),
-    (['1,Offset,0,1830,"typo"'], "not a data row"),  # the header is not data
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            ['798,Offset,12,1830,"typo"'],
+            "row 2 (corrects row 798, column 'Offset'): the cell holds "
+            "'0', the correction expects '12'",
+        ),
+        (['798,Offfset,0,1830,"typo"'], "no such column in casme3_partA_ME_label_JpgIndex_v2.xlsx"),
+        (
+            ['5000,Offset,0,1830,"typo"'],
+            "row 2 (corrects row 5000, column 'Offset'): not a data row",
+        ),
+        (['1,Offset,0,1830,"typo"'], "not a data row"),  # the header is not data
+    ],
+)
 def test_corrections_that_do_not_match_the_file_are_refused(tmp_path, rows, message):
     from merprep.datasets.corrections import CorrectionTable
 
     fix = _corrections(tmp_path / "fix.csv", *rows)
-    adapter = get_adapter("casme3")(_frames_skeleton(tmp_path), PART_A,
-                                    corrections=CorrectionTable(fix))
+    adapter = get_adapter("casme3")(
+        _frames_skeleton(tmp_path), PART_A, corrections=CorrectionTable(fix)
+    )
     with pytest.raises(AnnotationError) as err:
         adapter.read_records()
     assert message in str(err.value) and str(fix) in str(err.value)
 
 
-@pytest.mark.parametrize("rows, message", [
-    (['798,Offset,0,1830,'], "row 2: 'reason' is empty"),
-    (['x,Offset,0,1830,"r"'], "row 2: 'row' must be a spreadsheet row number, got 'x'"),
-    (['798,,0,1830,"r"'], "row 2: 'column' is empty"),
-    (['798,Offset,0,1830,"r"', '798,Offset,0,1831,"r"'],
-     "row 3: row 798 column 'Offset' is already corrected on row 2"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (["798,Offset,0,1830,"], "row 2: 'reason' is empty"),
+        (['x,Offset,0,1830,"r"'], "row 2: 'row' must be a spreadsheet row number, got 'x'"),
+        (['798,,0,1830,"r"'], "row 2: 'column' is empty"),
+        (
+            ['798,Offset,0,1830,"r"', '798,Offset,0,1831,"r"'],
+            "row 3: row 798 column 'Offset' is already corrected on row 2",
+        ),
+    ],
+)
 def test_a_bad_corrections_file_is_named_with_its_row(tmp_path, rows, message):
     from merprep.datasets.corrections import CorrectionTable
 
@@ -383,10 +445,19 @@ def test_real_casme3_part_c_workbook(tmp_path):
     assert problems == [] and len(records) == 165
     assert len({r.subject for r in records}) == 30
     first = records[0]
-    assert (first.clip_id, first.onset, first.offset, first.aus, first.emotion) == \
-        ("casme3c/sub01/me01", 373, 385, "R4,5", "negative")
-    assert Counter(r.emotion for r in records) == {"negative": 99, "surprise": 30, "others": 20,
-                                                   "positive": 16}
+    assert (first.clip_id, first.onset, first.offset, first.aus, first.emotion) == (
+        "casme3c/sub01/me01",
+        373,
+        385,
+        "R4,5",
+        "negative",
+    )
+    assert Counter(r.emotion for r in records) == {
+        "negative": 99,
+        "surprise": 30,
+        "others": 20,
+        "positive": 16,
+    }
     lone = [r.aus for r in records if r.aus.isdigit()]
     assert len(lone) == 50 and "17" in lone  # numeric cells as text, never '17.0'
     full_width = next(r for r in records if "\uff0c" in r.aus)
@@ -396,6 +467,7 @@ def test_real_casme3_part_c_workbook(tmp_path):
 # --------------------------------------------------------------------------------------------
 # MEGC2019 list forms
 # --------------------------------------------------------------------------------------------
+
 
 def test_normalisation_matches_the_megc2019_list():
     from merprep.datasets import casme2, samm, smic
@@ -418,9 +490,11 @@ def test_normalisation_matches_the_megc2019_list():
 
 
 def test_sample_records_use_the_megc2019_forms(samples):
-    for dataset, pattern in (("smic", r"s\d{2}/s\d{2}_(ne|po|sur)_\d{2}"),
-                             ("samm", r"\d{3}/\d{3}_\d+_\d+"),
-                             ("casme2", r"sub\d{2}/EP\d{2}_\d{2}f?")):
+    for dataset, pattern in (
+        ("smic", r"s\d{2}/s\d{2}_(ne|po|sur)_\d{2}"),
+        ("samm", r"\d{3}/\d{3}_\d+_\d+"),
+        ("casme2", r"sub\d{2}/EP\d{2}_\d{2}f?"),
+    ):
         records, _ = read(dataset, samples[dataset][0])
         assert records and all(re.fullmatch(pattern, f"{r.subject}/{r.clip}") for r in records)
 
@@ -428,6 +502,7 @@ def test_sample_records_use_the_megc2019_forms(samples):
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
 
 def _write_xlsx(path: Path, rows) -> None:
     book = openpyxl.Workbook()

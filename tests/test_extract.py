@@ -23,8 +23,15 @@ import openpyxl
 import pytest
 
 from merprep.cli import cli
-from merprep.frames.sampling import (all_frames, diffk_refine, every_position, get_sampling,
-                                     key_frames, tim_interpolate, tim_refine)
+from merprep.frames.sampling import (
+    all_frames,
+    diffk_refine,
+    every_position,
+    get_sampling,
+    key_frames,
+    tim_interpolate,
+    tim_refine,
+)
 from merprep.pipeline import ExtractConfig, extract
 from merprep.sample import generate, load_truth
 from merprep.sample.layouts.casme3 import generate_part_c
@@ -32,14 +39,18 @@ from merprep.store import ClipStore, validate_store
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def run_cli(cli_runner, *args):
     result = cli_runner.invoke(cli, ["extract", "--no-progress", *map(str, args)])
-    assert result.exception is None or isinstance(result.exception, SystemExit), \
-        result.exc_info  # a traceback would be a bug: user errors exit cleanly
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        result.exc_info
+    )  # a traceback would be a bug: user errors exit cleanly
     return result
 
 
@@ -97,8 +108,21 @@ def test_validation_lists_every_problem_and_writes_nothing(damaged, cli_runner, 
     root, expected, _, clips = damaged
     out = tmp_path / "store.h5"
     before = tree_digest(root)
-    result = run_cli(cli_runner, "--dataset", "casme2", "--root", root, "--out", out,
-                     "--frames", "8", "--size", "64", "--workers", "1")
+    result = run_cli(
+        cli_runner,
+        "--dataset",
+        "casme2",
+        "--root",
+        root,
+        "--out",
+        out,
+        "--frames",
+        "8",
+        "--size",
+        "64",
+        "--workers",
+        "1",
+    )
     assert result.exit_code == 2
     text = result.output
     assert f"{len(expected)} problem(s)" in text
@@ -114,8 +138,12 @@ def test_skip_invalid_records_each_clip_with_its_reason(damaged, tmp_path):
     root, expected, media, clips = damaged
     before = tree_digest(root)
     out = tmp_path / "store.h5"
-    result = extract(ExtractConfig(dataset="casme2", root=root, out=out, frames=8, size=64,
-                                   workers=1, skip_invalid=True), progress=False)
+    result = extract(
+        ExtractConfig(
+            dataset="casme2", root=root, out=out, frames=8, size=64, workers=1, skip_invalid=True
+        ),
+        progress=False,
+    )
     assert tree_digest(root) == before  # the source dataset is never modified
     with ClipStore(out) as store:
         skipped = store.skipped()
@@ -147,8 +175,18 @@ def test_damaged_media_without_skip_invalid_fails_and_writes_nothing(damaged, tm
     from merprep.errors import ValidationFailed
 
     with pytest.raises(ValidationFailed) as info:
-        extract(ExtractConfig(dataset="casme2", root=root, annotations=three, out=out,
-                              frames=8, size=64, workers=1), progress=False)
+        extract(
+            ExtractConfig(
+                dataset="casme2",
+                root=root,
+                annotations=three,
+                out=out,
+                frames=8,
+                size=64,
+                workers=1,
+            ),
+            progress=False,
+        )
     assert len(info.value.problems) == 2
     text = str(info.value)
     for clip_id, words in media.items():
@@ -168,8 +206,9 @@ def test_unreadable_spreadsheet_is_one_clear_line(casme2_sample, tmp_path, cli_r
     assert not out.exists()
 
 
-def test_frame_compression_changes_storage_not_content(casme2_sample, casme2_store, tmp_path,
-                                                      cli_runner):
+def test_frame_compression_changes_storage_not_content(
+    casme2_sample, casme2_store, tmp_path, cli_runner
+):
     """Frames are deflated by default (fast); --frame-compression none stores them raw: the
     store's content (fingerprint, pixels) is the same, only its bytes differ."""
     import h5py
@@ -177,8 +216,21 @@ def test_frame_compression_changes_storage_not_content(casme2_sample, casme2_sto
     from merprep.store import ClipStore
 
     out = tmp_path / "raw.h5"
-    result = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
-                     "--frames", "8", "--size", "64", "--frame-compression", "none")
+    result = run_cli(
+        cli_runner,
+        "--dataset",
+        "casme2",
+        "--root",
+        casme2_sample,
+        "--out",
+        out,
+        "--frames",
+        "8",
+        "--size",
+        "64",
+        "--frame-compression",
+        "none",
+    )
     assert result.exit_code == 0, result.output
     with ClipStore(out) as raw, ClipStore(casme2_store) as fast:
         assert raw.fingerprint == fast.fingerprint
@@ -190,8 +242,17 @@ def test_frame_compression_changes_storage_not_content(casme2_sample, casme2_sto
         assert fast[name].compression == "gzip" and raw[name].compression is None
         assert raw[name].fletcher32 and fast[name].fletcher32
         assert fast[name].id.get_storage_size() < raw[name].id.get_storage_size()
-    bad = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
-                  "--frame-compression", "lz4")
+    bad = run_cli(
+        cli_runner,
+        "--dataset",
+        "casme2",
+        "--root",
+        casme2_sample,
+        "--out",
+        out,
+        "--frame-compression",
+        "lz4",
+    )
     assert bad.exit_code == 2 and "--frame-compression" in bad.output
 
 
@@ -208,17 +269,38 @@ def test_corrections_reach_the_store_with_their_reasons(casme2_sample, tmp_path,
     emotion = sheet.cell(2, header.index("Estimated Emotion") + 1).value
     new = "others" if emotion != "others" else "happiness"
     fix = tmp_path / "fixes.csv"
-    fix.write_text("row,column,was,value,reason\n"
-                   f"2,Estimated Emotion,{emotion},{new},recoded after review\n", "utf-8")
+    fix.write_text(
+        f"row,column,was,value,reason\n2,Estimated Emotion,{emotion},{new},recoded after review\n",
+        "utf-8",
+    )
     out = tmp_path / "fixed.h5"
-    result = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out,
-                     "--frames", "4", "--size", "32", "--corrections", fix)
+    result = run_cli(
+        cli_runner,
+        "--dataset",
+        "casme2",
+        "--root",
+        casme2_sample,
+        "--out",
+        out,
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--corrections",
+        fix,
+    )
     assert result.exit_code == 0, result.output
     with ClipStore(out) as store:
         rec = store.record(f"casme2/sub{int(subject):02d}/{clip}")
         assert rec["emotion"] == new and rec["annotation"]["row"] == 2
-        assert rec["extra"]["corrections"] == [{"column": "Estimated Emotion", "was": emotion,
-                                                "value": new, "reason": "recoded after review"}]
+        assert rec["extra"]["corrections"] == [
+            {
+                "column": "Estimated Emotion",
+                "was": emotion,
+                "value": new,
+                "reason": "recoded after review",
+            }
+        ]
         others = [store.record(c) for c in store.clip_ids if c != rec["clip_id"]]
         assert all("corrections" not in r["extra"] for r in others)
         params = store.attrs["params"]
@@ -226,10 +308,20 @@ def test_corrections_reach_the_store_with_their_reasons(casme2_sample, tmp_path,
     shown = cli_runner.invoke(cli, ["info", str(out)])
     assert f"corrected    1 clip(s) by --corrections: {rec['clip_id']}" in shown.output
     stale = tmp_path / "stale.csv"
-    stale.write_text("row,column,was,value,reason\n"
-                     f"2,Estimated Emotion,fear-not-there,{new},x\n", "utf-8")
-    bad = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out",
-                  tmp_path / "bad.h5", "--corrections", stale)
+    stale.write_text(
+        f"row,column,was,value,reason\n2,Estimated Emotion,fear-not-there,{new},x\n", "utf-8"
+    )
+    bad = run_cli(
+        cli_runner,
+        "--dataset",
+        "casme2",
+        "--root",
+        casme2_sample,
+        "--out",
+        tmp_path / "bad.h5",
+        "--corrections",
+        stale,
+    )
     assert bad.exit_code == 2 and "Traceback" not in bad.output
     assert f"{stale}: corrections do not match" in bad.output
     assert not (tmp_path / "bad.h5").exists()
@@ -237,13 +329,15 @@ def test_corrections_reach_the_store_with_their_reasons(casme2_sample, tmp_path,
 
 def test_dataset_options_are_checked_by_the_cli(casme2_sample, tmp_path, cli_runner):
     out = tmp_path / "x.h5"
-    for args, words in ((["--modality", "VIS"], "--modality applies to --dataset smic only"),
-                        (["--part", "C"], "--part applies to --dataset casme3 only"),
-                        (["--subjects-map", __file__], "--subjects-map applies to --dataset "
-                                                       "deception only"),
-                        (["--sampling", "bogus"], "Invalid value for '--sampling'")):
-        result = run_cli(cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out",
-                         out, *args)
+    for args, words in (
+        (["--modality", "VIS"], "--modality applies to --dataset smic only"),
+        (["--part", "C"], "--part applies to --dataset casme3 only"),
+        (["--subjects-map", __file__], "--subjects-map applies to --dataset deception only"),
+        (["--sampling", "bogus"], "Invalid value for '--sampling'"),
+    ):
+        result = run_cli(
+            cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", out, *args
+        )
         assert result.exit_code == 2 and words in result.output, result.output
     assert not out.exists()
 
@@ -252,18 +346,34 @@ def test_dataset_options_are_checked_by_the_cli(casme2_sample, tmp_path, cli_run
 # resume after a kill
 # --------------------------------------------------------------------------------------------
 
+
 def test_resume_after_kill_gives_an_identical_store(casme2_sample, casme2_store, tmp_path):
     out = tmp_path / "casme2.h5"
     staged = out.with_name(out.name + ".partial") / "clips"
-    command = [sys.executable, "-m", "merprep.cli", "extract", "--dataset", "casme2", "--root",
-               str(casme2_sample), "--out", str(out), "--frames", "8", "--size", "64",
-               "--workers", "1", "--no-progress"]
+    command = [
+        sys.executable,
+        "-m",
+        "merprep.cli",
+        "extract",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(casme2_sample),
+        "--out",
+        str(out),
+        "--frames",
+        "8",
+        "--size",
+        "64",
+        "--workers",
+        "1",
+        "--no-progress",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     try:
         while time.monotonic() < deadline and proc.poll() is None:
-            if staged.is_dir() and sum(not p.name.startswith(".")
-                                       for p in staged.iterdir()) >= 3:
+            if staged.is_dir() and sum(not p.name.startswith(".") for p in staged.iterdir()) >= 3:
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the run ended before it could be killed"
@@ -274,8 +384,12 @@ def test_resume_after_kill_gives_an_identical_store(casme2_sample, casme2_store,
     n_staged = sum(not p.name.startswith(".") for p in staged.iterdir())
     assert 3 <= n_staged < 18
 
-    result = extract(ExtractConfig(dataset="casme2", root=casme2_sample, out=out, frames=8,
-                                   size=64, workers=1, resume=True), progress=False)
+    result = extract(
+        ExtractConfig(
+            dataset="casme2", root=casme2_sample, out=out, frames=8, size=64, workers=1, resume=True
+        ),
+        progress=False,
+    )
     assert result.resumed == n_staged and not staged.parent.exists()
     with ClipStore(out) as resumed, ClipStore(casme2_store) as straight:
         assert resumed.fingerprint == straight.fingerprint
@@ -291,6 +405,7 @@ def test_resume_after_kill_gives_an_identical_store(casme2_sample, casme2_store,
 # --------------------------------------------------------------------------------------------
 # sampling modes, on frames with known content
 # --------------------------------------------------------------------------------------------
+
 
 def test_key_frames_put_onset_apex_offset_at_0_4_8():
     available = list(range(100, 121))
@@ -361,17 +476,32 @@ def moving_sample(tmp_path_factory):
 def every_frame(moving_sample, tmp_path_factory):
     """The moving sample extracted with every frame kept (the reference for diffk and tim)."""
     out = tmp_path_factory.mktemp("all") / "all.h5"
-    extract(ExtractConfig(dataset="casme2", root=moving_sample, out=out, size=64,
-                          sampling="all", workers=1), progress=False)
+    extract(
+        ExtractConfig(
+            dataset="casme2", root=moving_sample, out=out, size=64, sampling="all", workers=1
+        ),
+        progress=False,
+    )
     return out
 
 
 @pytest.mark.parametrize("sampling,frames", [("key", 9), ("diffk", 4), ("tim", 6)])
-def test_sampling_modes_on_a_clip_with_known_motion(moving_sample, every_frame, tmp_path,
-                                                    sampling, frames):
+def test_sampling_modes_on_a_clip_with_known_motion(
+    moving_sample, every_frame, tmp_path, sampling, frames
+):
     out = tmp_path / f"{sampling}.h5"
-    extract(ExtractConfig(dataset="casme2", root=moving_sample, out=out, frames=frames, size=64,
-                          sampling=sampling, workers=1), progress=False)
+    extract(
+        ExtractConfig(
+            dataset="casme2",
+            root=moving_sample,
+            out=out,
+            frames=frames,
+            size=64,
+            sampling=sampling,
+            workers=1,
+        ),
+        progress=False,
+    )
     truth = {f"casme2/{c['subject']}/{c['clip']}": c for c in load_truth(moving_sample)["clips"]}
     with ClipStore(out) as store, ClipStore(every_frame) as reference:
         for clip_id in store.clip_ids:
@@ -441,9 +571,26 @@ def test_extract_each_dataset_end_to_end(dataset, tmp_path, cli_runner):
     options = [o.format(root=root) for o in options]
     before = tree_digest(root)
     out = tmp_path / "store.h5"
-    result = run_cli(cli_runner, "--dataset", CLI_DATASET.get(dataset, dataset), "--root",
-                     root, "--out", out, "--sampling", sampling, "--frames", frames,
-                     "--size", "48", "--color", color, "--workers", "2", *options)
+    result = run_cli(
+        cli_runner,
+        "--dataset",
+        CLI_DATASET.get(dataset, dataset),
+        "--root",
+        root,
+        "--out",
+        out,
+        "--sampling",
+        sampling,
+        "--frames",
+        frames,
+        "--size",
+        "48",
+        "--color",
+        color,
+        "--workers",
+        "2",
+        *options,
+    )
     assert result.exit_code == 0, result.output
     assert tree_digest(root) == before  # nothing written into the dataset
     assert validate_store(out) == []
@@ -451,8 +598,9 @@ def test_extract_each_dataset_end_to_end(dataset, tmp_path, cli_runner):
     with ClipStore(out) as store:
         records = store.records()
         assert len(records) == len(clips) and store.skipped() == []
-        assert sorted((r["subject"], r["emotion"]) for r in records) == \
-            sorted((c["subject"], c["emotion"]) for c in clips)
+        assert sorted((r["subject"], r["emotion"]) for r in records) == sorted(
+            (c["subject"], c["emotion"]) for c in clips
+        )
         for rec in records:
             pixels = store.frames(rec["clip_id"])
             assert pixels.shape == (frames, 48, 48, 1 if color == "gray" else 3)
@@ -465,20 +613,25 @@ def test_extract_each_dataset_end_to_end(dataset, tmp_path, cli_runner):
 # the CLI starts fast and never imports TensorFlow
 # --------------------------------------------------------------------------------------------
 
+
 def test_help_is_fast_and_imports_no_tensorflow():
-    code = ("import sys, time; t = time.perf_counter(); from merprep.cli import cli\n"
-            "for args in (['--help'], ['extract', '--help']):\n"
-            "    try: cli(args)\n"
-            "    except SystemExit: pass\n"
-            "print('SECONDS', time.perf_counter() - t)\n"
-            "print('HEAVY', sorted(m for m in ('tensorflow', 'mediapipe', 'dlib', 'mertrain', "
-            "'h5py') if m in sys.modules))")
+    code = (
+        "import sys, time; t = time.perf_counter(); from merprep.cli import cli\n"
+        "for args in (['--help'], ['extract', '--help']):\n"
+        "    try: cli(args)\n"
+        "    except SystemExit: pass\n"
+        "print('SECONDS', time.perf_counter() - t)\n"
+        "print('HEAVY', sorted(m for m in ('tensorflow', 'mediapipe', 'dlib', 'mertrain', "
+        "'h5py') if m in sys.modules))"
+    )
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     wall = time.perf_counter() - start
-    lines = dict(line.split(" ", 1) for line in out.splitlines() if line.startswith(("SECONDS",
-                                                                                    "HEAVY")))
+    lines = dict(
+        line.split(" ", 1) for line in out.splitlines() if line.startswith(("SECONDS", "HEAVY"))
+    )
     assert lines["HEAVY"] == "[]"
     assert "--sampling" in out and "--subjects-map" in out
     # about 0.2 s in-process on an idle machine; the bound leaves room for a shared machine
@@ -538,6 +691,13 @@ def test_frames_already_decoded_are_not_decoded_again(tmp_path):
     cv2.imwrite(str(tmp_path / "img2.jpg"), image)
     frames = {1: tmp_path / "gone.jpg", 2: tmp_path / "img2.jpg"}  # frame 1's file is missing
     onset = np.full((8, 8, 3), 99, np.uint8)
-    out = read_frames(frames, None, [1, 2, 1], "rgb", 1,
-                      transform=lambda n, img: (n, int(img[0, 0, 0])), decoded={1: onset})
+    out = read_frames(
+        frames,
+        None,
+        [1, 2, 1],
+        "rgb",
+        1,
+        transform=lambda n, img: (n, int(img[0, 0, 0])),
+        decoded={1: onset},
+    )
     assert out[0] == out[2] == (1, 99) and out[1][0] == 2

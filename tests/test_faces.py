@@ -12,8 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
-from merprep.faces.align import (ALIGNERS, TEMPLATE, build_template, eye_positions,
-                                 similarity_lstsq, template_points)
+from merprep.faces.align import (
+    ALIGNERS,
+    TEMPLATE,
+    build_template,
+    eye_positions,
+    similarity_lstsq,
+    template_points,
+)
 from merprep.faces.base import eye_centres
 from merprep.faces.geometry import transform_points, warp
 from merprep.sample.faces import MIRROR_INDEX, PHOTOS_DIR
@@ -70,8 +76,7 @@ def tiny_sample(tmp_path_factory):
 def _extract(root, out, **kw):
     from merprep.pipeline import ExtractConfig, extract
 
-    config = ExtractConfig(dataset="casme2", root=root, out=out, frames=6, size=64, workers=1,
-                           **kw)
+    config = ExtractConfig(dataset="casme2", root=root, out=out, frames=6, size=64, workers=1, **kw)
     return extract(config, command="pytest", progress=False)
 
 
@@ -83,6 +88,7 @@ def tracked_store(tiny_sample, tmp_path_factory):
 
 
 # -- backends ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", PHOTOS)
 def test_backends_agree_on_eye_centres(photos, dlib_backend, mp_backend, name):
@@ -140,19 +146,23 @@ def test_versions_and_cli_do_not_import_mediapipe():
     import subprocess
     import sys
 
-    code = ("import sys; from merprep.faces import backend_class; "
-            "import merprep.commands.extract, merprep.commands.show; "
-            "print(backend_class('mediapipe').describe_version()); "
-            "print(backend_class('dlib').describe_version()); "
-            "print(sorted(m for m in ('mediapipe', 'tensorflow', 'dlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.splitlines()
+    code = (
+        "import sys; from merprep.faces import backend_class; "
+        "import merprep.commands.extract, merprep.commands.show; "
+        "print(backend_class('mediapipe').describe_version()); "
+        "print(backend_class('dlib').describe_version()); "
+        "print(sorted(m for m in ('mediapipe', 'tensorflow', 'dlib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert out[0].startswith("mediapipe 0.10.") and "sha256" in out[0]
     assert out[1].startswith("dlib ")
     assert out[2] == "[]"
 
 
 # -- alignment ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("degrees", [8, -8])
 def test_eyes_alignment_levels_a_rotated_photo(photos, dlib_backend, degrees):
@@ -197,7 +207,8 @@ def test_similarity_lstsq_matches_opencv():
     rng = np.random.default_rng(0)
     src = rng.uniform(0, 100, (68, 2))
     dst = transform_points(src, np.array([[1.2, 0.4, 3], [-0.4, 1.2, 7]])) + rng.normal(
-        0, 0.5, (68, 2))
+        0, 0.5, (68, 2)
+    )
     ours = similarity_lstsq(src, dst)
     cv, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
     np.testing.assert_allclose(ours, cv, atol=0.05)
@@ -211,6 +222,7 @@ def test_template_is_reproducible_from_the_shipped_landmarks():
 
 
 # -- tracking ----------------------------------------------------------------------------------
+
 
 def test_track_stores_per_frame_landmarks_and_small_drift(tracked_store, tiny_sample, tmp_path):
     from merprep.pipeline import drift_summary
@@ -269,15 +281,36 @@ def test_track_reuses_previous_landmarks_when_the_face_is_lost(tiny_sample, dlib
 
 # -- command line ------------------------------------------------------------------------------
 
+
 def test_extract_with_mediapipe_end_to_end(tiny_sample, tmp_path, cli_runner):
     from merprep.cli import cli
     from merprep.store import ClipStore
 
     out = tmp_path / "mp.h5"
-    result = cli_runner.invoke(cli, [
-        "extract", "--dataset", "casme2", "--root", str(tiny_sample), "--out", str(out),
-        "--landmarks", "mediapipe", "--align", "similarity", "--frames", "4", "--size", "64",
-        "--workers", "1", "--track", "--no-progress"])
+    result = cli_runner.invoke(
+        cli,
+        [
+            "extract",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(tiny_sample),
+            "--out",
+            str(out),
+            "--landmarks",
+            "mediapipe",
+            "--align",
+            "similarity",
+            "--frames",
+            "4",
+            "--size",
+            "64",
+            "--workers",
+            "1",
+            "--track",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "landmark drift over 4 tracked clips" in result.output
     with ClipStore(out) as store:
@@ -292,9 +325,20 @@ def test_extract_with_mediapipe_end_to_end(tiny_sample, tmp_path, cli_runner):
 def test_extract_rejects_unknown_alignment(tiny_sample, tmp_path, cli_runner):
     from merprep.cli import cli
 
-    result = cli_runner.invoke(cli, ["extract", "--dataset", "casme2", "--root",
-                                     str(tiny_sample), "--out", str(tmp_path / "x.h5"),
-                                     "--align", "affine"])
+    result = cli_runner.invoke(
+        cli,
+        [
+            "extract",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(tiny_sample),
+            "--out",
+            str(tmp_path / "x.h5"),
+            "--align",
+            "affine",
+        ],
+    )
     assert result.exit_code == 2 and "eyes" in result.output
 
 
@@ -318,8 +362,21 @@ def test_show_writes_montage_with_landmarks_and_au_boxes(tracked_store, tmp_path
     assert result.exit_code == 0 and result.output.split() == ids
 
     png = tmp_path / "m.png"
-    result = cli_runner.invoke(cli, ["show", str(store_path), "--clip", ids[1], "--out",
-                                     str(png), "--frames", "4", "--scale", "2"])
+    result = cli_runner.invoke(
+        cli,
+        [
+            "show",
+            str(store_path),
+            "--clip",
+            ids[1],
+            "--out",
+            str(png),
+            "--frames",
+            "4",
+            "--scale",
+            "2",
+        ],
+    )
     assert result.exit_code == 0, result.output
     img = cv2.imread(str(png))
     assert img.shape[1] == 4 * 128 + 5 * PAD and img.shape[0] > 128
@@ -327,11 +384,12 @@ def test_show_writes_montage_with_landmarks_and_au_boxes(tracked_store, tmp_path
     # the mouth box's left edge, in the first tile, in the first region colour (BGR on disk)
     rgb = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     top = img.shape[0] - (128 + 18 + PAD)  # one row of tiles under the title
-    edge = rgb[top + 70:top + 110, PAD + 20]
+    edge = rgb[top + 70 : top + 110, PAD + 20]
     assert (np.abs(edge.astype(int) - BOX_COLOURS[0]).sum(axis=1) < 10).mean() > 0.8
 
     wide = render_montage(store_path, ids[0], frames=12, scale=1)
     assert wide.shape[1] == COLUMNS * 64 + (COLUMNS + 1) * PAD  # 6 frames -> 2 rows of 5
-    result = cli_runner.invoke(cli, ["show", str(store_path), "--clip", "nope/a/b", "--out",
-                                     str(png)])
+    result = cli_runner.invoke(
+        cli, ["show", str(store_path), "--clip", "nope/a/b", "--out", str(png)]
+    )
     assert result.exit_code != 0 and "no clip" in result.output

@@ -12,8 +12,17 @@ import cv2
 import numpy as np
 import pytest
 
-from merprep.flow import (FlowConfig, compute_flow, face_mask, flow_features, nearest_index,
-                          normalise, optical_strain, process_clip, run_flow)
+from merprep.flow import (
+    FlowConfig,
+    compute_flow,
+    face_mask,
+    flow_features,
+    nearest_index,
+    normalise,
+    optical_strain,
+    process_clip,
+    run_flow,
+)
 from merprep.magnify import MagnifyConfig, magnify_frames, run_magnify, sample_rate
 from merprep.store import ClipStore, validate_store
 
@@ -25,13 +34,18 @@ BORDER = 8  # flow near the frame edge is ill-posed; accuracy is checked inside 
 # Synthetic frames with exactly known motion
 # ----------------------------------------------------------------------------------------------
 
+
 def texture(x: np.ndarray, y: np.ndarray, seed: int = 1) -> np.ndarray:
     """A smooth random texture evaluated at arbitrary (sub-pixel) positions: a sum of 40
     sinusoids with periods 6-24 px, so a shift by any (dx, dy) is exact, not interpolated."""
     rng = np.random.default_rng(seed)
     out = np.zeros_like(x, dtype=np.float64)
     for _ in range(40):
-        period, theta, phase = rng.uniform(6, 24), rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi)
+        period, theta, phase = (
+            rng.uniform(6, 24),
+            rng.uniform(0, 2 * np.pi),
+            rng.uniform(0, 2 * np.pi),
+        )
         out += np.cos(2 * np.pi * (np.cos(theta) * x + np.sin(theta) * y) / period + phase)
     return np.clip(np.rint(128 + out * 100 / np.sqrt(40)), 0, 255).astype(np.uint8)
 
@@ -70,7 +84,7 @@ def test_local_warp_is_recovered(method):
     cx, cy, sigma, amp = 30.0, 34.0, 8.0, np.array([1.2, -0.9])
 
     def disp(px, py):
-        w = np.exp(-((px - cx) ** 2 + (py - cy) ** 2) / (2 * sigma ** 2))
+        w = np.exp(-((px - cx) ** 2 + (py - cy) ** 2) / (2 * sigma**2))
         return amp[0] * w, amp[1] * w
 
     du, dv = disp(x, y)
@@ -94,6 +108,7 @@ def test_local_warp_is_recovered(method):
 # ----------------------------------------------------------------------------------------------
 # Optical strain: analytic fields
 # ----------------------------------------------------------------------------------------------
+
 
 def field(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.dstack([u, v]).astype(np.float32)
@@ -163,13 +178,19 @@ def test_command_choices_match_the_library():
     import merprep.flow as lib
     import merprep.magnify as mag
 
-    assert (cmd.METHODS, cmd.PAIRS, cmd.APEX_CHOICES, cmd.NORMALISATIONS, cmd.FILTERS) == \
-        (lib.METHODS, lib.PAIRS, lib.APEX_CHOICES, lib.NORMALISATIONS, mag.FILTERS)
+    assert (cmd.METHODS, cmd.PAIRS, cmd.APEX_CHOICES, cmd.NORMALISATIONS, cmd.FILTERS) == (
+        lib.METHODS,
+        lib.PAIRS,
+        lib.APEX_CHOICES,
+        lib.NORMALISATIONS,
+        mag.FILTERS,
+    )
 
 
 # ----------------------------------------------------------------------------------------------
 # On the sample store: programmed apex and motion region
 # ----------------------------------------------------------------------------------------------
+
 
 def load_truth(sample: Path) -> dict[str, dict]:
     data = json.loads((sample / "merprep_sample_truth.json").read_text())
@@ -198,8 +219,12 @@ def copy_store(src: Path, tmp_path: Path, name: str = "store.h5") -> Path:
 def spotted_store(casme2_store, tmp_path_factory) -> Path:
     """The sample store with Farneback flow to every frame and spotted apexes (2 workers)."""
     path = copy_store(casme2_store, tmp_path_factory.mktemp("flow"))
-    run_flow(path, FlowConfig(method="farneback", pair="sequence", size=64, apex="spot",
-                              workers=2), command="pytest", progress=False)
+    run_flow(
+        path,
+        FlowConfig(method="farneback", pair="sequence", size=64, apex="spot", workers=2),
+        command="pytest",
+        progress=False,
+    )
     return path
 
 
@@ -240,8 +265,9 @@ def test_spotted_apex_is_near_the_programmed_apex(spotted_store, casme2_sample):
 
 
 @pytest.mark.parametrize("which", ["farneback-spot", "tvl1-annotated"])
-def test_motion_peaks_in_the_animated_region(which, spotted_store, casme2_store, casme2_sample,
-                                             tmp_path):
+def test_motion_peaks_in_the_animated_region(
+    which, spotted_store, casme2_store, casme2_sample, tmp_path
+):
     if which == "farneback-spot":
         path = spotted_store
     else:
@@ -270,10 +296,14 @@ def test_motion_peaks_in_the_animated_region(which, spotted_store, casme2_store,
 # Store behaviour
 # ----------------------------------------------------------------------------------------------
 
+
 def base_arrays(path: Path) -> dict[str, bytes]:
     with ClipStore(path) as s:
-        return {f"{cid}:{n}": s.array(cid, n).tobytes() for cid in s.clip_ids
-                for n in ("frames", "landmarks")}
+        return {
+            f"{cid}:{n}": s.array(cid, n).tobytes()
+            for cid in s.clip_ids
+            for n in ("frames", "landmarks")
+        }
 
 
 def test_rerun_replaces_only_its_own_output(casme2_store, tmp_path):
@@ -282,14 +312,18 @@ def test_rerun_replaces_only_its_own_output(casme2_store, tmp_path):
     with ClipStore(path) as s:
         fingerprint = s.fingerprint
     run_magnify(path, MagnifyConfig(alpha=5, low=10, high=60))
-    run_flow(path, FlowConfig(method="farneback", pair="sequence", apex="middle", workers=1),
-             progress=False)
+    run_flow(
+        path,
+        FlowConfig(method="farneback", pair="sequence", apex="middle", workers=1),
+        progress=False,
+    )
     with ClipStore(path) as s:
         magnified = {cid: s.array(cid, "magnified/frames").tobytes() for cid in s.clip_ids}
         magnify_stage = s.stages["magnify"]
         assert s.stage_info(s.clip_ids[0], "flow")["apex_index"] == 4  # 8 frames: centre
-    run_flow(path, FlowConfig(method="farneback", size=32, normalize="clip", workers=1),
-             progress=False)
+    run_flow(
+        path, FlowConfig(method="farneback", size=32, normalize="clip", workers=1), progress=False
+    )
     assert validate_store(path) == []
     assert base_arrays(path) == before
     with ClipStore(path) as s:
@@ -333,8 +367,9 @@ def test_cli_flow_and_errors(casme2_store, tmp_path, cli_runner):
     from merprep.cli import cli
 
     path = copy_store(casme2_store, tmp_path)
-    res = cli_runner.invoke(cli, ["flow", str(path), "--method", "farneback", "--workers", "1",
-                                  "--no-progress"])
+    res = cli_runner.invoke(
+        cli, ["flow", str(path), "--method", "farneback", "--workers", "1", "--no-progress"]
+    )
     assert res.exit_code == 0, res.output
     with ClipStore(path) as s:
         recs = s.records()
@@ -356,6 +391,7 @@ def test_cli_flow_and_errors(casme2_store, tmp_path, cli_runner):
 # ----------------------------------------------------------------------------------------------
 # Magnification
 # ----------------------------------------------------------------------------------------------
+
 
 def oscillating(freq_hz: float, fps: float = 30.0, t: int = 30, amp_px: float = 0.25) -> np.ndarray:
     x, y = grid()
@@ -398,8 +434,9 @@ def test_magnify_stage_on_store(casme2_store, tmp_path, cli_runner):
         assert mag.shape == frames.shape and mag.dtype == np.uint8
         assert temporal_variation(mag) > temporal_variation(frames)
         info = s.stage_info(cid, "magnify")
-        assert info["sample_rate"] == pytest.approx(sample_rate(rec["fps"], rec["frame_numbers"]),
-                                                    abs=1e-3)
+        assert info["sample_rate"] == pytest.approx(
+            sample_rate(rec["fps"], rec["frame_numbers"]), abs=1e-3
+        )
     res = cli_runner.invoke(cli, ["magnify", str(path), "--alpha", "8", "--band", "40", "5"])
     assert res.exit_code == 2 and "LOW < HIGH" in res.output
 
@@ -408,13 +445,17 @@ def test_gray_clip_and_missing_landmarks():
     """Spotting on a gray clip without landmarks: a local bump growing to frame 3, then a
     global shift (which the median removal must ignore) in frame 4."""
     x, y = grid()
-    bump = np.exp(-((x - 32) ** 2 + (y - 30) ** 2) / (2 * 7.0 ** 2))
+    bump = np.exp(-((x - 32) ** 2 + (y - 30) ** 2) / (2 * 7.0**2))
     amps = [0.0, 0.4, 0.8, 1.2, 0.3]
     frames = [texture(x - a * bump, y) for a in amps[:4]] + [texture(x - 2.0 - 0.3 * bump, y)]
     frames = np.stack(frames)[..., None]  # (T, H, W, 1)
     record = {"clip_id": "d/s/c", "frame_numbers": [3, 4, 5, 6, 7], "apex": None}
-    arrays, info = process_clip(frames, np.full((5, 68, 2), np.nan, np.float32), record,
-                                FlowConfig(method="farneback", apex="annotated", size=16))
+    arrays, info = process_clip(
+        frames,
+        np.full((5, 68, 2), np.nan, np.float32),
+        record,
+        FlowConfig(method="farneback", apex="annotated", size=16),
+    )
     assert info["apex_source"] == "spot" and info["apex_index"] == 3
     assert info["apex_frame"] == 6
     assert arrays["flow/onset_apex"].shape == (16, 16, 3)
@@ -423,6 +464,7 @@ def test_gray_clip_and_missing_landmarks():
 # ----------------------------------------------------------------------------------------------
 # Pictures: merprep show --layer flow / magnified
 # ----------------------------------------------------------------------------------------------
+
 
 def test_flow_colours_encode_direction_and_magnitude():
     from merprep.show import BACKGROUND, colour_wheel, flow_colour
@@ -439,8 +481,7 @@ def test_flow_colours_encode_direction_and_magnitude():
     assert wheel[0, 0].tolist() == list(BACKGROUND)  # outside the disc
 
 
-def test_show_flow_layer_draws_the_stored_flow(spotted_store, casme2_store, tmp_path,
-                                               cli_runner):
+def test_show_flow_layer_draws_the_stored_flow(spotted_store, casme2_store, tmp_path, cli_runner):
     """The direction/magnitude tile is the stored onset-apex flow, pixel for pixel; u, v and
     strain tiles sit beside it, and the sequence adds one tile per frame after the onset."""
     import cv2
@@ -452,22 +493,41 @@ def test_show_flow_layer_draws_the_stored_flow(spotted_store, casme2_store, tmp_
         cid = store.clip_ids[1]
         flow = store.array(cid, "flow/onset_apex")
     png = tmp_path / "flow.png"
-    result = cli_runner.invoke(cli, ["show", str(spotted_store), "--clip", cid, "--layer", "flow",
-                                     "--frames", "4", "--scale", "2", "--out", str(png)])
+    result = cli_runner.invoke(
+        cli,
+        [
+            "show",
+            str(spotted_store),
+            "--clip",
+            cid,
+            "--layer",
+            "flow",
+            "--frames",
+            "4",
+            "--scale",
+            "2",
+            "--out",
+            str(png),
+        ],
+    )
     assert result.exit_code == 0, result.output
     image = cv2.cvtColor(cv2.imread(str(png)), cv2.COLOR_BGR2RGB)
-    assert image.shape[:2] == render_montage(spotted_store, cid, frames=4, scale=2,
-                                             layer="flow").shape[:2]
+    assert (
+        image.shape[:2]
+        == render_montage(spotted_store, cid, frames=4, scale=2, layer="flow").shape[:2]
+    )
     assert image.shape[1] == COLUMNS * 128 + (COLUMNS + 1) * PAD
     tile_rows = 2  # onset-apex maps, then 4 sequence tiles
     top = image.shape[0] - tile_rows * (128 + 18 + PAD)
     x0 = PAD + 3 * (128 + PAD)
     reach = float(np.abs(flow[..., :2]).max())
-    expected = cv2.resize(flow_colour(flow[..., 0], flow[..., 1], reach), (128, 128),
-                          interpolation=cv2.INTER_NEAREST)
-    np.testing.assert_array_equal(image[top:top + 128, x0:x0 + 128], expected)
+    expected = cv2.resize(
+        flow_colour(flow[..., 0], flow[..., 1], reach), (128, 128), interpolation=cv2.INTER_NEAREST
+    )
+    np.testing.assert_array_equal(image[top : top + 128, x0 : x0 + 128], expected)
 
-    result = cli_runner.invoke(cli, ["show", str(casme2_store), "--layer", "flow", "--out",
-                                     str(png)])
+    result = cli_runner.invoke(
+        cli, ["show", str(casme2_store), "--layer", "flow", "--out", str(png)]
+    )
     assert result.exit_code != 0 and "run merprep flow first" in result.output
     assert "Traceback" not in result.output

@@ -24,9 +24,24 @@ ROOT = Path(__file__).parents[1]
 PACKAGES = ("merprep", "mertrain")
 #: third-party libraries slow enough to import that deferring them is worth a local import
 #: (h5py too: `merprep --help` and `mertrain --help` load no store code)
-HEAVY = {"tensorflow", "keras", "cv2", "mediapipe", "dlib", "ray", "matplotlib", "sklearn",
-         "skimage", "scipy", "jax", "torch", "openpyxl", "pandas", "face_recognition_models",
-         "h5py"}
+HEAVY = {
+    "tensorflow",
+    "keras",
+    "cv2",
+    "mediapipe",
+    "dlib",
+    "ray",
+    "matplotlib",
+    "sklearn",
+    "skimage",
+    "scipy",
+    "jax",
+    "torch",
+    "openpyxl",
+    "pandas",
+    "face_recognition_models",
+    "h5py",
+}
 MAX_LINES = 400
 
 
@@ -44,8 +59,9 @@ def _modules() -> dict[str, Path]:
 
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
-        (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _imports(name: str) -> list[tuple[str, bool, int]]:
@@ -61,14 +77,13 @@ def _imports(name: str) -> list[tuple[str, bool, int]]:
                 for sub in child.orelse:
                     visit(sub, local)
                 continue
-            inner = local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                ast.Lambda))
+            inner = local or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             if isinstance(child, ast.Import):
                 out.extend((a.name, local, child.lineno) for a in child.names)
             elif isinstance(child, ast.ImportFrom):
                 if child.level:
                     base = package.split(".")
-                    base = base[:len(base) - child.level + 1]
+                    base = base[: len(base) - child.level + 1]
                     module = ".".join(base + ([child.module] if child.module else []))
                 else:
                     module = child.module or ""
@@ -162,9 +177,13 @@ def test_the_cycle_finder_finds_cycles():
 
 
 def test_merprep_never_imports_mertrain_or_tensorflow():
-    bad = [(name, target, line) for name in _modules() if name.split(".")[0] == "merprep"
-           for target, _, line in _imports(name)
-           if target.split(".")[0] in ("mertrain", "tensorflow", "keras")]
+    bad = [
+        (name, target, line)
+        for name in _modules()
+        if name.split(".")[0] == "merprep"
+        for target, _, line in _imports(name)
+        if target.split(".")[0] in ("mertrain", "tensorflow", "keras")
+    ]
     assert bad == []
 
 
@@ -181,8 +200,11 @@ def test_function_local_imports_only_defer_heavy_libraries():
 
 
 def test_no_module_is_much_over_400_lines():
-    long = {str(p.relative_to(ROOT)): n for p in _modules().values()
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in _modules().values()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 
@@ -190,10 +212,13 @@ def test_no_module_is_much_over_400_lines():
 def test_command_modules_import_without_opencv_or_tensorflow(package):
     commands = sorted(m for m in _modules() if m.startswith(f"{package}.commands."))
     assert commands
-    code = ("import sys\n" + "".join(f"import {m}\n" for m in commands) + f"import {package}.cli\n"
-            "heavy = sorted(m for m in ('cv2', 'tensorflow', 'keras', 'mediapipe', 'dlib') "
-            "if m in sys.modules)\nprint(heavy)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    code = (
+        "import sys\n" + "".join(f"import {m}\n" for m in commands) + f"import {package}.cli\n"
+        "heavy = sorted(m for m in ('cv2', 'tensorflow', 'keras', 'mediapipe', 'dlib') "
+        "if m in sys.modules)\nprint(heavy)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -21,11 +21,10 @@ from mertrain.losses import balanced_weights, class_prior, fold_loss_statistics
 from mertrain.prepare import prepare
 from mertrain.recipe import BALANCED, CrossEntropy, Focal, LogitAdjusted, Recipe
 
-LOGITS = np.array([[2.0, -1.0, 0.5],
-                   [0.1, 0.2, 0.3],
-                   [-3.0, 4.0, 1.0],
-                   [1.5, 1.5, -2.0],
-                   [0.0, -0.5, 2.5]], np.float32)
+LOGITS = np.array(
+    [[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-3.0, 4.0, 1.0], [1.5, 1.5, -2.0], [0.0, -0.5, 2.5]],
+    np.float32,
+)
 Y = np.array([0, 2, 1, 1, 0])
 Y_TRAIN = np.array([0, 0, 0, 0, 0, 0, 1, 1, 2, 2, 2, 2])  # prior 1/2, 1/6, 1/3
 
@@ -63,8 +62,9 @@ def test_weighted_ce_with_given_weights():
     value, stats = _keras_loss(CrossEntropy(tuple(w)))
     # Keras' class_weight convention: mean over the batch of w[y_i] * CE_i
     assert value == pytest.approx((w[Y] * _ce(LOGITS, Y)).mean(), rel=1e-6)
-    assert stats["class_weights"] == pytest.approx(list(w)) and \
-        stats["class_weights_from"] == "config"
+    assert (
+        stats["class_weights"] == pytest.approx(list(w)) and stats["class_weights_from"] == "config"
+    )
 
 
 def test_weighted_ce_from_training_frequencies():
@@ -116,25 +116,38 @@ def test_loss_is_float32_on_low_precision_logits():
 
 # --------------------------------------------------------------------------- fold statistics
 
+
 def _store(path: Path, labels: dict[str, list[int]]) -> Path:
     from merprep.store import StoreWriter
 
     rng = np.random.default_rng(0)
-    prov = {"datasets": ["casme2"], "command": "pytest", "params": {},
-            "landmark_backend": "none", "landmark_backend_version": "0", "frame_height": 32,
-            "frame_width": 32, "channels": 3, "color": "rgb"}
+    prov = {
+        "datasets": ["casme2"],
+        "command": "pytest",
+        "params": {},
+        "landmark_backend": "none",
+        "landmark_backend_version": "0",
+        "frame_height": 32,
+        "frame_width": 32,
+        "channels": 3,
+        "color": "rgb",
+    }
     with StoreWriter(path, prov) as w:
         for subject, labs in labels.items():
             for j, label in enumerate(labs):
-                w.add_clip(_record(subject, f"EP{j:02d}", EMOTIONS[label], 8),
-                           _clip(label, rng))
+                w.add_clip(_record(subject, f"EP{j:02d}", EMOTIONS[label], 8), _clip(label, rng))
     return path
 
 
 def _fold_stats(store: Path, tmp_path: Path, index: int, **kw):
-    config = RunConfig.from_options(stores=[str(store)], out=str(tmp_path / "never"),
-                                    model="stcnn-3dcnn", epochs=1, model_options={"size": 32},
-                                    **kw)
+    config = RunConfig.from_options(
+        stores=[str(store)],
+        out=str(tmp_path / "never"),
+        model="stcnn-3dcnn",
+        epochs=1,
+        model_options={"size": 32},
+        **kw,
+    )
     prepared = prepare(config, progress=False)
     ctx = prepared.context()
     inputs = fold_inputs(ctx, prepared.data, prepared.job(index))
@@ -142,9 +155,14 @@ def _fold_stats(store: Path, tmp_path: Path, index: int, **kw):
     return prepared, inputs, stats
 
 
-@pytest.mark.parametrize("kw", [{"loss": "weighted_ce"},
-                                {"loss": "logit_adjusted", "logit_adjust_tau": 1.0},
-                                {"loss": "focal", "balance": True}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"loss": "weighted_ce"},
+        {"loss": "logit_adjusted", "logit_adjust_tau": 1.0},
+        {"loss": "focal", "balance": True},
+    ],
+)
 def test_fold_statistics_come_from_the_training_fold_only(tmp_path, kw):
     base = {"sub01": [0, 1, 2, 0, 1, 2], "sub02": [0, 0, 0, 1, 2, 2], "sub03": [0, 1, 1, 1, 2, 2]}
     # the same clips with only sub01's labels (the test fold of fold 0) changed
@@ -155,11 +173,11 @@ def test_fold_statistics_come_from_the_training_fold_only(tmp_path, kw):
     _, ib, sb = _fold_stats(_store(tmp_path / "b.h5", relabelled), tmp_path, 0, **kw)
     _, _, sc = _fold_stats(_store(tmp_path / "c.h5", trained), tmp_path, 0, **kw)
     assert a.splits.folds[0].name == "casme2/sub01"
-    assert list(ia.y_test) != list(ib.y_test)          # the test labels did change
+    assert list(ia.y_test) != list(ib.y_test)  # the test labels did change
     assert list(ia.y_train) == list(ib.y_train)
-    assert sa == sb                                      # ... the fold's statistics did not
-    assert sc != sa                                      # training labels do move them
-    if kw["loss"] == "weighted_ce":                      # no weights given: training fold
+    assert sa == sb  # ... the fold's statistics did not
+    assert sc != sa  # training labels do move them
+    if kw["loss"] == "weighted_ce":  # no weights given: training fold
         counts = np.bincount(ia.y_train, minlength=3)
         assert sa["class_weights"] == pytest.approx(list(len(ia.y_train) / (3 * counts)))
         assert a.recipe.loss == CrossEntropy(BALANCED)
@@ -169,18 +187,23 @@ def test_fold_statistics_come_from_the_training_fold_only(tmp_path, kw):
 
 # --------------------------------------------------------------------------- options, schedules
 
+
 def test_training_options_reach_the_model_recipe(tmp_path):
     from test_run import write_store
 
     store = write_store(tmp_path / "s.h5")
-    config = RunConfig.from_options(stores=[str(store)], out=str(tmp_path / "x"),
-                                    model="stcnn-3dcnn", model_options={"size": 32},
-                                    lr_schedule="step:0.9:40", loss="weighted_ce",
-                                    class_weights=[0.3, 0.35, 0.35])
+    config = RunConfig.from_options(
+        stores=[str(store)],
+        out=str(tmp_path / "x"),
+        model="stcnn-3dcnn",
+        model_options={"size": 32},
+        lr_schedule="step:0.9:40",
+        loss="weighted_ce",
+        class_weights=[0.3, 0.35, 0.35],
+    )
     prepared = prepare(config, progress=False)
     recipe = prepared.recipe
-    assert (recipe.schedule.spec, recipe.loss) == ("step:0.9:40",
-                                                   CrossEntropy((0.3, 0.35, 0.35)))
+    assert (recipe.schedule.spec, recipe.loss) == ("step:0.9:40", CrossEntropy((0.3, 0.35, 0.35)))
     rec = prepared.record().to_json()["recipe_description"]
     assert rec["class_weights"] == [0.3, 0.35, 0.35] and rec["optimizer"] == "adam"
 
@@ -189,15 +212,25 @@ def test_training_options_reach_the_model_recipe(tmp_path):
 
     (sched,) = schedule_callbacks(recipe, "loss")
     assert [sched.schedule(e, None) for e in (0, 39, 40, 80)] == pytest.approx(
-        [recipe.lr * 0.9 ** k for k in (0, 0, 1, 2)])
+        [recipe.lr * 0.9**k for k in (0, 0, 1, 2)]
+    )
     # plateau: the inner-validation loss with --select inner-val, else the training loss
-    for select, monitor, words in (("inner-val", "val_loss", "inner-validation loss"),
-                                   ("last", "loss", "training loss"),
-                                   ("oracle", "loss", "training loss")):
-        p = prepare(RunConfig.from_options(stores=[str(store)], out=str(tmp_path / "x"),
-                                           model="stcnn-3dcnn", model_options={"size": 32},
-                                           select=select, lr_schedule="plateau:0.5:3"),
-                    progress=False)
+    for select, monitor, words in (
+        ("inner-val", "val_loss", "inner-validation loss"),
+        ("last", "loss", "training loss"),
+        ("oracle", "loss", "training loss"),
+    ):
+        p = prepare(
+            RunConfig.from_options(
+                stores=[str(store)],
+                out=str(tmp_path / "x"),
+                model="stcnn-3dcnn",
+                model_options={"size": 32},
+                select=select,
+                lr_schedule="plateau:0.5:3",
+            ),
+            progress=False,
+        )
         ctx = p.context()
         job = p.job(0)
         inputs = fold_inputs(ctx, p.data, job)
@@ -216,18 +249,23 @@ def test_cli_training_options(tmp_path, cli_runner):
     out = tmp_path / "never"
     base = ["run", str(store), "--model", "stcnn-3dcnn", "--set", "size=32", "--out", str(out)]
     for args, message in (
-            (["--loss", "ce", "--tau", "2"], "tau applies to loss logit_adjusted, not ce"),
-            (["--loss", "logit-adjusted", "--class-weights", "1,2,3"],
-             "class_weights may only be 'balanced' (fixed weights apply to ce and focal)"),
-            (["--focal-gamma", "1"], "focal_gamma applies to loss focal, not ce"),
-            (["--balance", "--class-weights", "1,2,3", "--loss", "focal"],
-             "balance would replace the given fixed class weights"),
-            (["--loss", "focal", "--class-weights", "1,2"], "class_weights has 2 entries"),
-            (["--loss", "weighted-ce", "--class-weights", "nan,1,1"], "must be finite"),
-            (["--lr-schedule", "cosine"], "schedule 'cosine'"),
-            (["--augment", "nothing.json"], "no such file"),
-            (["--model", "ststnet", "--augment", "default"], "which are never augmented"),
-            (["--precision", "fp8"], "Invalid value for '--precision'")):
+        (["--loss", "ce", "--tau", "2"], "tau applies to loss logit_adjusted, not ce"),
+        (
+            ["--loss", "logit-adjusted", "--class-weights", "1,2,3"],
+            "class_weights may only be 'balanced' (fixed weights apply to ce and focal)",
+        ),
+        (["--focal-gamma", "1"], "focal_gamma applies to loss focal, not ce"),
+        (
+            ["--balance", "--class-weights", "1,2,3", "--loss", "focal"],
+            "balance would replace the given fixed class weights",
+        ),
+        (["--loss", "focal", "--class-weights", "1,2"], "class_weights has 2 entries"),
+        (["--loss", "weighted-ce", "--class-weights", "nan,1,1"], "must be finite"),
+        (["--lr-schedule", "cosine"], "schedule 'cosine'"),
+        (["--augment", "nothing.json"], "no such file"),
+        (["--model", "ststnet", "--augment", "default"], "which are never augmented"),
+        (["--precision", "fp8"], "Invalid value for '--precision'"),
+    ):
         res = cli_runner.invoke(cli, [*base, *args])
         assert res.exit_code == 2, (args, res.output)
         assert message in res.output, (args, res.output)
@@ -253,7 +291,7 @@ def test_reset_optimizer_restores_a_new_optimizer_including_the_loss_scale():
     cfg = Recipe(lr=0.01)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    opt = keras.optimizers.LossScaleOptimizer(make_optimizer(cfg), initial_scale=2.0 ** 8)
+    opt = keras.optimizers.LossScaleOptimizer(make_optimizer(cfg), initial_scale=2.0**8)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
     x = np.random.default_rng(0).normal(size=(8, 4)).astype("float32")
     model.fit(x, np.arange(8) % 3, epochs=2, verbose=0)
@@ -261,8 +299,9 @@ def test_reset_optimizer_restores_a_new_optimizer_including_the_loss_scale():
     opt.dynamic_scale.assign(3.0)
     assert int(opt.iterations) > 0
     reset_optimizer(opt, cfg)
-    assert int(opt.iterations) == 0 and float(opt.dynamic_scale) == 2.0 ** 8
+    assert int(opt.iterations) == 0 and float(opt.dynamic_scale) == 2.0**8
     assert float(opt.learning_rate) == pytest.approx(0.01)
-    inner = [v for v in opt.inner_optimizer.variables if "momentum" in v.path
-             or "velocity" in v.path]
+    inner = [
+        v for v in opt.inner_optimizer.variables if "momentum" in v.path or "velocity" in v.path
+    ]
     assert inner and all(not np.any(np.asarray(v)) for v in inner)

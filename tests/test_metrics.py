@@ -22,16 +22,24 @@ def label_vectors(draw, min_size=1, max_size=60):
     labels = st.integers(0, n_classes - 1)
     y_true = draw(st.lists(labels, min_size=n, max_size=n))
     y_pred = draw(st.lists(labels, min_size=n, max_size=n))
-    groups = draw(st.lists(st.sampled_from(["casme2/sub01", "samm/006", "smic/s01", "smic/s02"]),
-                           min_size=n, max_size=n))
+    groups = draw(
+        st.lists(
+            st.sampled_from(["casme2/sub01", "samm/006", "smic/s01", "smic/s02"]),
+            min_size=n,
+            max_size=n,
+        )
+    )
     return n_classes, y_true, y_pred, groups
 
 
 def _sklearn(y_true, y_pred):
     with warnings.catch_warnings():  # "y_pred contains classes not in y_true"
         warnings.simplefilter("ignore")
-        return (f1_score(y_true, y_pred, average="macro", zero_division=0),
-                balanced_accuracy_score(y_true, y_pred), accuracy_score(y_true, y_pred))
+        return (
+            f1_score(y_true, y_pred, average="macro", zero_division=0),
+            balanced_accuracy_score(y_true, y_pred),
+            accuracy_score(y_true, y_pred),
+        )
 
 
 @settings(max_examples=200, deadline=None)
@@ -44,8 +52,10 @@ def test_scores_match_sklearn(data):
     assert s["uar"] == pytest.approx(uar, abs=1e-12)
     assert s["acc"] == pytest.approx(acc, abs=1e-12)
     assert s["n"] == len(y_true)
-    np.testing.assert_array_equal(confusion_matrix(y_true, y_pred, n_classes),
-                                  sk_confusion(y_true, y_pred, labels=list(range(n_classes))))
+    np.testing.assert_array_equal(
+        confusion_matrix(y_true, y_pred, n_classes),
+        sk_confusion(y_true, y_pred, labels=list(range(n_classes))),
+    )
 
 
 @settings(max_examples=100, deadline=None)
@@ -69,14 +79,22 @@ def test_pooled_scores_follow_the_megc2019_formula(y_true, rnd):
     y_true = [0, 1, 2] + y_true  # every class present, as in the composite
     y_pred = [rnd.randrange(3) for _ in y_true]
     t, p = np.array(y_true), np.array(y_pred)
-    f1 = [2 * np.sum((t == c) & (p == c)) /
-          (2 * np.sum((t == c) & (p == c)) + np.sum((t != c) & (p == c)) +
-           np.sum((t == c) & (p != c))) for c in range(3)]
+    f1 = [
+        2
+        * np.sum((t == c) & (p == c))
+        / (
+            2 * np.sum((t == c) & (p == c))
+            + np.sum((t != c) & (p == c))
+            + np.sum((t == c) & (p != c))
+        )
+        for c in range(3)
+    ]
     rec = [np.sum((t == c) & (p == c)) / np.sum(t == c) for c in range(3)]
     s = scores(y_true, y_pred, 3)
     assert s["uf1"] == pytest.approx(np.mean(f1)) and s["uar"] == pytest.approx(np.mean(rec))
-    assert s["uf1"] == pytest.approx(f1_score(y_true, y_pred, labels=[0, 1, 2],
-                                              average="macro", zero_division=0))
+    assert s["uf1"] == pytest.approx(
+        f1_score(y_true, y_pred, labels=[0, 1, 2], average="macro", zero_division=0)
+    )
 
 
 def test_empty_and_perfect():
@@ -103,14 +121,23 @@ def test_results_from_fold_records_match_sklearn():
         y = rng.integers(0, 3, n).tolist()
         proba = rng.dirichlet(np.ones(3), n).tolist()
         folds.append(Fold(subj, ids, []))
-        records[i] = {"index": i, "name": subj, "seed": 0, "clip_ids": ids,
-                      "datasets": [subj.split("/")[0]] * n, "subjects": [subj] * n,
-                      "y_true": y, "proba": proba, "history": {}, "seconds": 1.0}
+        records[i] = {
+            "index": i,
+            "name": subj,
+            "seed": 0,
+            "clip_ids": ids,
+            "datasets": [subj.split("/")[0]] * n,
+            "subjects": [subj] * n,
+            "y_true": y,
+            "proba": proba,
+            "history": {},
+            "seconds": 1.0,
+        }
     splits = Splits("loso", "3class", ["negative", "positive", "surprise"], folds)
-    record = RunRecord(RunConfig.from_options(stores=["s.h5"], model="m", select="oracle"), "m",
-                       {}, Recipe(), [])
-    run = LoadedRun([], record, splits,
-                    {i: FoldOutcome.from_record(r) for i, r in records.items()})
+    record = RunRecord(
+        RunConfig.from_options(stores=["s.h5"], model="m", select="oracle"), "m", {}, Recipe(), []
+    )
+    run = LoadedRun([], record, splits, {i: FoldOutcome.from_record(r) for i, r in records.items()})
     res = compute_results(run)
     y_true = [t for r in records.values() for t in r["y_true"]]
     y_pred = [int(np.argmax(p)) for r in records.values() for p in r["proba"]]
@@ -120,7 +147,8 @@ def test_results_from_fold_records_match_sklearn():
         idx = [i for i, d in enumerate(ds) if d == name]
         got = res["per_dataset"][name]
         assert (got["uf1"], got["uar"], got["acc"]) == pytest.approx(
-            _sklearn([y_true[i] for i in idx], [y_pred[i] for i in idx]))
+            _sklearn([y_true[i] for i in idx], [y_pred[i] for i in idx])
+        )
     for subj, r in zip(subjects, records.values()):
         got = res["per_subject"][subj]
         pred = [int(np.argmax(p)) for p in r["proba"]]

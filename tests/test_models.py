@@ -54,8 +54,11 @@ def _separable(spec: ModelSpec, cfg, n: int = 16, seed: int = 0):
         a = rng.normal(0.0, 0.1, size=(n, *shape)).astype(np.float32)
         h, w = shape[-3], shape[-2]
         for i, c in enumerate(y):
-            region = [(slice(None), slice(0, w // 2)), (slice(None), slice(w // 2, None)),
-                      (slice(0, h // 2), slice(None))][c]
+            region = [
+                (slice(None), slice(0, w // 2)),
+                (slice(None), slice(w // 2, None)),
+                (slice(0, h // 2), slice(None)),
+            ][c]
             a[i][(Ellipsis, *region, slice(None))] += 1.0
         x[k] = a
     return x, y
@@ -70,11 +73,20 @@ def _small(name: str):
 
 # --------------------------------------------------------------------------- registry
 
+
 def test_registry_lists_every_family():
     names = [s.name for s in list_models()]
-    for expected in ("dual3dcnn-gru-ecbam", "dual3dcnn-au-msmh", "stcnn-3dcnn", "stcnn-cnnlstm",
-                     "stcnn-convlstm2d", "stcnn-2dcnn-vote", "am3f-flownet", "ststnet",
-                     "lbptop-svm"):
+    for expected in (
+        "dual3dcnn-gru-ecbam",
+        "dual3dcnn-au-msmh",
+        "stcnn-3dcnn",
+        "stcnn-cnnlstm",
+        "stcnn-convlstm2d",
+        "stcnn-2dcnn-vote",
+        "am3f-flownet",
+        "ststnet",
+        "lbptop-svm",
+    ):
         assert expected in names
     assert names[0] == "dual3dcnn-gru-ecbam"  # the trainer's default comes first
     assert {s.kind for s in list_models()} == {"keras", "sklearn"}
@@ -113,11 +125,13 @@ def test_trainer_default_call_and_presets():
     assert (smic.frames, smic.dropout) == (10, 0.3)
     # a preset sets the recipe too, beside (not inside) the architecture
     assert get_model("dual3dcnn-gru-ecbam").recipe_for("smic").loss == CrossEntropy(
-        (0.3, 0.35, 0.35))
+        (0.3, 0.35, 0.35)
+    )
     b = get_model("dual3dcnn-au-msmh")
     assert make_config("dual3dcnn-au-msmh", "casme3").pool == 2
     assert b.recipe_for("casme3").replace(loss=CrossEntropy()) == Recipe(
-        epochs=100, batch_size=8, lr=1e-3, schedule=StepDecay(0.9, 20))
+        epochs=100, batch_size=8, lr=1e-3, schedule=StepDecay(0.9, 20)
+    )
     assert b.recipe == Recipe(epochs=200, batch_size=8, lr=1e-3, schedule=StepDecay(0.9, 40))
     with pytest.raises(ValueError, match="belong to the training recipe"):
         make_config("dual3dcnn-gru-ecbam", epochs=3)
@@ -125,15 +139,15 @@ def test_trainer_default_call_and_presets():
 
 def test_config_checks_across_fields():
     with pytest.raises(ValueError, match="frames"):
-        make_config("dual3dcnn-gru-ecbam", frames=3)          # two MaxPool3D(2) need >= 4
+        make_config("dual3dcnn-gru-ecbam", frames=3)  # two MaxPool3D(2) need >= 4
     with pytest.raises(ValueError, match="frames"):
-        make_config("dual3dcnn-au-msmh", frames=8)            # two MaxPool3D(3) need >= 9
+        make_config("dual3dcnn-au-msmh", frames=8)  # two MaxPool3D(3) need >= 9
     with pytest.raises(ValueError, match="attention"):
         make_config("dual3dcnn-gru-ecbam", attention="se")
     with pytest.raises(ValueError, match="unknown option"):
         make_config("dual3dcnn-gru-ecbam", gru_unit=12)
     with pytest.raises(ValueError, match="d_model"):
-        make_config("dual3dcnn-au-msmh", d_model=500)         # 256 does not divide 500
+        make_config("dual3dcnn-au-msmh", d_model=500)  # 256 does not divide 500
     with pytest.raises(ValueError, match="too small"):
         make_config("stcnn-2dcnn-vote", size=16)
     with pytest.raises(ValueError, match="no preset"):
@@ -144,13 +158,19 @@ def test_register_model_rejects_bad_specs():
     from mertrain.models.stcnn import STCNN3DConfig
 
     with pytest.raises(ValueError, match="differs from the config default"):
-        register_model("bad", inputs=(InputSpec("face", "face", frames=10, size=128,
-                                                channels=1),), config_cls=STCNN3DConfig)
+        register_model(
+            "bad",
+            inputs=(InputSpec("face", "face", frames=10, size=128, channels=1),),
+            config_cls=STCNN3DConfig,
+        )
     with pytest.raises(ValueError, match="unknown source"):
         InputSpec("x", "landmarks", frames=9)
     with pytest.raises(ValueError, match="already registered"):
-        register_model("ststnet", inputs=(InputSpec("face", "face", frames=9, channels=1),),
-                       config_cls=STCNN3DConfig)(lambda cfg, n, inputs: None)
+        register_model(
+            "ststnet",
+            inputs=(InputSpec("face", "face", frames=9, channels=1),),
+            config_cls=STCNN3DConfig,
+        )(lambda cfg, n, inputs: None)
 
 
 def test_au_branch_off_needs_no_au_input():
@@ -164,6 +184,7 @@ def test_au_branch_off_needs_no_au_input():
 
 
 # --------------------------------------------------------------------------- every Keras model
+
 
 @pytest.mark.parametrize("name", KERAS_MODELS)
 def test_forward_shape_finite_and_save_reload(name, tmp_path):
@@ -204,8 +225,10 @@ def test_one_adam_step_reduces_loss(name):
 def test_overfits_sixteen_separable_clips(name):
     spec, model, cfg = _small(name)
     x, y = _separable(spec, cfg, n=16)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     acc = 0.0
     for _ in range(12):  # at most 12 * 5 epochs * 2 batches = 120 steps
         model.fit(x, y, epochs=5, batch_size=8, shuffle=True, verbose=0)
@@ -244,8 +267,10 @@ def test_inference_statistics_follow_training_on_small_inputs(name):
     spec, model, cfg = _small(name)
     x, y = _separable(spec, cfg, n=24)
     x = {k: v * 0.05 for k, v in x.items()}
-    model.compile(optimizer=keras.optimizers.Adam(spec.recipe.lr),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        optimizer=keras.optimizers.Adam(spec.recipe.lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     model.fit(x, y, epochs=20, batch_size=8, shuffle=True, verbose=0)
     acc = float((predict_proba(model, x, spec).argmax(1) == y).mean())
     assert acc > 0.9, f"{name}: inference accuracy {acc:.2f} on the training clips"
@@ -253,9 +278,13 @@ def test_inference_statistics_follow_training_on_small_inputs(name):
 
 # --------------------------------------------------------------------------- parameter counts
 
+
 def _expected_cases():
-    return [(s.name, preset, count, tol) for s in list_models("keras")
-            for preset, (count, tol) in (s.expected_params or {}).items()]
+    return [
+        (s.name, preset, count, tol)
+        for s in list_models("keras")
+        for preset, (count, tol) in (s.expected_params or {}).items()
+    ]
 
 
 @pytest.mark.parametrize("name,preset,count,tol", _expected_cases())
@@ -270,13 +299,13 @@ def test_parameter_counts_of_the_described_configurations():
     """Exact counts (3 classes) of the configurations as described, pinned against drift, and
     the MH ablation of section B (published 10.5M with EC-CBAM + MH on SMIC)."""
     a, _ = build_model("dual3dcnn-gru-ecbam", 3, preset="smic")
-    assert a.count_params() == 7_656_395          # as described; published "about 2.0M"
+    assert a.count_params() == 7_656_395  # as described; published "about 2.0M"
     a2, _ = build_model("dual3dcnn-gru-ecbam", 3, preset="smic-2m")
-    assert a2.count_params() == 1_906_635         # pool 3 + GRU(512): the 2.0M reading
+    assert a2.count_params() == 1_906_635  # pool 3 + GRU(512): the 2.0M reading
     b, _ = build_model("dual3dcnn-au-msmh", 3, preset="casme2")
-    assert b.count_params() == 3_817_055          # published 3.8M
+    assert b.count_params() == 3_817_055  # published 3.8M
     b_smic, _ = build_model("dual3dcnn-au-msmh", 3, preset="smic")
-    assert b_smic.count_params() == 2_836_759     # published 2.8M
+    assert b_smic.count_params() == 2_836_759  # published 2.8M
     mh, _ = build_model("dual3dcnn-au-msmh", 3, preset="smic", temporal_attention="mh")
     assert abs(mh.count_params() - 10_500_000) <= 0.03 * 10_500_000
     st, _ = build_model("ststnet", 3)
@@ -285,9 +314,16 @@ def test_parameter_counts_of_the_described_configurations():
 
 # --------------------------------------------------------------------------- ablation switches
 
-@pytest.mark.parametrize("overrides", [
-    {"attention": "cbam"}, {"attention": "none"}, {"head": "lstm"}, {"readout": "mean"},
-])
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"attention": "cbam"},
+        {"attention": "none"},
+        {"head": "lstm"},
+        {"readout": "mean"},
+    ],
+)
 def test_section_a_ablations_build(overrides):
     spec = get_model("dual3dcnn-gru-ecbam")
     model, cfg = spec.build(N_CLASSES, **{**spec.test_overrides, **overrides})
@@ -295,10 +331,15 @@ def test_section_a_ablations_build(overrides):
     assert tuple(out.shape) == (2, N_CLASSES)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"temporal_attention": "mh"}, {"temporal_attention": "none"}, {"attention": "cbam"},
-    {"head": "lstm", "au_branch": False},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"temporal_attention": "mh"},
+        {"temporal_attention": "none"},
+        {"attention": "cbam"},
+        {"head": "lstm", "au_branch": False},
+    ],
+)
 def test_section_b_ablations_build(overrides):
     spec = get_model("dual3dcnn-au-msmh")
     model, cfg = spec.build(N_CLASSES, **{**spec.test_overrides, **overrides})
@@ -307,6 +348,7 @@ def test_section_b_ablations_build(overrides):
 
 
 # --------------------------------------------------------------------------- attention layers
+
 
 def _sigmoid(z):
     return 1 / (1 + np.exp(-z))
@@ -330,11 +372,16 @@ def test_eccbam_matches_the_formula():
         return _leaky(v @ w1 + b1) @ w2 + b2
 
     assert layer.avg_fc1.units == 2 and layer.max_fc1.units == 2  # C/8, separate MLPs
-    mc = _sigmoid(0.5 * (mlp(x.max(axis=(1, 2, 3)), layer.max_fc1, layer.max_fc2)
-                         - mlp(x.mean(axis=(1, 2, 3)), layer.avg_fc1, layer.avg_fc2)))
+    mc = _sigmoid(
+        0.5
+        * (
+            mlp(x.max(axis=(1, 2, 3)), layer.max_fc1, layer.max_fc2)
+            - mlp(x.mean(axis=(1, 2, 3)), layer.avg_fc1, layer.avg_fc2)
+        )
+    )
     stats = np.concatenate([x.mean(-1, keepdims=True), x.max(-1, keepdims=True)], -1)
     ms = np.asarray(layer.spatial(stats))
-    assert ms.shape == x.shape                                   # Conv3D with C filters
+    assert ms.shape == x.shape  # Conv3D with C filters
     np.testing.assert_allclose(y, x * mc[:, None, None, None, :] * ms, rtol=1e-4, atol=1e-5)
 
 
@@ -360,7 +407,7 @@ def test_msmh_heads_widths_pooling_and_params():
     layer = MultiScaleMultiHeadAttention(512, (2, 4, 8, 16, 32, 64, 128, 256), query_pool=10)
     x = np.random.default_rng(3).normal(size=(2, 23, 512)).astype(np.float32)
     y = layer(x)
-    assert tuple(y.shape) == (2, 3, 510)                  # ceil(23 / 10) query steps, sum(512/s)
+    assert tuple(y.shape) == (2, 3, 510)  # ceil(23 / 10) query steps, sum(512/s)
     widths = [512 // s for s in (2, 4, 8, 16, 32, 64, 128, 256)]
     expected = sum(3 * (512 * d + d) + d * d + d for d in widths)
     assert layer.count_params() == expected == 872_780
@@ -368,11 +415,12 @@ def test_msmh_heads_widths_pooling_and_params():
 
 # --------------------------------------------------------------------------- majority vote
 
+
 def test_vote_predict_is_the_majority_of_frames():
     spec, model, cfg = _small("stcnn-2dcnn-vote")
     x = _random_inputs(spec, cfg, 4, seed=5)
     frame_logits = keras.Model(model.inputs, model.get_layer("frame_logits").output)
-    per_frame = np.asarray(frame_logits(x, training=False)).argmax(-1)    # (4, 9)
+    per_frame = np.asarray(frame_logits(x, training=False)).argmax(-1)  # (4, 9)
     proba = vote_predict(model, x)
     assert proba.shape == (4, N_CLASSES) and np.allclose(proba.sum(1), 1)
     counts = np.stack([np.bincount(r, minlength=N_CLASSES) for r in per_frame])
@@ -382,6 +430,7 @@ def test_vote_predict_is_the_majority_of_frames():
 
 
 # --------------------------------------------------------------------------- LBP-TOP + SVM
+
 
 def _texture_clips(n: int, seed: int):
     """Class 0: vertical stripes drifting right; class 1: horizontal stripes drifting down."""
@@ -433,15 +482,16 @@ def test_lbptop_svm_learns_and_is_deterministic():
 def test_lbptop_svm_class_missing_from_training_fold():
     x, y = _texture_clips(8, seed=2)
     model, _ = build_model("lbptop-svm", 3, frames=8, size=32, grid=(2, 2))
-    proba = model.fit(x, y).predict_proba(x)     # class 2 never seen
+    proba = model.fit(x, y).predict_proba(x)  # class 2 never seen
     assert proba.shape == (8, 3) and np.all(proba[:, 2] == 0)
     y1 = y.copy()
-    y1[0] = 2                                    # a class with one clip: no calibration folds
+    y1[0] = 2  # a class with one clip: no calibration folds
     proba = model.fit(x, y1).predict_proba(x)
     assert proba.shape == (8, 3) and np.allclose(proba.sum(1), 1)
 
 
 # --------------------------------------------------------------------------- CLI
+
 
 def test_models_command_lists_inputs_and_commands():
     from click.testing import CliRunner
@@ -455,7 +505,9 @@ def test_models_command_lists_inputs_and_commands():
     by_name = {r["name"]: r for r in rows}
     b = by_name["dual3dcnn-au-msmh"]
     assert [(i["name"], i["command"]) for i in b["inputs"]] == [
-        ("face", "merprep extract"), ("au", "merprep crop-au")]
+        ("face", "merprep extract"),
+        ("au", "merprep crop-au"),
+    ]
     assert by_name["ststnet"]["inputs"][0]["command"] == "merprep flow"
     assert by_name["ststnet"]["inputs"][0]["shape"] == [28, 28, 3]
 

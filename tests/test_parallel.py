@@ -42,16 +42,19 @@ def test_the_cgroup_quota_caps_the_affinity(monkeypatch):
     assert parallel.available_cpus() == 8  # a quota above the affinity changes nothing
 
 
-@pytest.mark.parametrize("text, cpus", [
-    ("max 100000\n", None),          # no quota
-    ("200000 100000\n", 2),
-    ("150000 100000\n", 2),          # 1.5 CPUs of time: two workers keep it busy
-    ("50000 100000\n", 1),           # under one CPU still gets one worker
-    ("100000\n", None),              # malformed
-    ("abc 100000\n", None),
-    ("100000 0\n", None),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    "text, cpus",
+    [
+        ("max 100000\n", None),  # no quota
+        ("200000 100000\n", 2),
+        ("150000 100000\n", 2),  # 1.5 CPUs of time: two workers keep it busy
+        ("50000 100000\n", 1),  # under one CPU still gets one worker
+        ("100000\n", None),  # malformed
+        ("abc 100000\n", None),
+        ("100000 0\n", None),
+        ("", None),
+    ],
+)
 def test_cgroup_cpu_max_parser(tmp_path, text, cpus):
     path = tmp_path / "cpu.max"
     path.write_text(text)
@@ -64,10 +67,13 @@ def test_cgroup_cpu_max_missing_file_means_no_quota(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux only")
 def test_worker_count_in_a_process_pinned_to_one_cpu():
-    code = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
-            "from merprep.parallel import worker_count; print(worker_count(0))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from merprep.parallel import worker_count; print(worker_count(0))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.split() == ["1"]
 
 
@@ -83,12 +89,13 @@ def test_map_in_workers_reraises_what_a_worker_raised():
     items = [(4.0,), (9.0,), (-1.0,), (16.0,)]  # sqrt(-1): ValueError in a worker
     seen = []
     with pytest.raises(ValueError, match="math domain error"):
-        for args, result in parallel.map_in_workers(math.sqrt, items, workers=2):
+        for _, result in parallel.map_in_workers(math.sqrt, items, workers=2):
             seen.append(result)
     assert set(seen) <= {2.0, 3.0, 4.0}
 
 
 def test_map_clips_runs_inline_with_one_worker():
-    results = list(parallel.map_clips(os.getpid, [()] * 3, workers=1, total=3, desc="t",
-                                      progress=False))
+    results = list(
+        parallel.map_clips(os.getpid, [()] * 3, workers=1, total=3, desc="t", progress=False)
+    )
     assert [r for _, r in results] == [os.getpid()] * 3

@@ -28,23 +28,47 @@ from mertrain.protocols.megc2019 import match_key, official_list
 
 # --------------------------------------------------------------------------- tiny stores
 
+
 def record(dataset: str, subject: str, clip: str, emotion: str, n_frames: int = 2) -> dict:
     """A clip record as merprep writes it (ClipRecord.to_dict() + sampling fields)."""
-    return {"clip_id": f"{dataset}/{subject}/{clip}", "dataset": dataset, "subject": subject,
-            "subject_id": f"{dataset}/{subject}", "clip": clip, "emotion": emotion, "aus": "",
-            "au_codes": [], "au_unparsed": [], "onset": 0, "apex": None,
-            "offset": n_frames - 1, "fps": 200.0, "source": f"{subject}/{clip}",
-            "annotation": {"file": None, "row": None}, "extra": {}, "n_frames": n_frames,
-            "frame_numbers": list(range(n_frames)), "sampling": "uniform"}
+    return {
+        "clip_id": f"{dataset}/{subject}/{clip}",
+        "dataset": dataset,
+        "subject": subject,
+        "subject_id": f"{dataset}/{subject}",
+        "clip": clip,
+        "emotion": emotion,
+        "aus": "",
+        "au_codes": [],
+        "au_unparsed": [],
+        "onset": 0,
+        "apex": None,
+        "offset": n_frames - 1,
+        "fps": 200.0,
+        "source": f"{subject}/{clip}",
+        "annotation": {"file": None, "row": None},
+        "extra": {},
+        "n_frames": n_frames,
+        "frame_numbers": list(range(n_frames)),
+        "sampling": "uniform",
+    }
 
 
 def write_store(path: Path, records: list[dict], shape=(2, 8, 8, 3)) -> Path:
     from merprep.store import StoreWriter
 
     datasets = sorted({r["dataset"] for r in records}) or ["casme2"]
-    prov = {"datasets": datasets, "command": "pytest", "params": {}, "landmark_backend": "none",
-            "landmark_backend_version": "0", "frame_height": shape[1], "frame_width": shape[2],
-            "channels": shape[3], "color": "rgb"}
+    prov = {
+        "datasets": datasets,
+        "command": "pytest",
+        "params": {},
+        "landmark_backend": "none",
+        "landmark_backend_version": "0",
+        "frame_height": shape[1],
+        "frame_width": shape[2],
+        "channels": shape[3],
+        "color": "rgb",
+    }
     frames = np.zeros(shape, np.uint8)
     with StoreWriter(path, prov) as w:
         for r in records:
@@ -53,13 +77,17 @@ def write_store(path: Path, records: list[dict], shape=(2, 8, 8, 3)) -> Path:
 
 
 #: an emotion each dataset's adapter would write for each official label
-EMOTION_FOR = {"casme2": ("disgust", "happiness", "surprise"),
-               "samm": ("Anger", "Happiness", "Surprise"),
-               "smic": ("negative", "positive", "surprise")}
-EXTRAS = [record("casme2", "sub01", "EP99_01", "fear"),  # not in the list (and unmapped)
-          record("casme2", "sub26", "EP01_01", "happiness"),  # a subject the list lacks
-          record("samm", "006", "006_9_9", "Happiness"),
-          record("smic", "s01", "s01_po_99", "positive")]
+EMOTION_FOR = {
+    "casme2": ("disgust", "happiness", "surprise"),
+    "samm": ("Anger", "Happiness", "Surprise"),
+    "smic": ("negative", "positive", "surprise"),
+}
+EXTRAS = [
+    record("casme2", "sub01", "EP99_01", "fear"),  # not in the list (and unmapped)
+    record("casme2", "sub26", "EP01_01", "happiness"),  # a subject the list lacks
+    record("samm", "006", "006_9_9", "Happiness"),
+    record("smic", "s01", "s01_po_99", "positive"),
+]
 
 
 def official_records(drop: set[str] = frozenset()) -> dict[str, list[dict]]:
@@ -67,8 +95,9 @@ def official_records(drop: set[str] = frozenset()) -> dict[str, list[dict]]:
     for o in official_list():
         if o.clip_id in drop:
             continue
-        by_ds[o.dataset].append(record(o.dataset, o.subject, o.clip,
-                                       EMOTION_FOR[o.dataset][o.label]))
+        by_ds[o.dataset].append(
+            record(o.dataset, o.subject, o.clip, EMOTION_FOR[o.dataset][o.label])
+        )
     for r in EXTRAS:
         by_ds[r["dataset"]].append(r)
     return by_ds
@@ -84,14 +113,14 @@ def megc_stores(tmp_path_factory) -> list[Path]:
 
 #: 3 listed SAMM clips, and every clip of SMIC subject s20
 DROPPED = {"samm/006/006_1_2", "samm/006/006_1_3", "samm/007/007_3_1"} | {
-    o.clip_id for o in official_list() if o.subject_id == "smic/s20"}
+    o.clip_id for o in official_list() if o.subject_id == "smic/s20"
+}
 
 
 @pytest.fixture(scope="module")
 def megc_partial_stores(tmp_path_factory) -> list[Path]:
     root = tmp_path_factory.mktemp("megc_partial")
-    return [write_store(root / f"{ds}.h5", recs)
-            for ds, recs in official_records(DROPPED).items()]
+    return [write_store(root / f"{ds}.h5", recs) for ds, recs in official_records(DROPPED).items()]
 
 
 def _records(paths):
@@ -101,21 +130,34 @@ def _records(paths):
 
 # --------------------------------------------------------------------------- label mappings
 
-@pytest.mark.parametrize("dataset, emotion, cls", [
-    # MEGC2019 / FORMATS.md: CASME II disgust, repression -> negative; happiness -> positive;
-    # surprise -> surprise; others, fear, sadness dropped
-    ("casme2", "disgust", "negative"), ("casme2", "repression", "negative"),
-    ("casme2", "happiness", "positive"), ("casme2", "surprise", "surprise"),
-    ("casme2", "others", None), ("casme2", "fear", None), ("casme2", "sadness", None),
-    # SAMM Anger, Contempt, Disgust, Fear, Sadness -> negative; Other dropped
-    ("samm", "Anger", "negative"), ("samm", "Contempt", "negative"),
-    ("samm", "Disgust", "negative"), ("samm", "Fear", "negative"),
-    ("samm", "Sadness", "negative"), ("samm", "Happiness", "positive"),
-    ("samm", "Surprise", "surprise"), ("samm", "Other", None),
-    # SMIC as is
-    ("smic", "negative", "negative"), ("smic", "positive", "positive"),
-    ("smic", "surprise", "surprise"),
-])
+
+@pytest.mark.parametrize(
+    "dataset, emotion, cls",
+    [
+        # MEGC2019 / FORMATS.md: CASME II disgust, repression -> negative; happiness -> positive;
+        # surprise -> surprise; others, fear, sadness dropped
+        ("casme2", "disgust", "negative"),
+        ("casme2", "repression", "negative"),
+        ("casme2", "happiness", "positive"),
+        ("casme2", "surprise", "surprise"),
+        ("casme2", "others", None),
+        ("casme2", "fear", None),
+        ("casme2", "sadness", None),
+        # SAMM Anger, Contempt, Disgust, Fear, Sadness -> negative; Other dropped
+        ("samm", "Anger", "negative"),
+        ("samm", "Contempt", "negative"),
+        ("samm", "Disgust", "negative"),
+        ("samm", "Fear", "negative"),
+        ("samm", "Sadness", "negative"),
+        ("samm", "Happiness", "positive"),
+        ("samm", "Surprise", "surprise"),
+        ("samm", "Other", None),
+        # SMIC as is
+        ("smic", "negative", "negative"),
+        ("smic", "positive", "positive"),
+        ("smic", "surprise", "surprise"),
+    ],
+)
 def test_three_class_mapping(dataset, emotion, cls):
     task = TASKS["3class"]
     assert task.classes == ("negative", "positive", "surprise")
@@ -126,24 +168,44 @@ def test_three_class_mapping(dataset, emotion, cls):
 def test_other_task_mappings():
     five, seven, binary = TASKS["5class"], TASKS["7class"], TASKS["binary"]
     assert five.classes == ("happiness", "surprise", "disgust", "repression", "others")
-    assert [five.label({"dataset": "casme2", "emotion": e}) for e in
-            ("happiness", "surprise", "disgust", "repression", "others", "fear", "sadness")] \
-        == [0, 1, 2, 3, 4, None, None]
+    assert [
+        five.label({"dataset": "casme2", "emotion": e})
+        for e in ("happiness", "surprise", "disgust", "repression", "others", "fear", "sadness")
+    ] == [0, 1, 2, 3, 4, None, None]
     assert five.label({"dataset": "samm", "emotion": "Happiness"}) is None  # CASME II only
-    assert seven.classes == ("anger", "contempt", "disgust", "fear", "happiness", "sadness",
-                             "surprise")
-    assert [seven.label({"dataset": "samm", "emotion": e}) for e in
-            ("Anger", "Contempt", "Disgust", "Fear", "Happiness", "Sadness", "Surprise",
-             "Other")] == [0, 1, 2, 3, 4, 5, 6, None]
+    assert seven.classes == (
+        "anger",
+        "contempt",
+        "disgust",
+        "fear",
+        "happiness",
+        "sadness",
+        "surprise",
+    )
+    assert [
+        seven.label({"dataset": "samm", "emotion": e})
+        for e in (
+            "Anger",
+            "Contempt",
+            "Disgust",
+            "Fear",
+            "Happiness",
+            "Sadness",
+            "Surprise",
+            "Other",
+        )
+    ] == [0, 1, 2, 3, 4, 5, 6, None]
     # binary (MODELS.md C): positive = happiness; negative = the rest minus surprise and other
-    assert [binary.label({"dataset": "samm", "emotion": e}) for e in
-            ("Happiness", "Anger", "Contempt", "Fear", "Surprise", "Other")] \
-        == [1, 0, 0, 0, None, None]
+    assert [
+        binary.label({"dataset": "samm", "emotion": e})
+        for e in ("Happiness", "Anger", "Contempt", "Fear", "Surprise", "Other")
+    ] == [1, 0, 0, 0, None, None]
     assert binary.label({"dataset": "casme2", "emotion": "repression"}) == 0
     assert binary.label({"dataset": "casme2", "emotion": "others"}) is None
     deception = TASKS["deception"]
-    assert [deception.label({"dataset": "deception", "emotion": e})
-            for e in ("deceptive", "truthful")] == [0, 1]
+    assert [
+        deception.label({"dataset": "deception", "emotion": e}) for e in ("deceptive", "truthful")
+    ] == [0, 1]
     with pytest.raises(ValueError, match="unknown task"):
         get_task("4class")
 
@@ -151,9 +213,11 @@ def test_other_task_mappings():
 # --------------------------------------------------------------------------- split properties
 
 _subjects = st.sampled_from([f"sub{i:02d}" for i in range(1, 9)])
-_records_st = st.lists(st.tuples(_subjects, st.sampled_from(["disgust", "happiness", "surprise",
-                                                             "others"])),
-                       min_size=6, max_size=40)
+_records_st = st.lists(
+    st.tuples(_subjects, st.sampled_from(["disgust", "happiness", "surprise", "others"])),
+    min_size=6,
+    max_size=40,
+)
 
 
 def _as_records(items):
@@ -202,8 +266,16 @@ def test_split_properties(items, k, rnd):
 
 
 def test_loso_folds_and_json_roundtrip(tmp_path):
-    records = _as_records([("sub01", "disgust"), ("sub01", "happiness"), ("sub02", "surprise"),
-                           ("sub02", "happiness"), ("sub03", "disgust"), ("sub03", "others")])
+    records = _as_records(
+        [
+            ("sub01", "disgust"),
+            ("sub01", "happiness"),
+            ("sub02", "surprise"),
+            ("sub02", "happiness"),
+            ("sub03", "disgust"),
+            ("sub03", "others"),
+        ]
+    )
     samples, splits = build_splits(records, "loso", "3class")
     assert [f.name for f in splits.folds] == ["casme2/sub01", "casme2/sub02", "casme2/sub03"]
     assert len(samples) == 5  # "others" dropped by the 3-class task
@@ -221,8 +293,11 @@ def test_loso_folds_and_json_roundtrip(tmp_path):
 
 
 def test_kfold_is_balanced_and_deterministic():
-    items = [(f"sub{s:02d}", ("disgust", "happiness", "surprise")[i % 3])
-             for s in range(1, 8) for i in range(s)]  # subjects with 1..7 clips (28 clips)
+    items = [
+        (f"sub{s:02d}", ("disgust", "happiness", "surprise")[i % 3])
+        for s in range(1, 8)
+        for i in range(s)
+    ]  # subjects with 1..7 clips (28 clips)
     records = _as_records(items)
     _, a = build_splits(records, "kfold", "3class", k=3)
     _, b = build_splits(list(reversed(records)), "kfold", "3class", k=3)
@@ -290,6 +365,7 @@ def test_inner_validation_subjects_come_from_training_subjects():
 
 # --------------------------------------------------------------------------- MEGC2019
 
+
 def test_official_list_is_packaged():
     rows = official_list()
     assert len(rows) == 442
@@ -305,13 +381,15 @@ def test_official_list_is_packaged():
 
 def test_megc2019_official_counts(megc_stores):
     samples, splits = build_splits(_records(megc_stores), "megc2019", "3class")
-    assert splits.protocol == "megc2019" and splits.classes == ["negative", "positive",
-                                                                "surprise"]
+    assert splits.protocol == "megc2019" and splits.classes == ["negative", "positive", "surprise"]
     assert len(splits.folds) == 68
     assert len({f.name for f in splits.folds}) == 68
     counts = Counter((s.dataset, s.label) for s in samples)
-    assert [[counts[(ds, c)] for c in range(3)] for ds in ("smic", "casme2", "samm")] == \
-        [[70, 51, 43], [88, 32, 25], [92, 26, 15]]
+    assert [[counts[(ds, c)] for c in range(3)] for ds in ("smic", "casme2", "samm")] == [
+        [70, 51, 43],
+        [88, 32, 25],
+        [92, 26, 15],
+    ]
     assert Counter(s.label for s in samples) == {0: 250, 1: 109, 2: 83}
     per_ds_subjects = Counter(f.name.split("/")[0] for f in splits.folds)
     assert per_ds_subjects == {"smic": 16, "casme2": 24, "samm": 28}
@@ -357,18 +435,21 @@ def test_megc2019_refusals(megc_stores):
 def test_splits_command(megc_partial_stores, cli_runner, tmp_path):
     from mertrain.cli import cli
 
-    res = cli_runner.invoke(cli, ["splits", *map(str, megc_partial_stores), "--protocol",
-                                  "megc2019", "--json"])
+    res = cli_runner.invoke(
+        cli, ["splits", *map(str, megc_partial_stores), "--protocol", "megc2019", "--json"]
+    )
     assert res.exit_code == 0, res.output
     payload = json.loads(res.output)
     assert {"protocol", "task", "classes", "sha256", "folds"} <= set(payload)
     assert payload["classes"] == ["negative", "positive", "surprise"]
-    assert res.output == build_splits(_records(megc_partial_stores), "megc2019",
-                                      "3class")[1].to_json() + "\n"
-    res = cli_runner.invoke(cli, ["splits", *map(str, megc_partial_stores), "--protocol",
-                                  "megc2019"])
+    assert (
+        res.output
+        == build_splits(_records(megc_partial_stores), "megc2019", "3class")[1].to_json() + "\n"
+    )
+    res = cli_runner.invoke(
+        cli, ["splits", *map(str, megc_partial_stores), "--protocol", "megc2019"]
+    )
     assert res.exit_code == 0 and "PARTIAL" in res.output and "samm 3" in res.output
-    res = cli_runner.invoke(cli, ["splits", str(megc_partial_stores[0]), "--protocol",
-                                  "megc2019"])
+    res = cli_runner.invoke(cli, ["splits", str(megc_partial_stores[0]), "--protocol", "megc2019"])
     assert res.exit_code == 2 and res.output.startswith("error: protocol 'megc2019' needs")
     assert "Traceback" not in res.output

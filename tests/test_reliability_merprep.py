@@ -39,8 +39,12 @@ from merprep.store import ClipStore, validate_store
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-FUZZ = settings(max_examples=50, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 # ==============================================================================================
@@ -48,17 +52,55 @@ FUZZ = settings(max_examples=50, deadline=None, derandomize=True,
 # (a record equal to the row) or report a problem naming the file and row; never a traceback.
 # ==============================================================================================
 
-CASME2_HEADER = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-                 "Action Units", "Estimated Emotion")
+CASME2_HEADER = (
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+)
 CASME2_EMOTIONS = {"happiness", "surprise", "disgust", "repression", "fear", "sadness", "others"}
-MANIFEST_HEADER = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion",
-                   "aus", "fps")
+MANIFEST_HEADER = (
+    "dataset",
+    "subject",
+    "clip",
+    "source",
+    "onset",
+    "apex",
+    "offset",
+    "emotion",
+    "aus",
+    "fps",
+)
 #: what a blank cell may be written as (the documented placeholders); pandas also reads its own
 #: NA spellings in spreadsheets as blank
 BLANKS = {"", "/", "-", "nan", "none", "n/a", "na", "?"}
-PANDAS_NA = {"-1.#IND", "1.#QNAN", "1.#IND", "-1.#QNAN", "#N/A N/A", "#N/A", "N/A", "n/a", "NA",
-             "<NA>", "#NA", "NULL", "null", "NaN", "-NaN", "nan", "-nan", "None", ""}
-MAX_FRAME = 10 ** 8
+PANDAS_NA = {
+    "-1.#IND",
+    "1.#QNAN",
+    "1.#IND",
+    "-1.#QNAN",
+    "#N/A N/A",
+    "#N/A",
+    "N/A",
+    "n/a",
+    "NA",
+    "<NA>",
+    "#NA",
+    "NULL",
+    "null",
+    "NaN",
+    "-NaN",
+    "nan",
+    "-nan",
+    "None",
+    "",
+}
+MAX_FRAME = 10**8
 
 ERROR = "error"  # the row must be reported
 
@@ -209,16 +251,22 @@ def oracle_casme2_row(row: list):
     subject, filename, _, onset, apex, offset, _, aus, emotion = row
     if all(_is_blank(c, True) and not isinstance(c, Formula) for c in row):
         return None
-    fields, loose = _merge({
-        "subject": oracle_subject(subject), "clip": oracle_name(filename, True),
-        "onset": oracle_int(onset, optional=False, spreadsheet=True),
-        "apex": oracle_int(apex, optional=True, spreadsheet=True),
-        "offset": oracle_int(offset, optional=False, spreadsheet=True),
-        "aus": oracle_free_text(aus, True), "emotion": oracle_free_text(emotion, True)})
+    fields, loose = _merge(
+        {
+            "subject": oracle_subject(subject),
+            "clip": oracle_name(filename, True),
+            "onset": oracle_int(onset, optional=False, spreadsheet=True),
+            "apex": oracle_int(apex, optional=True, spreadsheet=True),
+            "offset": oracle_int(offset, optional=False, spreadsheet=True),
+            "aus": oracle_free_text(aus, True),
+            "emotion": oracle_free_text(emotion, True),
+        }
+    )
     if fields == ERROR:
         return ERROR
-    if isinstance(fields["emotion"], Either) or isinstance(fields["emotion"], str) and \
-            fields["emotion"].lower() not in CASME2_EMOTIONS:
+    if isinstance(fields["emotion"], Either) or (
+        isinstance(fields["emotion"], str) and fields["emotion"].lower() not in CASME2_EMOTIONS
+    ):
         return ERROR
     if not _order_ok(fields["onset"], fields["apex"], fields["offset"]):
         return ERROR
@@ -237,12 +285,14 @@ def oracle_manifest_row(row: list, root: Path):
         return None
     source = oracle_free_text(values["source"], False)
     cells = {k: oracle_name(values[k], False) for k in ("dataset", "subject", "clip")}
-    cells.update(onset=oracle_int(values["onset"], optional=True, spreadsheet=False),
-                 apex=oracle_int(values["apex"], optional=True, spreadsheet=False),
-                 offset=oracle_int(values["offset"], optional=True, spreadsheet=False),
-                 fps=oracle_fps(values["fps"]),
-                 emotion=oracle_free_text(values["emotion"], False),
-                 aus=oracle_free_text(values["aus"], False))
+    cells.update(
+        onset=oracle_int(values["onset"], optional=True, spreadsheet=False),
+        apex=oracle_int(values["apex"], optional=True, spreadsheet=False),
+        offset=oracle_int(values["offset"], optional=True, spreadsheet=False),
+        fps=oracle_fps(values["fps"]),
+        emotion=oracle_free_text(values["emotion"], False),
+        aus=oracle_free_text(values["aus"], False),
+    )
     if source == "":
         return ERROR
     fields, loose = _merge(cells)
@@ -262,8 +312,9 @@ def oracle_manifest_row(row: list, root: Path):
     return Either(fields) if loose else fields
 
 
-def check_parse(adapter_name: str, root: Path, path: Path, rows: list[list], oracle,
-                first_row: int = 2) -> list[str]:
+def check_parse(
+    adapter_name: str, root: Path, path: Path, rows: list[list], oracle, first_row: int = 2
+) -> list[str]:
     """Parse ``path`` with the adapter; return every disagreement with ``oracle`` (empty: ok).
 
     The file itself is well formed (sheet-level damage is tested separately), so rejecting it
@@ -316,16 +367,28 @@ def check_parse(adapter_name: str, root: Path, path: Path, rows: list[list], ora
 
 
 def _fields(rec, want) -> dict:
-    d = {"dataset": rec.dataset, "subject": rec.subject, "clip": rec.clip, "onset": rec.onset,
-         "apex": rec.apex, "offset": rec.offset, "emotion": rec.emotion, "aus": rec.aus,
-         "fps": rec.fps, "source": rec.source, "extra": rec.extra}
+    d = {
+        "dataset": rec.dataset,
+        "subject": rec.subject,
+        "clip": rec.clip,
+        "onset": rec.onset,
+        "apex": rec.apex,
+        "offset": rec.offset,
+        "emotion": rec.emotion,
+        "aus": rec.aus,
+        "fps": rec.fps,
+        "source": rec.source,
+        "extra": rec.extra,
+    }
     return {k: d[k] for k in (want if isinstance(want, dict) else d)}
 
 
 # -- writing hostile files ---------------------------------------------------------------------
 
-def write_casme2_xlsx(path: Path, rows: list[list], *, header=CASME2_HEADER,
-                      extra_sheet: str | None = None) -> None:
+
+def write_casme2_xlsx(
+    path: Path, rows: list[list], *, header=CASME2_HEADER, extra_sheet: str | None = None
+) -> None:
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "Sheet1"
@@ -365,17 +428,52 @@ def fuzz_roots(tmp_path_factory):
 # -- cell strategies -----------------------------------------------------------------------------
 
 _text = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=12).map(
-    lambda s: Formula(s) if len(s) > 1 and s.startswith("=") else s)  # as openpyxl writes it
+    lambda s: Formula(s) if len(s) > 1 and s.startswith("=") else s
+)  # as openpyxl writes it
 HOSTILE = st.one_of(
-    st.none(), st.sampled_from(["", " ", "/", "-", "N/A", "nan", "?", "NULL", "#N/A"]),
-    st.integers(-1000, 1000), st.integers(MAX_FRAME - 2, 2 ** 53),
+    st.none(),
+    st.sampled_from(["", " ", "/", "-", "N/A", "nan", "?", "NULL", "#N/A"]),
+    st.integers(-1000, 1000),
+    st.integers(MAX_FRAME - 2, 2**53),
     st.sampled_from([-1, -0.0, 1.5, 12.0, 1e20, float("inf"), 2.5e-3, 1e300]),
-    st.sampled_from([" 12 ", "12.0", "12.5", "+3", "-3", "1e3", "1_0", "0x1f", "１２", "١٢",
-                     "12abc", "twelve", "1,000", "3 4"]),
+    st.sampled_from(
+        [
+            " 12 ",
+            "12.0",
+            "12.5",
+            "+3",
+            "-3",
+            "1e3",
+            "1_0",
+            "0x1f",
+            "１２",
+            "١٢",
+            "12abc",
+            "twelve",
+            "1,000",
+            "3 4",
+        ]
+    ),
     st.sampled_from([Formula("=1+1"), Formula("=A1"), Formula("=SUM(D2:D3)")]),
-    st.sampled_from(["../x", "../../etc/passwd", "a/b", "..", ".hidden", "EP01/..", "sub01\\x",
-                     "Ünïcødé", "惊讶", "😀", "EP 01", "-EP01"]),
-    st.booleans(), _text)
+    st.sampled_from(
+        [
+            "../x",
+            "../../etc/passwd",
+            "a/b",
+            "..",
+            ".hidden",
+            "EP01/..",
+            "sub01\\x",
+            "Ünïcødé",
+            "惊讶",
+            "😀",
+            "EP 01",
+            "-EP01",
+        ]
+    ),
+    st.booleans(),
+    _text,
+)
 EMOTION = st.sampled_from(sorted(CASME2_EMOTIONS) + ["Happiness", " surprise ", "bewilderment"])
 
 
@@ -386,9 +484,14 @@ def casme2_rows(draw):
     valid_row = [
         draw(st.sampled_from([1, 2, 17, "1", "sub01", "SUB26", 3.0])),
         draw(st.sampled_from(["EP02_01f", "EP19_06f", "EP01_11f", "s3.v2"])),
-        None, onset, draw(st.one_of(st.none(), st.just("/"), st.integers(onset, onset + length))),
-        onset + length, None, draw(st.sampled_from(["4+7", "R12", "1+2", "", "4 or 7", 12])),
-        draw(EMOTION)]
+        None,
+        onset,
+        draw(st.one_of(st.none(), st.just("/"), st.integers(onset, onset + length))),
+        onset + length,
+        None,
+        draw(st.sampled_from(["4+7", "R12", "1+2", "", "4 or 7", 12])),
+        draw(EMOTION),
+    ]
     row = list(valid_row)
     for i in draw(st.sets(st.sampled_from([0, 1, 3, 4, 5, 7, 8]), max_size=3)):
         row[i] = draw(HOSTILE)
@@ -405,12 +508,25 @@ def manifest_rows(draw):
         draw(st.sampled_from(["mylab", "lab.2", "x-1"])),
         draw(st.sampled_from(["p01", "P_2", "007"])),
         draw(st.sampled_from(["take01", "t.02", "clip-3"])),
-        draw(st.sampled_from([MANIFEST_FOLDER, MANIFEST_FOLDER + "/", "frames/none",
-                              "videos/none.mp4", "../outside", ""])),
-        str(onset), draw(st.sampled_from(["", str(onset)])), str(onset + length),
+        draw(
+            st.sampled_from(
+                [
+                    MANIFEST_FOLDER,
+                    MANIFEST_FOLDER + "/",
+                    "frames/none",
+                    "videos/none.mp4",
+                    "../outside",
+                    "",
+                ]
+            )
+        ),
+        str(onset),
+        draw(st.sampled_from(["", str(onset)])),
+        str(onset + length),
         draw(st.sampled_from(["happiness", "Surprise", "", "n/a", "=1+1", "😀"])),
         draw(st.sampled_from(["1+2", "R12", "", "4 or 7"])),
-        draw(st.sampled_from(["200", "30", "29.97", "", "1e2"]))]
+        draw(st.sampled_from(["200", "30", "29.97", "", "1e2"])),
+    ]
     for i in draw(st.sets(st.integers(0, 9), max_size=3)):
         row[i] = draw(HOSTILE)
     if draw(st.integers(0, 9)) == 0:
@@ -422,33 +538,68 @@ def _csv_cell(v) -> str:
     return "" if v is None else str(v)
 
 
-SHEETS = ("ok", "extra sheet after", "extra sheet before", "no OnsetFrame", "no Filename",
-          "no Estimated Emotion")
+SHEETS = (
+    "ok",
+    "extra sheet after",
+    "extra sheet before",
+    "no OnsetFrame",
+    "no Filename",
+    "no Estimated Emotion",
+)
 GOOD = [1, "EP02_01f", None, 40, 46, 80, None, "4+7", "happiness"]
 
 
 def _row(**changes):
     row = list(GOOD)
     for name, value in changes.items():
-        row[{"subject": 0, "clip": 1, "onset": 3, "apex": 4, "offset": 5, "aus": 7,
-             "emotion": 8}[name]] = value
+        row[
+            {"subject": 0, "clip": 1, "onset": 3, "apex": 4, "offset": 5, "aus": 7, "emotion": 8}[
+                name
+            ]
+        ] = value
     return row
 
 
 @FUZZ
-@given(rows=st.lists(casme2_rows(), min_size=1, max_size=6), duplicate=st.booleans(),
-       sheet=st.sampled_from(SHEETS[:1] * 8 + SHEETS[1:]))
+@given(
+    rows=st.lists(casme2_rows(), min_size=1, max_size=6),
+    duplicate=st.booleans(),
+    sheet=st.sampled_from(SHEETS[:1] * 8 + SHEETS[1:]),
+)
 # every kind of hostile cell named in the issue, whatever the random search finds
-@example(rows=[GOOD, _row(onset=None), _row(offset=""), _row(apex="/"), _row(onset="twelve"),
-               _row(offset="80abc"), _row(onset=-5), _row(onset=90, offset=40),
-               _row(apex=100), _row(subject="Ünïcødé"), _row(clip="惊讶"), _row(onset=12.5),
-               _row(onset=40.0), _row(offset=10 ** 12), _row(offset=1e300),
-               _row(onset=float("inf")), _row(clip="../../etc"), _row(clip="EP01/.."),
-               _row(emotion=" Happiness "), _row(aus=12.0)], duplicate=True, sheet="ok")
+@example(
+    rows=[
+        GOOD,
+        _row(onset=None),
+        _row(offset=""),
+        _row(apex="/"),
+        _row(onset="twelve"),
+        _row(offset="80abc"),
+        _row(onset=-5),
+        _row(onset=90, offset=40),
+        _row(apex=100),
+        _row(subject="Ünïcødé"),
+        _row(clip="惊讶"),
+        _row(onset=12.5),
+        _row(onset=40.0),
+        _row(offset=10**12),
+        _row(offset=1e300),
+        _row(onset=float("inf")),
+        _row(clip="../../etc"),
+        _row(clip="EP01/.."),
+        _row(emotion=" Happiness "),
+        _row(aus=12.0),
+    ],
+    duplicate=True,
+    sheet="ok",
+)
 @example(rows=[_row(apex=Formula("=1+1"))], duplicate=False, sheet="ok")
 @example(rows=[_row(aus=Formula("=1+1"))], duplicate=False, sheet="ok")
-@example(rows=[_row(onset=Formula("=SUM(D3:D4)")), _row(clip=Formula("=A1"))], duplicate=False,
-         sheet="ok")
+@example(
+    rows=[_row(onset=Formula("=SUM(D3:D4)")), _row(clip=Formula("=A1"))],
+    duplicate=False,
+    sheet="ok",
+)
 @example(rows=[_row(subject="-3")], duplicate=False, sheet="ok")
 @example(rows=[_row(subject="1_0")], duplicate=False, sheet="ok")
 @example(rows=[GOOD], duplicate=False, sheet="extra sheet after")
@@ -462,8 +613,12 @@ def test_fuzz_casme2_coding_sheet(fuzz_roots, tmp_path_factory, rows, duplicate,
     if sheet.startswith("no "):
         header[header.index(sheet[3:])] = "Something"
     path = tmp_path_factory.mktemp("x") / "CASME2-coding-fuzz.xlsx"
-    write_casme2_xlsx(path, rows, header=header, extra_sheet=sheet.split()[-1]
-                      if sheet.startswith("extra") else None)
+    write_casme2_xlsx(
+        path,
+        rows,
+        header=header,
+        extra_sheet=sheet.split()[-1] if sheet.startswith("extra") else None,
+    )
     if sheet.startswith("no ") or sheet == "extra sheet before":  # the coding sheet is not first
         with pytest.raises(AnnotationError, match="missing column") as info:
             get_adapter("casme2")(root, path).read_records()
@@ -484,15 +639,37 @@ def _mrow(**changes):
 
 
 @FUZZ
-@given(rows=st.lists(manifest_rows(), min_size=1, max_size=6), duplicate=st.booleans(),
-       dropped=st.sampled_from([None] * 8 + ["onset", "clip", "fps"]))
-@example(rows=[MGOOD, _mrow(onset="", offset=""), _mrow(source=""), _mrow(fps=""),
-               _mrow(onset="-1"), _mrow(onset="14", offset="10"), _mrow(apex="99"),
-               _mrow(clip="../../escape"), _mrow(subject=".."), _mrow(dataset="a/b"),
-               _mrow(clip="Ünïcødé"), _mrow(emotion="=1+1"), _mrow(aus="=A1"),
-               _mrow(onset="=1+1"), _mrow(offset="99999999999999999999"), _mrow(fps="1e300"),
-               _mrow(fps="inf"), _mrow(onset="10.5"), _mrow(onset="10.0"),
-               _mrow(source="frames/none", onset="")], duplicate=True, dropped=None)
+@given(
+    rows=st.lists(manifest_rows(), min_size=1, max_size=6),
+    duplicate=st.booleans(),
+    dropped=st.sampled_from([None] * 8 + ["onset", "clip", "fps"]),
+)
+@example(
+    rows=[
+        MGOOD,
+        _mrow(onset="", offset=""),
+        _mrow(source=""),
+        _mrow(fps=""),
+        _mrow(onset="-1"),
+        _mrow(onset="14", offset="10"),
+        _mrow(apex="99"),
+        _mrow(clip="../../escape"),
+        _mrow(subject=".."),
+        _mrow(dataset="a/b"),
+        _mrow(clip="Ünïcødé"),
+        _mrow(emotion="=1+1"),
+        _mrow(aus="=A1"),
+        _mrow(onset="=1+1"),
+        _mrow(offset="99999999999999999999"),
+        _mrow(fps="1e300"),
+        _mrow(fps="inf"),
+        _mrow(onset="10.5"),
+        _mrow(onset="10.0"),
+        _mrow(source="frames/none", onset=""),
+    ],
+    duplicate=True,
+    dropped=None,
+)
 @example(rows=[_mrow(fps="1_0")], duplicate=False, dropped=None)
 @example(rows=[MGOOD], duplicate=False, dropped="clip")
 def test_fuzz_manifest_csv(fuzz_roots, rows, duplicate, dropped):
@@ -519,9 +696,34 @@ def test_hostile_cells_one_by_one(fuzz_roots, tmp_path):
     """Every hostile cell of the issue in every column, one row each, all listed at once (the
     fuzz tests stop at their first failure; this one names every disagreement)."""
     casme2_root, manifest_root = fuzz_roots
-    cells = [None, "", "/", "twelve", -5, "-3", 12.5, 1.5, 40.0, 10 ** 12, 1e300,
-             float("inf"), "1_0", "+3", " 7 ", "١٢", "１２", Formula("=1+1"), Formula("=A1"),
-             "../../etc", "EP01/..", "a/b", "Ünïcødé", "惊讶", "NULL", "#N/A"]
+    cells = [
+        None,
+        "",
+        "/",
+        "twelve",
+        -5,
+        "-3",
+        12.5,
+        1.5,
+        40.0,
+        10**12,
+        1e300,
+        float("inf"),
+        "1_0",
+        "+3",
+        " 7 ",
+        "١٢",
+        "１２",
+        Formula("=1+1"),
+        Formula("=A1"),
+        "../../etc",
+        "EP01/..",
+        "a/b",
+        "Ünïcødé",
+        "惊讶",
+        "NULL",
+        "#N/A",
+    ]
     columns = ("subject", "clip", "onset", "apex", "offset", "aus", "emotion")
     rows = [_row(**{column: cell}) for column in columns for cell in cells]
     rows += [_row(onset=90, offset=40), _row(apex=100), GOOD, list(GOOD)]
@@ -532,25 +734,49 @@ def test_hostile_cells_one_by_one(fuzz_roots, tmp_path):
     # what a reader makes of one such cell may depend on the rest of its column.
     for column in columns:
         for value in (True, False):
-            for sheet_rows in ([_row(**{column: value}), _row(subject=1 - value, apex=None),
-                                _row(onset=int(value), apex=None)],
-                               [_row(subject=int(value), onset=int(value), apex=None),
-                                _row(**{column: value})]):
+            for sheet_rows in (
+                [
+                    _row(**{column: value}),
+                    _row(subject=1 - value, apex=None),
+                    _row(onset=int(value), apex=None),
+                ],
+                [_row(subject=int(value), onset=int(value), apex=None), _row(**{column: value})],
+            ):
                 path = tmp_path / f"CASME2-coding-{column}-{value}-{len(sheet_rows)}.xlsx"
                 write_casme2_xlsx(path, sheet_rows)
-                disagreements += [f"{path.name}: {d}" for d in check_parse(
-                    "casme2", casme2_root, path, sheet_rows, oracle_casme2_row)]
+                disagreements += [
+                    f"{path.name}: {d}"
+                    for d in check_parse("casme2", casme2_root, path, sheet_rows, oracle_casme2_row)
+                ]
 
-    mcells = ["", "-1", "10.5", "10.0", "1e3", "1_0", "٣٠", "inf", "nan", "=1+1", "../x",
-              "a/b", "..", "Ünïcødé", " 12 ", "99999999999999999999"]
+    mcells = [
+        "",
+        "-1",
+        "10.5",
+        "10.0",
+        "1e3",
+        "1_0",
+        "٣٠",
+        "inf",
+        "nan",
+        "=1+1",
+        "../x",
+        "a/b",
+        "..",
+        "Ünïcødé",
+        " 12 ",
+        "99999999999999999999",
+    ]
     mrows = [_mrow(**{column: cell}) for column in MANIFEST_HEADER for cell in mcells]
     mrows += [_mrow(onset="14", offset="10"), _mrow(onset="", offset=""), MGOOD, list(MGOOD)]
     mpath = manifest_root / "manifest.csv"
     write_manifest_csv(mpath, mrows)
-    disagreements += check_parse("manifest", manifest_root, mpath, mrows,
-                                 lambda r: oracle_manifest_row(r, manifest_root))
-    assert not disagreements, f"{len(disagreements)} rows parsed wrongly:\n" + \
-        "\n".join(disagreements)
+    disagreements += check_parse(
+        "manifest", manifest_root, mpath, mrows, lambda r: oracle_manifest_row(r, manifest_root)
+    )
+    assert not disagreements, f"{len(disagreements)} rows parsed wrongly:\n" + "\n".join(
+        disagreements
+    )
 
 
 # ==============================================================================================
@@ -563,8 +789,19 @@ EXTRACT = ("--frames", "4", "--size", "48", "--workers", "1", "--no-progress")
 #: later stages, as run by the kill, lock and damage tests ({store}: the store's path)
 STAGES = {
     "crop-au": ["crop-au", "{store}", "--size", "24", "--mode", "all"],
-    "flow": ["flow", "{store}", "--method", "tvl1", "--pair", "sequence", "--size", "12",
-             "--workers", "1", "--no-progress"],
+    "flow": [
+        "flow",
+        "{store}",
+        "--method",
+        "tvl1",
+        "--pair",
+        "sequence",
+        "--size",
+        "12",
+        "--workers",
+        "1",
+        "--no-progress",
+    ],
     "magnify": ["magnify", "{store}", "--alpha", "8", "--band", "1", "30"],
 }
 
@@ -577,16 +814,26 @@ def invoke(cli_runner, *args):
     """Run the merprep CLI in-process; a traceback (any exception but SystemExit) fails."""
     result = cli_runner.invoke(cli, [str(a) for a in args])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"merprep {' '.join(map(str, args))} raised:\n{result.output}") \
-            from result.exception
+        raise AssertionError(
+            f"merprep {' '.join(map(str, args))} raised:\n{result.output}"
+        ) from result.exception
     assert "Traceback" not in result.output
     return result
 
 
 def extract_args(dataset: str, root: Path, out: Path, *extra) -> list:
     if dataset == "manifest":
-        return ["extract", "--dataset", "manifest", "--manifest", root / "manifest.csv",
-                "--out", out, *EXTRACT, *extra]
+        return [
+            "extract",
+            "--dataset",
+            "manifest",
+            "--manifest",
+            root / "manifest.csv",
+            "--out",
+            out,
+            *EXTRACT,
+            *extra,
+        ]
     return ["extract", "--dataset", dataset, "--root", root, "--out", out, *EXTRACT, *extra]
 
 
@@ -633,8 +880,9 @@ def assert_same_store(a: Path, b: Path) -> None:
 
 def temp_files(store: Path) -> list[Path]:
     """The hidden temporary files of writes to ``store`` (``.NAME.tmp-*``)."""
-    return sorted(store.parent.glob(f".{store.name}.tmp-*")) + \
-        sorted(store.parent.glob(f"..{store.name}.tmp-*"))
+    return sorted(store.parent.glob(f".{store.name}.tmp-*")) + sorted(
+        store.parent.glob(f"..{store.name}.tmp-*")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -643,10 +891,12 @@ def samples(tmp_path_factory):
     (clip02 is a video)."""
     base = tmp_path_factory.mktemp("samples")
     return {
-        "casme2": generate("casme2", base / "CASME2", subjects=1, clips_per_subject=6,
-                           clip_length=8, seed=3).root,
-        "manifest": generate("manifest", base / "mine", subjects=1, clips_per_subject=3,
-                             clip_length=8, seed=3).root,
+        "casme2": generate(
+            "casme2", base / "CASME2", subjects=1, clips_per_subject=6, clip_length=8, seed=3
+        ).root,
+        "manifest": generate(
+            "manifest", base / "mine", subjects=1, clips_per_subject=3, clip_length=8, seed=3
+        ).root,
     }
 
 
@@ -657,9 +907,18 @@ def stores(samples, tmp_path_factory):
     out = {}
     for name, root in samples.items():
         out[name] = base / f"{name}.h5"
-        extract(ExtractConfig(dataset=name, root=root, out=out[name], frames=4, size=48,
-                              workers=1, annotations=root / "manifest.csv"
-                              if name == "manifest" else None), progress=False)
+        extract(
+            ExtractConfig(
+                dataset=name,
+                root=root,
+                out=out[name],
+                frames=4,
+                size=48,
+                workers=1,
+                annotations=root / "manifest.csv" if name == "manifest" else None,
+            ),
+            progress=False,
+        )
     return out
 
 
@@ -670,9 +929,24 @@ def stores(samples, tmp_path_factory):
 _WATCHED: list[str] = []
 _WRITES: list[str] = []
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-_PATH_EVENTS = {"os.rename", "os.replace", "os.remove", "os.unlink", "os.rmdir", "os.mkdir",
-                "os.chmod", "os.chown", "os.utime", "os.truncate", "os.symlink", "os.link",
-                "shutil.rmtree", "shutil.move", "shutil.copyfile", "shutil.copytree"}
+_PATH_EVENTS = {
+    "os.rename",
+    "os.replace",
+    "os.remove",
+    "os.unlink",
+    "os.rmdir",
+    "os.mkdir",
+    "os.chmod",
+    "os.chown",
+    "os.utime",
+    "os.truncate",
+    "os.symlink",
+    "os.link",
+    "shutil.rmtree",
+    "shutil.move",
+    "shutil.copyfile",
+    "shutil.copytree",
+}
 
 
 def _inside(path) -> bool:
@@ -689,8 +963,9 @@ def _audit(event: str, args: tuple) -> None:
         return
     if event == "open":
         path, mode, flags = (tuple(args) + (None, None, None))[:3]
-        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or \
-            (isinstance(flags, int) and flags & _WRITE_FLAGS)
+        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & _WRITE_FLAGS
+        )
         if writes and _inside(path):
             _WRITES.append(f"open({path!r}, {mode!r}, {flags!r})")
     elif event in _PATH_EVENTS:
@@ -728,13 +1003,24 @@ def test_whole_pipeline_leaves_the_source_untouched(samples, dataset, tmp_path, 
             pass
         assert len(_WRITES) == 1
         _WRITES.clear()
-        steps = [extract_args(dataset, root, out),
-                 ["crop-au", out, "--size", "24"],
-                 ["flow", out, "--method", "farneback", "--size", "12", "--workers", "1",
-                  "--no-progress"],
-                 ["magnify", out, "--alpha", "5", "--band", "1", "20"],
-                 ["validate", out],
-                 ["show", out, "--out", png, "--frames", "4"]]
+        steps = [
+            extract_args(dataset, root, out),
+            ["crop-au", out, "--size", "24"],
+            [
+                "flow",
+                out,
+                "--method",
+                "farneback",
+                "--size",
+                "12",
+                "--workers",
+                "1",
+                "--no-progress",
+            ],
+            ["magnify", out, "--alpha", "5", "--band", "1", "20"],
+            ["validate", out],
+            ["show", out, "--out", png, "--frames", "4"],
+        ]
         for step in steps:
             result = invoke(cli_runner, *step)
             assert result.exit_code == 0, (step, result.output)
@@ -751,6 +1037,7 @@ def test_whole_pipeline_leaves_the_source_untouched(samples, dataset, tmp_path, 
 # ==============================================================================================
 # Damaged stores: `merprep validate` names the problem (and the clip), exit 1
 # ==============================================================================================
+
 
 def _first_frame_chunk(path: Path, clip_id: str) -> int:
     with h5py.File(path, "r") as f:
@@ -795,8 +1082,11 @@ DAMAGE = {
     "flipped byte in a frame chunk": (_flip_byte, ["frames", "damaged"], True),
     "truncated file": (_truncate, ["not a readable HDF5 file", "truncated"], False),
     "clip group deleted": (_delete_group, ["in the index but its group is missing"], True),
-    "schema version from the future": (_future_version, ["2.0.0", "newer than this merprep"],
-                                       False),
+    "schema version from the future": (
+        _future_version,
+        ["2.0.0", "newer than this merprep"],
+        False,
+    ),
     "not HDF5": (_not_hdf5, ["not a readable HDF5 file"], False),
     "root attribute missing": (_missing_root_attribute, ["frame_height"], False),
 }
@@ -825,8 +1115,9 @@ def test_validate_names_each_kind_of_damage(stores, damage, tmp_path, cli_runner
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_later_stages_refuse_a_damaged_store_and_leave_it_as_is(stores, damage, tmp_path,
-                                                                 cli_runner):
+def test_later_stages_refuse_a_damaged_store_and_leave_it_as_is(
+    stores, damage, tmp_path, cli_runner
+):
     """crop-au, flow and magnify stop with the same one-line message instead of adding arrays
     to (and re-checksumming) a damaged store; show says what is wrong too."""
     path = tmp_path / "damaged.h5"
@@ -852,6 +1143,7 @@ def test_later_stages_refuse_a_damaged_store_and_leave_it_as_is(stores, damage, 
 # ==============================================================================================
 # Hostile media: per-clip errors naming clip and file; --skip-invalid keeps the rest
 # ==============================================================================================
+
 
 def _stored_frames(store: Path, clip_id: str) -> list[int]:
     with ClipStore(store) as s:
@@ -882,10 +1174,12 @@ def hostile_casme2(samples, stores, tmp_path_factory):
     assert cv2.imread(str(frame(3, 2)), cv2.IMREAD_UNCHANGED).ndim == 2
     onset = root / recs[ids[4]]["source"] / f"img{recs[ids[4]]['onset']}.jpg"
     cv2.imwrite(str(onset), np.full((480, 640, 3), 128, np.uint8))
-    expected = {ids[0]: [str(frame(0, 2)), "empty image file (0 bytes)"],
-                ids[1]: [str(frame(1, 3)), "truncated JPEG"],
-                ids[2]: ["mixed frame sizes"],
-                ids[4]: ["no face"]}
+    expected = {
+        ids[0]: [str(frame(0, 2)), "empty image file (0 bytes)"],
+        ids[1]: [str(frame(1, 3)), "truncated JPEG"],
+        ids[2]: ["mixed frame sizes"],
+        ids[4]: ["no face"],
+    }
     return root, expected, ids[3], ids[5], recs
 
 
@@ -894,8 +1188,7 @@ def test_hostile_casme2_media_are_named_per_clip(hostile_casme2, tmp_path, cli_r
     root, expected, gray_clip, intact, recs = hostile_casme2
     out = tmp_path / "store.h5"
     result = invoke(cli_runner, *extract_args("casme2", root, out))
-    assert result.exit_code == 2 and f"{len(expected)} problem(s)" in result.output, \
-        result.output
+    assert result.exit_code == 2 and f"{len(expected)} problem(s)" in result.output, result.output
     lines = result.output.splitlines()
     for clip_id, words in expected.items():
         line = next((l for l in lines if clip_id in l), "")
@@ -939,20 +1232,25 @@ def test_hostile_manifest_media_are_named_per_clip(samples, stores, tmp_path, cl
     empty_bmp = root / "frames" / "bmp_empty" / f"frame_{offset:06d}.bmp"
     empty_bmp.write_bytes(b"")
     (root / "videos" / "empty.mp4").write_bytes(b"")
-    writer = cv2.VideoWriter(str(root / "videos" / "noframes.mp4"),
-                             cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 64))
+    writer = cv2.VideoWriter(
+        str(root / "videos" / "noframes.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 64)
+    )
     writer.release()  # a container without a single frame
-    rows = [("bmpcut", "frames/bmp_cut", onset, offset, 100),
-            ("bmpempty", "frames/bmp_empty", onset, offset, 100),
-            ("vidempty", "videos/empty.mp4", 0, 5, 30),
-            ("vidnoframes", "videos/noframes.mp4", 0, 5, 30)]
+    rows = [
+        ("bmpcut", "frames/bmp_cut", onset, offset, 100),
+        ("bmpempty", "frames/bmp_empty", onset, offset, 100),
+        ("vidempty", "videos/empty.mp4", 0, 5, 30),
+        ("vidnoframes", "videos/noframes.mp4", 0, 5, 30),
+    ]
     with open(root / "manifest.csv", "a", newline="") as fh:
         for clip, source, a, b, fps in rows:
             fh.write(f"mydata,p01,{clip},{source},{a},,{b},happiness,12,{fps}\n")
-    expected = {"mydata/p01/bmpcut": [str(cut), "truncated BMP"],
-                "mydata/p01/bmpempty": [str(empty_bmp), "empty image file (0 bytes)"],
-                "mydata/p01/vidempty": ["empty.mp4", "cannot open video"],
-                "mydata/p01/vidnoframes": ["noframes.mp4", "cannot open video"]}
+    expected = {
+        "mydata/p01/bmpcut": [str(cut), "truncated BMP"],
+        "mydata/p01/bmpempty": [str(empty_bmp), "empty image file (0 bytes)"],
+        "mydata/p01/vidempty": ["empty.mp4", "cannot open video"],
+        "mydata/p01/vidnoframes": ["noframes.mp4", "cannot open video"],
+    }
     out = tmp_path / "store.h5"
     result = invoke(cli_runner, *extract_args("manifest", root, out, "--skip-invalid"))
     assert result.exit_code == 0, result.output
@@ -971,6 +1269,7 @@ def test_hostile_manifest_media_are_named_per_clip(samples, stores, tmp_path, cl
 # Paths: spaces and non-ASCII names, symlinked clip folders, clip ids that try to escape
 # ==============================================================================================
 
+
 @pytest.mark.slow
 def test_odd_paths_and_a_symlinked_clip_folder_give_the_same_store(samples, stores, tmp_path):
     """`données brutes/CASME 2` as root, one clip folder a symlink to a folder elsewhere, the
@@ -984,8 +1283,13 @@ def test_odd_paths_and_a_symlinked_clip_folder_give_the_same_store(samples, stor
     shutil.move(moved, elsewhere)
     moved.symlink_to(elsewhere, target_is_directory=True)
     out = tmp_path / "sortie é" / "store 1.h5"
-    proc = subprocess.run(merprep_cmd(*extract_args("casme2", root, out)), env=ENV,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        merprep_cmd(*extract_args("casme2", root, out)),
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     assert validate_store(out) == []
     assert_same_store(out, stores["casme2"])
@@ -997,11 +1301,18 @@ def test_manifest_clip_ids_that_escape_are_refused(samples, tmp_path, cli_runner
     base = tmp_path / "sandbox"
     root = base / "mine"
     shutil.copytree(samples["manifest"], root)
-    src = next(l for l in (root / "manifest.csv").read_text().splitlines()[1:]
-               if ",frames/" in l).split(",")
-    hostile = [("mydata", "p01", "../../../escaped"), ("mydata", "..", "c1"),
-               ("..", "p01", "c2"), ("mydata", "p01", "a/../../b"), ("mydata", "p01/../..", "c3"),
-               ("/tmp", "p01", "c4"), ("mydata", "p01", ".hidden")]
+    src = next(
+        l for l in (root / "manifest.csv").read_text().splitlines()[1:] if ",frames/" in l
+    ).split(",")
+    hostile = [
+        ("mydata", "p01", "../../../escaped"),
+        ("mydata", "..", "c1"),
+        ("..", "p01", "c2"),
+        ("mydata", "p01", "a/../../b"),
+        ("mydata", "p01/../..", "c3"),
+        ("/tmp", "p01", "c4"),
+        ("mydata", "p01", ".hidden"),
+    ]
     n_good = len((root / "manifest.csv").read_text().splitlines()) - 1
     with open(root / "manifest.csv", "a", newline="") as fh:
         w = csv.writer(fh)
@@ -1032,9 +1343,16 @@ def test_manifest_clip_ids_that_escape_are_refused(samples, tmp_path, cli_runner
 # Interrupted writers (SIGKILL) and concurrent writers (lock)
 # ==============================================================================================
 
+
 def start(args: list, **kw) -> subprocess.Popen:
-    return subprocess.Popen(merprep_cmd(*args), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        merprep_cmd(*args),
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def wait_for(proc: subprocess.Popen, condition, timeout: float = 180) -> bool:
@@ -1061,8 +1379,9 @@ def _staged(out: Path) -> int:
 
 
 @pytest.mark.slow
-def test_extract_killed_anywhere_leaves_the_old_store_and_resume_completes(samples, stores,
-                                                                           tmp_path, cli_runner):
+def test_extract_killed_anywhere_leaves_the_old_store_and_resume_completes(
+    samples, stores, tmp_path, cli_runner
+):
     """SIGKILL extract at four points; each time the target still holds the previous store,
     byte for byte. `extract --resume` then writes the store an uninterrupted run writes."""
     out = tmp_path / "casme2.h5"
@@ -1073,8 +1392,12 @@ def test_extract_killed_anywhere_leaves_the_old_store_and_resume_completes(sampl
         ("during start-up", [], lambda: False, 0.4),
         ("holding the lock, planning", [], lambda: lock.exists(), 0.0),
         ("clips staged", [], lambda: _staged(out) >= 2, 0.0),
-        ("temporary store being written", ["--resume"],
-         lambda: bool(temp_files(out)) and _staged(out) >= 4, 0.0),
+        (
+            "temporary store being written",
+            ["--resume"],
+            lambda: bool(temp_files(out)) and _staged(out) >= 4,
+            0.0,
+        ),
     ]
     args = extract_args("casme2", samples["casme2"], out)
     mid_write = 0
@@ -1148,10 +1471,13 @@ def _lock_held_by(lock: Path, pid: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("first,second", [
-    (["extract"], ["extract"]),
-    (["flow"], ["crop-au"]),
-])
+@pytest.mark.parametrize(
+    "first,second",
+    [
+        (["extract"], ["extract"]),
+        (["flow"], ["crop-au"]),
+    ],
+)
 def test_second_writer_is_refused_not_interleaved(samples, stores, first, second, tmp_path):
     """While one merprep process writes a store, a second writer exits non-zero with a message
     naming the holder's pid; the first completes as if alone."""
@@ -1170,11 +1496,13 @@ def test_second_writer_is_refused_not_interleaved(samples, stores, first, second
         assert wait_for(holder, lambda: _lock_held_by(lock, holder.pid))
         os.kill(holder.pid, signal.SIGSTOP)  # hold the lock for as long as the test needs
         before = out.read_bytes() if out.exists() else None
-        second_run = subprocess.run(merprep_cmd(*args(second)), env=ENV, capture_output=True,
-                                    text=True, timeout=300)
+        second_run = subprocess.run(
+            merprep_cmd(*args(second)), env=ENV, capture_output=True, text=True, timeout=300
+        )
         assert second_run.returncode != 0
-        assert f"another merprep process (pid {holder.pid}) is writing this store" in \
-            second_run.stderr, second_run.stderr
+        assert (
+            f"another merprep process (pid {holder.pid}) is writing this store" in second_run.stderr
+        ), second_run.stderr
         assert "Traceback" not in second_run.stderr
         assert (out.read_bytes() if out.exists() else None) == before
         assert _lock_held_by(lock, holder.pid)  # the refused writer left the lock alone
@@ -1207,13 +1535,17 @@ def test_library_calls_name_a_missing_root_or_store_and_create_nothing(tmp_path)
     assert str(missing) in str(err.value)
     sheet = tmp_path / "coding.xlsx"
     with pytest.raises(MerprepError, match="annotation file not found") as err:
-        extract(ExtractConfig(dataset="casme2", root=tmp_path, annotations=sheet,
-                              out=tmp_path / "s.h5"))
+        extract(
+            ExtractConfig(dataset="casme2", root=tmp_path, annotations=sheet, out=tmp_path / "s.h5")
+        )
     assert str(sheet) in str(err.value)
 
     store = tmp_path / "nested" / "store.h5"
-    for run, config in ((run_flow, FlowConfig()), (run_crop_au, CropConfig()),
-                        (run_magnify, MagnifyConfig(alpha=10, low=0.5, high=3.0))):
+    for run, config in (
+        (run_flow, FlowConfig()),
+        (run_crop_au, CropConfig()),
+        (run_magnify, MagnifyConfig(alpha=10, low=0.5, high=3.0)),
+    ):
         with pytest.raises(MerprepError, match="no such store") as err:
             run(store, config)
         assert str(store) in str(err.value)

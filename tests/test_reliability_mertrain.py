@@ -76,15 +76,19 @@ def _not_hdf5(path: Path) -> None:
     path.write_text("clip_id,label\ncasme2/sub01/EP00,happiness\n")
 
 
-@pytest.mark.parametrize("damage,message", [
-    (_flip_frame_byte, f"clip {CLIP!r}, array 'frames' is damaged"),
-    (_truncate, "not a readable HDF5 file"),
-    (_drop_group, f"clip {CLIP!r} is in the index but its group is missing"),
-    (_future_schema, "written with clip-store schema 99.0.0, newer than this merprep supports"),
-    (_not_hdf5, "not a readable HDF5 file"),
-])
-def test_damaged_store_is_refused_before_training(good_store, tmp_path, cli_runner, damage,
-                                                  message):
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (_flip_frame_byte, f"clip {CLIP!r}, array 'frames' is damaged"),
+        (_truncate, "not a readable HDF5 file"),
+        (_drop_group, f"clip {CLIP!r} is in the index but its group is missing"),
+        (_future_schema, "written with clip-store schema 99.0.0, newer than this merprep supports"),
+        (_not_hdf5, "not a readable HDF5 file"),
+    ],
+)
+def test_damaged_store_is_refused_before_training(
+    good_store, tmp_path, cli_runner, damage, message
+):
     """Every array a run needs is read (and checksummed) in `prepare`, before the run
     directory exists: a damaged store stops the run with one line naming the store and the
     clip, and no fold starts."""
@@ -92,8 +96,21 @@ def test_damaged_store_is_refused_before_training(good_store, tmp_path, cli_runn
     shutil.copyfile(good_store, store)
     damage(store)
     out = tmp_path / "run"
-    res = _cli(cli_runner, [store, "--model", MODEL, "--set", "size=32", "--epochs", "1",
-                            "--out", out, "--no-progress"])
+    res = _cli(
+        cli_runner,
+        [
+            store,
+            "--model",
+            MODEL,
+            "--set",
+            "size=32",
+            "--epochs",
+            "1",
+            "--out",
+            out,
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 2, res.output
     assert f"error: {store}: " in res.output and message in res.output, res.output
     assert "Traceback" not in res.output
@@ -101,6 +118,7 @@ def test_damaged_store_is_refused_before_training(good_store, tmp_path, cli_runn
 
 
 # --------------------------------------------------------------------------- NaN / inf loss
+
 
 def test_non_finite_loss_callback_names_the_epoch_and_batch():
     from mertrain.fitting import NonFiniteLoss
@@ -128,8 +146,22 @@ UNEVEN = {"sub01": [0, 1, 2, 0, 1, 2], "sub02": [0, 1, 2, 0, 1, 2], "sub03": [0,
 def test_non_finite_loss_fails_that_fold_only(tmp_path, cli_runner):
     store = _store(tmp_path / "uneven.h5", UNEVEN)
     out = tmp_path / "run"
-    args = [store, "--model", MODEL, "--set", "size=32", "--epochs", "2", "--out", out,
-            "--loss", "logit-adjusted", "--tau", "3e38", "--no-progress"]
+    args = [
+        store,
+        "--model",
+        MODEL,
+        "--set",
+        "size=32",
+        "--epochs",
+        "2",
+        "--out",
+        out,
+        "--loss",
+        "logit-adjusted",
+        "--tau",
+        "3e38",
+        "--no-progress",
+    ]
     res = _cli(cli_runner, args)
     assert res.exit_code == 1, res.output
     assert "error: fold casme2/sub01 failed: loss became inf at epoch 1" in res.output
@@ -139,20 +171,34 @@ def test_non_finite_loss_fails_that_fold_only(tmp_path, cli_runner):
     results = json.loads((out / "results.json").read_text())
     assert results["failed_folds"] == {
         "casme2/sub01": "loss became inf at epoch 1 (batch 1)",
-        "casme2/sub02": "loss became inf at epoch 1 (batch 1)"}
+        "casme2/sub02": "loss became inf at epoch 1 (batch 1)",
+    }
     assert (results["complete"], results["folds_done"], results["n"]) == (False, 1, 6)
     assert set(results["per_subject"]) == {"casme2/sub03"}  # pooled over finished folds only
     rows = (out / "predictions.csv").read_text().splitlines()[1:]
     assert len(rows) == 6 and all(",casme2/sub03," in r for r in rows)
-    assert sorted(p.name for p in (out / "folds").iterdir()) == \
-        ["000.failed.json", "001.failed.json", "002.json"]
+    assert sorted(p.name for p in (out / "folds").iterdir()) == [
+        "000.failed.json",
+        "001.failed.json",
+        "002.json",
+    ]
     failed = json.loads((out / "folds" / "000.failed.json").read_text())
     assert failed["proba"] == [] and failed["failure"].startswith("loss became inf")
 
     # --resume retries the failed folds (and only them); they fail again, deterministically
-    result = run(RunConfig.from_options(stores=[str(store)], out=str(out), model=MODEL, epochs=2,
-                           model_options={"size": 32}, loss="logit_adjusted",
-                           logit_adjust_tau=3e38, resume=True), progress=False)
+    result = run(
+        RunConfig.from_options(
+            stores=[str(store)],
+            out=str(out),
+            model=MODEL,
+            epochs=2,
+            model_options={"size": 32},
+            loss="logit_adjusted",
+            logit_adjust_tau=3e38,
+            resume=True,
+        ),
+        progress=False,
+    )
     assert result.ran == [0, 1] and set(result.failed) == {"casme2/sub01", "casme2/sub02"}
     from mertrain.report import format_table
 
@@ -161,9 +207,17 @@ def test_non_finite_loss_fails_that_fold_only(tmp_path, cli_runner):
 
 # --------------------------------------------------------------------------- disk full
 
+
 def _config(store: Path, out: Path, **kw) -> RunConfig:
-    return RunConfig.from_options(stores=[str(store)], out=str(out), model=MODEL, epochs=1,
-                     model_options={"size": 32}, save_weights=True, **kw)
+    return RunConfig.from_options(
+        stores=[str(store)],
+        out=str(out),
+        model=MODEL,
+        epochs=1,
+        model_options={"size": 32},
+        save_weights=True,
+        **kw,
+    )
 
 
 def _check_resume_after_weights_failure(store: Path, out: Path) -> None:
@@ -176,8 +230,11 @@ def _check_resume_after_weights_failure(store: Path, out: Path) -> None:
     result = run(_config(store, out, resume=True), progress=False)
     assert result.ran == [1, 2] and result.complete
     assert (out / "folds" / "000.json").read_bytes() == fold0
-    assert sorted(p.name for p in (out / "weights").iterdir()) == \
-        ["000.keras", "001.keras", "002.keras"]
+    assert sorted(p.name for p in (out / "weights").iterdir()) == [
+        "000.keras",
+        "001.keras",
+        "002.keras",
+    ]
     from mertrain.models import load_model
 
     assert load_model(out / "weights" / "001.keras").count_params() > 0
@@ -195,13 +252,28 @@ def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runn
 
     monkeypatch.setattr(os, "replace", replace)
     out = tmp_path / "run"
-    res = _cli(cli_runner, [good_store, "--model", MODEL, "--set", "size=32", "--epochs", "1",
-                            "--out", out, "--save-weights", "--no-progress"])
+    res = _cli(
+        cli_runner,
+        [
+            good_store,
+            "--model",
+            MODEL,
+            "--set",
+            "size=32",
+            "--epochs",
+            "1",
+            "--out",
+            out,
+            "--save-weights",
+            "--no-progress",
+        ],
+    )
     monkeypatch.setattr(os, "replace", real_replace)
     assert res.exit_code == 2, res.output
     weights = out / "weights" / "001.keras"
-    assert f"error: {weights}: cannot write the fold's weights (No space left on device)" \
-        in res.output
+    assert (
+        f"error: {weights}: cannot write the fold's weights (No space left on device)" in res.output
+    )
     assert "Traceback" not in res.output
     _check_resume_after_weights_failure(good_store, out)
 
@@ -210,8 +282,12 @@ def _can_mount_tmpfs(path: Path) -> bool:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
     path.mkdir(parents=True, exist_ok=True)
-    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)],
-                        capture_output=True).returncode == 0
+    ok = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)], capture_output=True
+        ).returncode
+        == 0
+    )
     if ok:
         subprocess.run(["umount", str(path)], check=True)
     return ok
@@ -230,8 +306,10 @@ def test_disk_full_while_saving_weights_real_tmpfs(good_store, tmp_path):
         out = mnt / "run"
         with pytest.raises(WeightsError) as info:
             run(_config(good_store, out), progress=False)
-        assert str(info.value).startswith(f"{out / 'weights' / '001.keras'}: cannot write "
-                                          "the fold's weights (No space left on device)")
+        assert str(info.value).startswith(
+            f"{out / 'weights' / '001.keras'}: cannot write "
+            "the fold's weights (No space left on device)"
+        )
         assert not list((out / "weights").glob(".*partial*"))  # no partial file left
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
         _check_resume_after_weights_failure(good_store, out)

@@ -30,42 +30,77 @@ MODEL = "stcnn-3dcnn"
 OPTS = {"size": 32}
 EPOCHS = 2
 EMOTIONS = ("disgust", "happiness", "surprise")
-OUTPUTS = ("config.json", "splits.json", "predictions.csv", "results.json", "per_subject.csv",
-           "confusion.png", "curves.png")
+OUTPUTS = (
+    "config.json",
+    "splits.json",
+    "predictions.csv",
+    "results.json",
+    "per_subject.csv",
+    "confusion.png",
+    "curves.png",
+)
 
 
 def _record(subject: str, clip: str, emotion: str, n_frames: int) -> dict:
-    return {"clip_id": f"casme2/{subject}/{clip}", "dataset": "casme2", "subject": subject,
-            "subject_id": f"casme2/{subject}", "clip": clip, "emotion": emotion, "aus": "",
-            "au_codes": [], "au_unparsed": [], "onset": 0, "apex": None, "offset": n_frames - 1,
-            "fps": 200.0, "source": f"{subject}/{clip}", "annotation": {"file": None, "row": None},
-            "extra": {}, "n_frames": n_frames, "frame_numbers": list(range(n_frames)),
-            "sampling": "uniform"}
+    return {
+        "clip_id": f"casme2/{subject}/{clip}",
+        "dataset": "casme2",
+        "subject": subject,
+        "subject_id": f"casme2/{subject}",
+        "clip": clip,
+        "emotion": emotion,
+        "aus": "",
+        "au_codes": [],
+        "au_unparsed": [],
+        "onset": 0,
+        "apex": None,
+        "offset": n_frames - 1,
+        "fps": 200.0,
+        "source": f"{subject}/{clip}",
+        "annotation": {"file": None, "row": None},
+        "extra": {},
+        "n_frames": n_frames,
+        "frame_numbers": list(range(n_frames)),
+        "sampling": "uniform",
+    }
 
 
 def _clip(label: int, rng: np.random.Generator, t: int = 8, s: int = 32) -> np.ndarray:
     x = rng.integers(90, 110, size=(t, s, s, 3)).astype(np.float32)
-    region = [(slice(None), slice(0, s // 2)), (slice(None), slice(s // 2, None)),
-              (slice(0, s // 2), slice(None))][label]
+    region = [
+        (slice(None), slice(0, s // 2)),
+        (slice(None), slice(s // 2, None)),
+        (slice(0, s // 2), slice(None)),
+    ][label]
     for i in range(1, t):
         x[i][region] += 40.0 * i / (t - 1)
     return np.clip(x, 0, 255).astype(np.uint8)
 
 
-def write_store(path: Path, subjects: int = 3, per_subject: int = 6, seed: int = 0,
-                n_clips: int | None = None) -> Path:
+def write_store(
+    path: Path, subjects: int = 3, per_subject: int = 6, seed: int = 0, n_clips: int | None = None
+) -> Path:
     from merprep.store import StoreWriter
 
     rng = np.random.default_rng(seed)
-    prov = {"datasets": ["casme2"], "command": "pytest", "params": {},
-            "landmark_backend": "none", "landmark_backend_version": "0", "frame_height": 32,
-            "frame_width": 32, "channels": 3, "color": "rgb"}
+    prov = {
+        "datasets": ["casme2"],
+        "command": "pytest",
+        "params": {},
+        "landmark_backend": "none",
+        "landmark_backend_version": "0",
+        "frame_height": 32,
+        "frame_width": 32,
+        "channels": 3,
+        "color": "rgb",
+    }
     with StoreWriter(path, prov) as w:
         for i in range(subjects):
             for j in range(per_subject if n_clips is None else n_clips):
                 label = j % 3
-                w.add_clip(_record(f"sub{i + 1:02d}", f"EP{j:02d}", EMOTIONS[label], 8),
-                           _clip(label, rng))
+                w.add_clip(
+                    _record(f"sub{i + 1:02d}", f"EP{j:02d}", EMOTIONS[label], 8), _clip(label, rng)
+                )
     return path
 
 
@@ -75,9 +110,14 @@ def store(tmp_path_factory) -> Path:
 
 
 def _config(store: Path, out: Path, **kw) -> RunConfig:
-    return RunConfig.from_options(stores=[str(store)], out=str(out), model=kw.pop("model", MODEL),
-                     epochs=kw.pop("epochs", EPOCHS), model_options=kw.pop("model_options", OPTS),
-                     **kw)
+    return RunConfig.from_options(
+        stores=[str(store)],
+        out=str(out),
+        model=kw.pop("model", MODEL),
+        epochs=kw.pop("epochs", EPOCHS),
+        model_options=kw.pop("model_options", OPTS),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,22 +132,42 @@ def _predictions(run_dir: Path) -> str:
 
 def _scores(run_dir: Path) -> dict:
     r = json.loads((Path(run_dir) / "results.json").read_text())
-    return {k: r[k] for k in ("uf1", "uar", "acc", "per_dataset", "per_subject", "confusion",
-                              "splits_sha256", "config_sha256")}
+    return {
+        k: r[k]
+        for k in (
+            "uf1",
+            "uar",
+            "acc",
+            "per_dataset",
+            "per_subject",
+            "confusion",
+            "splits_sha256",
+            "config_sha256",
+        )
+    }
 
 
 # --------------------------------------------------------------------------- outputs
+
 
 def test_run_writes_every_output(base, store, cli_runner):
     out = base.out
     for name in OUTPUTS:
         assert (out / name).is_file(), name
-    assert sorted(p.name for p in (out / "folds").iterdir()) == ["000.json", "001.json",
-                                                                 "002.json"]
+    assert sorted(p.name for p in (out / "folds").iterdir()) == ["000.json", "001.json", "002.json"]
     with open(out / "predictions.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert list(rows[0]) == ["clip_id", "dataset", "subject", "fold", "y_true", "y_pred",
-                             "p_negative", "p_positive", "p_surprise"]
+    assert list(rows[0]) == [
+        "clip_id",
+        "dataset",
+        "subject",
+        "fold",
+        "y_true",
+        "y_pred",
+        "p_negative",
+        "p_positive",
+        "p_surprise",
+    ]
     assert len(rows) == 18 and len({r["clip_id"] for r in rows}) == 18
     for r in rows:
         p = [float(r[f"p_{c}"]) for c in ("negative", "positive", "surprise")]
@@ -115,18 +175,40 @@ def test_run_writes_every_output(base, store, cli_runner):
         assert r["fold"] == r["subject"]  # LOSO: the fold is the held-out subject
 
     res = json.loads((out / "results.json").read_text())
-    for key in ("uf1", "uar", "acc", "per_dataset", "per_subject", "protocol", "task", "model",
-                "select", "partial", "splits_sha256", "stores"):
+    for key in (
+        "uf1",
+        "uar",
+        "acc",
+        "per_dataset",
+        "per_subject",
+        "protocol",
+        "task",
+        "model",
+        "select",
+        "partial",
+        "splits_sha256",
+        "stores",
+    ):
         assert key in res, key
-    assert (res["protocol"], res["task"], res["model"], res["select"], res["partial"]) == \
-        ("loso", "3class", MODEL, "last", False)
+    assert (res["protocol"], res["task"], res["model"], res["select"], res["partial"]) == (
+        "loso",
+        "3class",
+        MODEL,
+        "last",
+        False,
+    )
     assert res["complete"] and res["uf1"] > 0.5  # learnable sample
     from merprep.store import ClipStore
 
     with ClipStore(store) as s:
-        assert res["stores"] == [{"path": str(store.resolve()), "schema_version":
-                                  s.schema_version, "fingerprint": s.fingerprint,
-                                  "n_clips": 18}]
+        assert res["stores"] == [
+            {
+                "path": str(store.resolve()),
+                "schema_version": s.schema_version,
+                "fingerprint": s.fingerprint,
+                "n_clips": 18,
+            }
+        ]
     assert set(res["per_subject"]) == {"casme2/sub01", "casme2/sub02", "casme2/sub03"}
 
     # splits.json is byte-identical to `mertrain splits --json`; its sha256 is in results.json
@@ -145,14 +227,22 @@ def test_run_writes_every_output(base, store, cli_runner):
 
 
 def test_two_models_get_identical_splits(base, store, tmp_path):
-    other = run(_config(store, tmp_path / "lbp", model="lbptop-svm", epochs=None,
-                        model_options={"frames": 8, "size": 32, "grid": [2, 2]}),
-                progress=False)
+    other = run(
+        _config(
+            store,
+            tmp_path / "lbp",
+            model="lbptop-svm",
+            epochs=None,
+            model_options={"frames": 8, "size": 32, "grid": [2, 2]},
+        ),
+        progress=False,
+    )
     assert (other.out / "splits.json").read_bytes() == (base.out / "splits.json").read_bytes()
     assert other.results["complete"] and other.results["model"] == "lbptop-svm"
 
 
 # --------------------------------------------------------------------------- determinism
+
 
 def test_same_seed_same_predictions_fresh_build_or_reused_model(base, store, tmp_path):
     """Same configuration and seed -> identical predictions (every digit), whether each fold
@@ -164,11 +254,13 @@ def test_same_seed_same_predictions_fresh_build_or_reused_model(base, store, tmp
 
 # --------------------------------------------------------------------------- resume and shards
 
+
 @pytest.fixture(scope="module")
 def shard0(store, tmp_path_factory):
     """Fold 0 only: what a killed run or one SLURM array task leaves behind."""
-    result = run(_config(store, tmp_path_factory.mktemp("shard0") / "run", folds="0"),
-                 progress=False)
+    result = run(
+        _config(store, tmp_path_factory.mktemp("shard0") / "run", folds="0"), progress=False
+    )
     assert result.ran == [0] and not result.complete
     return result.out
 
@@ -200,8 +292,22 @@ def test_resume_refuses_another_configuration(store, shard0, tmp_path):
 def test_sigkill_between_folds_then_resume(base, store, tmp_path):
     """A real SIGKILL once the first fold is on disk; --resume gives the uninterrupted result."""
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "mertrain.cli", "run", str(store), "--model", MODEL,
-           "--set", "size=32", "--epochs", str(EPOCHS), "--out", str(out), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mertrain.cli",
+        "run",
+        str(store),
+        "--model",
+        MODEL,
+        "--set",
+        "size=32",
+        "--epochs",
+        str(EPOCHS),
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
@@ -225,8 +331,9 @@ def test_shards_merge_into_the_full_result(base, store, shard0, tmp_path, cli_ru
 
     shard12 = run(_config(store, tmp_path / "shard12", folds="1-2"), progress=False).out
     merged = tmp_path / "merged"
-    res = cli_runner.invoke(cli, ["report", "--merge", str(shard0), str(shard12),
-                                  "--out", str(merged)])
+    res = cli_runner.invoke(
+        cli, ["report", "--merge", str(shard0), str(shard12), "--out", str(merged)]
+    )
     assert res.exit_code == 0, res.output
     assert "pooled" in res.output
     assert _predictions(merged) == _predictions(base.out)
@@ -257,8 +364,7 @@ def test_shards_merge_into_the_full_result(base, store, shard0, tmp_path, cli_ru
 
     a = load_run(shard0)
     b = load_run(shard12)
-    b.splits = Splits(b.splits.protocol, b.splits.task, b.splits.classes,
-                      [Fold("x", ["c"], ["d"])])
+    b.splits = Splits(b.splits.protocol, b.splits.task, b.splits.classes, [Fold("x", ["c"], ["d"])])
     with pytest.raises(MerprepError, match="different splits"):
         merge_runs([a, b])
 
@@ -273,18 +379,18 @@ def test_report_compares_runs(base, shard0, cli_runner):
     head = next(i for i, line in enumerate(lines) if line.startswith("run "))
     for word in ("model", "protocol", "UF1", "UAR", "ACC"):
         assert word in lines[head]
-    assert len([line for line in lines[head + 2:] if MODEL in line]) == 2
+    assert len([line for line in lines[head + 2 :] if MODEL in line]) == 2
 
 
 # --------------------------------------------------------------------------- Ray
+
 
 @pytest.mark.ray
 def test_ray_executor_matches_local(base, store, tmp_path):
     ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     try:  # two folds: one round of two workers on the two CPUs
-        result = run(_config(store, tmp_path / "ray", executor="ray", folds="0-1"),
-                     progress=False)
+        result = run(_config(store, tmp_path / "ray", executor="ray", folds="0-1"), progress=False)
     finally:
         ray.shutdown()
     assert result.ran == [0, 1]
@@ -296,6 +402,7 @@ def test_ray_executor_matches_local(base, store, tmp_path):
 
 
 # --------------------------------------------------------------------------- epoch selection
+
 
 def test_oracle_is_labelled_everywhere(store, tmp_path, cli_runner):
     result = run(_config(store, tmp_path / "oracle", select="oracle"), progress=False)
@@ -317,8 +424,7 @@ def test_oracle_is_labelled_everywhere(store, tmp_path, cli_runner):
 
 def test_inner_val_draws_validation_subjects_from_training_subjects(tmp_path):
     store = write_store(tmp_path / "five.h5", subjects=5, n_clips=3)
-    config = _config(store, tmp_path / "inner", select="inner-val", val_fraction=0.3,
-                     folds="0-1")
+    config = _config(store, tmp_path / "inner", select="inner-val", val_fraction=0.3, folds="0-1")
     from mertrain.train import prepare
 
     prepared = prepare(config, progress=False)
@@ -335,13 +441,16 @@ def test_inner_val_draws_validation_subjects_from_training_subjects(tmp_path):
     result = run(config, progress=False)
     for name, f in result.results["folds"].items():
         rec = json.loads((result.out / "folds" / f"{f['index']:03d}.json").read_text())
-        assert set(rec["val_subjects"]) <= set(rec["train_subjects"]) and name not in \
-            rec["val_subjects"] + rec["train_subjects"]
+        assert (
+            set(rec["val_subjects"]) <= set(rec["train_subjects"])
+            and name not in rec["val_subjects"] + rec["train_subjects"]
+        )
         assert 1 <= rec["best_epoch"] <= EPOCHS and len(rec["history"]["val_uf1"]) == EPOCHS
     assert result.results["select"] == "inner-val"
 
 
 # --------------------------------------------------------------------------- bad input
+
 
 def _cli_error(cli_runner, args, match):
     from mertrain.cli import cli
@@ -359,23 +468,46 @@ def test_bad_input_is_refused_before_training(store, tmp_path, cli_runner):
     out = tmp_path / "never"
     base_args = ["run", "--out", str(out), "--model", MODEL, "--set", "size=32"]
     empty = tmp_path / "empty.h5"
-    with StoreWriter(empty, {"datasets": ["casme2"], "command": "t", "params": {},
-                             "landmark_backend": "none", "landmark_backend_version": "0",
-                             "frame_height": 32, "frame_width": 32, "channels": 3,
-                             "color": "rgb"}):
+    with StoreWriter(
+        empty,
+        {
+            "datasets": ["casme2"],
+            "command": "t",
+            "params": {},
+            "landmark_backend": "none",
+            "landmark_backend_version": "0",
+            "frame_height": 32,
+            "frame_width": 32,
+            "channels": 3,
+            "color": "rgb",
+        },
+    ):
         pass
     _cli_error(cli_runner, [*base_args, str(empty)], "the store holds no clips")
     _cli_error(cli_runner, [*base_args, str(tmp_path / "missing.h5")], "no such store")
-    _cli_error(cli_runner, ["run", str(store), "--out", str(out), "--model", "ststnet"],
-               "run `merprep flow")
-    _cli_error(cli_runner, [*base_args, str(store), "--task", "5class"],
-               "leaves class(es) repression, others without clips")
-    _cli_error(cli_runner, [*base_args, str(store), "--protocol", "megc2019"],
-               "protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM")
-    _cli_error(cli_runner, [*base_args, str(store), "--protocol", "megc2019", "--task",
-                            "binary"], "megc2019 is 3-class")
-    _cli_error(cli_runner, [*base_args, str(store), "--protocol", "kfold", "--k", "5"],
-               "only 3 subjects")
+    _cli_error(
+        cli_runner,
+        ["run", str(store), "--out", str(out), "--model", "ststnet"],
+        "run `merprep flow",
+    )
+    _cli_error(
+        cli_runner,
+        [*base_args, str(store), "--task", "5class"],
+        "leaves class(es) repression, others without clips",
+    )
+    _cli_error(
+        cli_runner,
+        [*base_args, str(store), "--protocol", "megc2019"],
+        "protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM",
+    )
+    _cli_error(
+        cli_runner,
+        [*base_args, str(store), "--protocol", "megc2019", "--task", "binary"],
+        "megc2019 is 3-class",
+    )
+    _cli_error(
+        cli_runner, [*base_args, str(store), "--protocol", "kfold", "--k", "5"], "only 3 subjects"
+    )
     _cli_error(cli_runner, [*base_args, str(store), "--folds", "3"], "fold 3 does not exist")
     from mertrain.data import StoreCollection
     from mertrain.protocols import build_splits
@@ -386,32 +518,57 @@ def test_bad_input_is_refused_before_training(store, tmp_path, cli_runner):
     del payload["sha256"]
     payload["folds"][0]["test"] = []
     (tmp_path / "empty_fold.json").write_text(json.dumps(payload))
-    _cli_error(cli_runner, [*base_args, str(store), "--splits", str(tmp_path / "empty_fold.json")],
-               "has no test samples")
+    _cli_error(
+        cli_runner,
+        [*base_args, str(store), "--splits", str(tmp_path / "empty_fold.json")],
+        "has no test samples",
+    )
     payload = json.loads(s.to_json())
     del payload["sha256"]
     payload["folds"][1]["train"].append("casme2/sub09/EP00")
     (tmp_path / "unknown.json").write_text(json.dumps(payload))
-    _cli_error(cli_runner, [*base_args, str(store), "--splits", str(tmp_path / "unknown.json")],
-               "do not hold")
+    _cli_error(
+        cli_runner,
+        [*base_args, str(store), "--splits", str(tmp_path / "unknown.json")],
+        "do not hold",
+    )
     assert not out.exists()  # nothing was trained or written
 
 
 # --------------------------------------------------------------------------- the CLI demo path
 
+
 def test_cli_run_writes_every_output(store, tmp_path, cli_runner):
     from mertrain.cli import cli
 
     out = tmp_path / "cli"
-    res = cli_runner.invoke(cli, ["run", str(store), "--model", MODEL, "--set", "size=32",
-                                  "--epochs", "1", "--out", str(out), "--tensorboard",
-                                  "--save-weights", "--no-progress"])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "run",
+            str(store),
+            "--model",
+            MODEL,
+            "--set",
+            "size=32",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--tensorboard",
+            "--save-weights",
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "pooled" in res.output and f"run directory: {out}" in res.output
     for name in OUTPUTS:
         assert (out / name).is_file(), name
     assert sorted(p.name for p in (out / "weights").iterdir()) == [
-        "000.keras", "001.keras", "002.keras"]
+        "000.keras",
+        "001.keras",
+        "002.keras",
+    ]
     assert len(list((out / "tensorboard").iterdir())) == 3
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["command"].startswith("mertrain") and cfg["config"]["execution"]["tensorboard"]
@@ -423,9 +580,22 @@ def test_demo_path_sample_extract_run(casme2_store, tmp_path, cli_runner):
     from mertrain.cli import cli
 
     out = tmp_path / "demo"
-    res = cli_runner.invoke(cli, ["run", str(casme2_store), "--model", MODEL, "--set",
-                                  "size=32", "--epochs", "1", "--out", str(out),
-                                  "--no-progress"])
+    res = cli_runner.invoke(
+        cli,
+        [
+            "run",
+            str(casme2_store),
+            "--model",
+            MODEL,
+            "--set",
+            "size=32",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+    )
     assert res.exit_code == 0, res.output
     for name in OUTPUTS:
         assert (out / name).is_file(), name
@@ -437,8 +607,7 @@ def test_demo_path_sample_extract_run(casme2_store, tmp_path, cli_runner):
 
 #: a spy augmentation whose only transform is a per-clip brightness offset, visible after
 #: --input raw normalisation (onset-diff would cancel it)
-SPY = {"flip_prob": 0.0, "max_translate": 0, "max_rotate": 0.0, "noise_std": 0.0,
-       "brightness": 0.2}
+SPY = {"flip_prob": 0.0, "max_translate": 0, "max_rotate": 0.0, "noise_std": 0.0, "brightness": 0.2}
 
 
 def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
@@ -494,13 +663,13 @@ def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
 
     # inner-validation clips are normalised, never augmented
     five = write_store(tmp_path / "five.h5", subjects=4, n_clips=3)
-    p = prepare(_config(five, tmp_path / "x", input="raw", augment=SPY, select="inner-val"),
-                progress=False)
+    p = prepare(
+        _config(five, tmp_path / "x", input="raw", augment=SPY, select="inner-val"), progress=False
+    )
     job = p.job(0)
     inputs = fold_inputs(p.context(), p.data, job)
     norm = Normaliser("raw").fit(p.data.take(job.train)["face"])
-    assert len(job.val) and np.array_equal(inputs.x_val["face"],
-                                           norm(p.data.take(job.val)["face"]))
+    assert len(job.val) and np.array_equal(inputs.x_val["face"], norm(p.data.take(job.val)["face"]))
     assert np.array_equal(inputs.x_test["face"], norm(p.data.take(job.test)["face"]))
     assert inputs.x_train == {} and inputs.augmented is not None
 
@@ -508,16 +677,18 @@ def test_augmentation_touches_training_clips_only(store, tmp_path, monkeypatch):
 def test_augmented_runs_are_deterministic(store, tmp_path):
     """Same seed -> the same predictions to every digit with augmentation on (CPU), whether
     the compiled model is reused across folds or rebuilt."""
-    reused = run(_config(store, tmp_path / "a", augment="default", folds="0-1"),
-                 progress=False)
-    fresh = run(_config(store, tmp_path / "b", augment="default", folds="0-1",
-                        reuse_model=False), progress=False)
+    reused = run(_config(store, tmp_path / "a", augment="default", folds="0-1"), progress=False)
+    fresh = run(
+        _config(store, tmp_path / "b", augment="default", folds="0-1", reuse_model=False),
+        progress=False,
+    )
     assert _predictions(reused.out) == _predictions(fresh.out)
     folds = [json.loads((reused.out / "folds" / f"00{i}.json").read_text()) for i in (0, 1)]
     assert all(f["recipe"]["augmented"] for f in folds)
 
 
 # --------------------------------------------------------------------------- precision, XLA
+
 
 def test_precision_and_jit_options(store, tmp_path, caplog):
     """bf16 trains with float32 logits/probabilities; --precision mixed falls back to float32
@@ -527,8 +698,9 @@ def test_precision_and_jit_options(store, tmp_path, caplog):
 
     from mertrain.train import resolve_precision
 
-    bf16 = run(_config(store, tmp_path / "bf16", precision="bf16", folds="0", epochs=1),
-               progress=False)
+    bf16 = run(
+        _config(store, tmp_path / "bf16", precision="bf16", folds="0", epochs=1), progress=False
+    )
     rec = json.loads((bf16.out / "folds" / "000.json").read_text())
     assert rec["recipe"]["precision"] == "mixed_bfloat16"
     p = np.asarray(rec["proba"])
@@ -543,8 +715,10 @@ def test_precision_and_jit_options(store, tmp_path, caplog):
 
     with pytest.raises(ValueError, match="XLA compilation needs deterministic=False"):
         _config(store, tmp_path / "j", jit=True)
-    jit = run(_config(store, tmp_path / "jit", jit=True, deterministic=False, folds="0",
-                      epochs=1), progress=False)
+    jit = run(
+        _config(store, tmp_path / "jit", jit=True, deterministic=False, folds="0", epochs=1),
+        progress=False,
+    )
     rec = json.loads((jit.out / "folds" / "000.json").read_text())
     assert rec["recipe"]["jit_compile"] is True and len(rec["proba"]) == 6
 
@@ -558,11 +732,27 @@ def test_shards_into_one_directory_end_complete_without_a_report(store, tmp_path
 
     out = tmp_path / "shared"
     out.mkdir()
-    cmd = [sys.executable, "-m", "mertrain.cli", "run", str(store), "--model", "lbptop-svm",
-           "--out", str(out), "--no-progress", "--resume", "--folds"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mertrain.cli",
+        "run",
+        str(store),
+        "--model",
+        "lbptop-svm",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--resume",
+        "--folds",
+    ]
     with pooled_outputs_lock(out):
-        shards = [subprocess.Popen(cmd + [str(i)], stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True) for i in range(3)]
+        shards = [
+            subprocess.Popen(
+                cmd + [str(i)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            )
+            for i in range(3)
+        ]
         try:
             deadline = time.monotonic() + 300
             while len(list((out / "folds").glob("*.json")) if (out / "folds").is_dir() else []) < 3:

@@ -26,11 +26,21 @@ from merprep.sample.faces import load_photos, render_subject
 
 REFERENCE = Path(__file__).parent / "data" / "casme3_partA_ME_label_JpgIndex_v2.xlsx"
 MEGC_3CLASS = {
-    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
-               "surprise": "surprise"},
-    "samm": {"Anger": "negative", "Contempt": "negative", "Disgust": "negative",
-             "Fear": "negative", "Sadness": "negative", "Happiness": "positive",
-             "Surprise": "surprise"},
+    "casme2": {
+        "disgust": "negative",
+        "repression": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
+    "samm": {
+        "Anger": "negative",
+        "Contempt": "negative",
+        "Disgust": "negative",
+        "Fear": "negative",
+        "Sadness": "negative",
+        "Happiness": "positive",
+        "Surprise": "surprise",
+    },
 }
 SMALL = {
     "casme2": dict(subjects=2, clip_length=12),
@@ -65,6 +75,7 @@ class _Lazy(dict):
 # helpers
 # --------------------------------------------------------------------------------------------
 
+
 def clip_frames(root: Path, clip: dict) -> dict[int, np.ndarray]:
     """Frame number -> decoded image (as stored: gray stays 2-D) for one truth record."""
     source = root / clip["source"]
@@ -85,8 +96,7 @@ def clip_frames(root: Path, clip: dict) -> dict[int, np.ndarray]:
 def region_change(frames: dict[int, np.ndarray], box, onset: int, numbers) -> list[float]:
     x0, y0, x1, y1 = box
     ref = frames[onset][y0:y1, x0:x1].astype(np.float32)
-    return [float(np.abs(frames[n][y0:y1, x0:x1].astype(np.float32) - ref).mean())
-            for n in numbers]
+    return [float(np.abs(frames[n][y0:y1, x0:x1].astype(np.float32) - ref).mean()) for n in numbers]
 
 
 def elsewhere(box, landmarks, size):
@@ -103,8 +113,11 @@ def elsewhere(box, landmarks, size):
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _aus(text) -> list[str]:
@@ -115,13 +128,23 @@ def _aus(text) -> list[str]:
 # layouts
 # --------------------------------------------------------------------------------------------
 
+
 def test_casme2_layout(samples):
     s = samples["casme2"]
     assert s.root == s.annotation_file.parent
     assert s.annotation_file.name == "CASME2-coding-20190701.xlsx"
     df = pd.read_excel(s.annotation_file, sheet_name="Sheet1")
-    assert list(df.columns) == ["Subject", "Filename", "Unnamed: 2", "OnsetFrame", "ApexFrame",
-                                "OffsetFrame", "Unnamed: 6", "Action Units", "Estimated Emotion"]
+    assert list(df.columns) == [
+        "Subject",
+        "Filename",
+        "Unnamed: 2",
+        "OnsetFrame",
+        "ApexFrame",
+        "OffsetFrame",
+        "Unnamed: 6",
+        "Action Units",
+        "Estimated Emotion",
+    ]
     assert len(df) == s.n_clips == 12
     assert df["Unnamed: 2"].isna().all() and df["Unnamed: 6"].isna().all()
     assert set(df["Subject"]) == {1, 2}
@@ -131,8 +154,15 @@ def test_casme2_layout(samples):
         assert re.fullmatch(r"EP\d{2}_\d{2}f?", row.Filename)
         assert clip["clip"] == row.Filename and clip["subject"] == f"sub{row.Subject:02d}"
         assert _aus(row[7]) == clip["animated_aus"]
-        assert row[8] in {"happiness", "surprise", "disgust", "repression", "fear", "sadness",
-                          "others"}
+        assert row[8] in {
+            "happiness",
+            "surprise",
+            "disgust",
+            "repression",
+            "fear",
+            "sadness",
+            "others",
+        }
         folder = s.root / "CASME2_RAW_selected" / clip["subject"] / row.Filename
         names = sorted(p.name for p in folder.iterdir())
         assert all(re.fullmatch(r"img[1-9]\d*\.jpg", n) for n in names)
@@ -148,13 +178,31 @@ def test_samm_layout(samples):
     raw = openpyxl.load_workbook(s.annotation_file).active
     assert all(raw.cell(r, 2).value is None for r in range(1, 14))  # preamble: text in A only
     df = pd.read_excel(s.annotation_file, header=13)
-    assert list(df.columns) == ["Subject", "Filename", "Inducement Code", "Onset Frame",
-                                "Apex Frame", "Offset Frame", "Duration", "Micro",
-                                "Action Units", "Estimated Emotion", "Objective Classes",
-                                "Notes"]
+    assert list(df.columns) == [
+        "Subject",
+        "Filename",
+        "Inducement Code",
+        "Onset Frame",
+        "Apex Frame",
+        "Offset Frame",
+        "Duration",
+        "Micro",
+        "Action Units",
+        "Estimated Emotion",
+        "Objective Classes",
+        "Notes",
+    ]
     assert len(df) == 12 and set(df["Subject"]) == {6, 7}
-    assert set(df["Estimated Emotion"]) <= {"Anger", "Contempt", "Disgust", "Fear", "Happiness",
-                                            "Sadness", "Surprise", "Other"}
+    assert set(df["Estimated Emotion"]) <= {
+        "Anger",
+        "Contempt",
+        "Disgust",
+        "Fear",
+        "Happiness",
+        "Sadness",
+        "Surprise",
+        "Other",
+    }
     assert (df["Apex Frame"] == -1).sum() >= 1
     truth = load_truth(s.truth_file)["clips"]
     for row, clip in zip(df.itertuples(index=False), truth):
@@ -177,20 +225,24 @@ def test_smic_layout(samples):
     assert Counter(c["modality"] for c in clips) == {"HS": 12, "VIS": 12, "NIR": 12}
     assert {c["fps"] for c in clips if c["modality"] == "HS"} == {100.0}
     assert {c["fps"] for c in clips if c["modality"] != "HS"} == {25.0}
-    pattern = re.compile(r"SMIC_all_raw/(HS|VIS|NIR)/s(\d+)/micro/(negative|positive|surprise)/"
-                         r"s\2_(ne|po|sur)_\d{2}")
+    pattern = re.compile(
+        r"SMIC_all_raw/(HS|VIS|NIR)/s(\d+)/micro/(negative|positive|surprise)/"
+        r"s\2_(ne|po|sur)_\d{2}"
+    )
     for clip in clips:
         m = pattern.fullmatch(clip["source"])
-        assert m and m.group(4) == {"negative": "ne", "positive": "po",
-                                    "surprise": "sur"}[m.group(3)]
+        assert (
+            m and m.group(4) == {"negative": "ne", "positive": "po", "surprise": "sur"}[m.group(3)]
+        )
         assert clip["subject"] == f"s{int(m.group(2)):02d}"
         folder = s.root / clip["source"]
         names = sorted(p.name for p in folder.iterdir())
         assert all(re.fullmatch(r"image\d{7}\.bmp", n) for n in names)
         assert (clip["onset"], clip["offset"]) == (clip["first_frame"], clip["last_frame"])
     for subject in ("s01", "s02"):
-        hs = Counter(c["emotion"] for c in clips if c["subject"] == subject
-                     and c["modality"] == "HS")
+        hs = Counter(
+            c["emotion"] for c in clips if c["subject"] == subject and c["modality"] == "HS"
+        )
         assert hs == {"negative": 2, "positive": 2, "surprise": 2}
     nir = next(c for c in clips if c["modality"] == "NIR")
     image = cv2.imread(str(next((s.root / nir["source"]).iterdir())), cv2.IMREAD_UNCHANGED)
@@ -200,8 +252,10 @@ def test_smic_layout(samples):
 
 def test_casme3_layout(samples):
     s = samples["casme3"]
-    assert s.annotation_file.relative_to(s.root).as_posix() == \
-        "part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+    assert (
+        s.annotation_file.relative_to(s.root).as_posix()
+        == "part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
+    )
     real = openpyxl.load_workbook(REFERENCE)
     ours = openpyxl.load_workbook(s.annotation_file)
     assert ours.sheetnames == real.sheetnames
@@ -213,14 +267,25 @@ def test_casme3_layout(samples):
     assert len(df) == 12
     assert df.duplicated(["Subject", "Filename"]).any()  # a video with two micro-expressions
     assert set(df["Objective class"]) <= {"I", "II", "III", "IV", "V", "VI", "VII"}
-    assert set(df["emotion"]) <= {"disgust", "surprise", "others", "Others", "fear", "anger",
-                                  "sad", "happy"}
+    assert set(df["emotion"]) <= {
+        "disgust",
+        "surprise",
+        "others",
+        "Others",
+        "fear",
+        "anger",
+        "sad",
+        "happy",
+    }
     clips = load_truth(s.truth_file)["clips"]
     gaps = 0
     for row, clip in zip(df.itertuples(index=False), clips):
         assert re.fullmatch(r"spNO\.\d+", row.Subject) and re.fullmatch(r"[a-m]", row.Filename)
-        assert (int(row.Onset), int(row.Apex), int(row.Offset)) == \
-            (clip["onset"], clip["apex"], clip["offset"])
+        assert (int(row.Onset), int(row.Apex), int(row.Offset)) == (
+            clip["onset"],
+            clip["apex"],
+            clip["offset"],
+        )
         assert _aus(row.AU) == clip["animated_aus"]
         color = s.root / "part_A/data/part_A_split/part_A" / row.Subject / row.Filename / "color"
         assert clip["source"] == color.relative_to(s.root).as_posix()
@@ -229,8 +294,7 @@ def test_casme3_layout(samples):
         assert numbers[0] < clip["onset"] and clip["offset"] < numbers[-1]  # margins
         assert {clip["onset"], clip["apex"], clip["offset"]} <= set(numbers)
         gaps += numbers != list(range(numbers[0], numbers[-1] + 1))
-        depth = cv2.imread(str(color.parent / "depth" / f"{numbers[0]}.png"),
-                           cv2.IMREAD_UNCHANGED)
+        depth = cv2.imread(str(color.parent / "depth" / f"{numbers[0]}.png"), cv2.IMREAD_UNCHANGED)
         assert depth.dtype == np.uint16 and depth.shape == (720, 1280)
     assert gaps >= 1  # dropped frames
     image = cv2.imread(str(color / f"{numbers[0]}.jpg"))
@@ -241,8 +305,10 @@ def test_deception_layout(samples):
     s = samples["deception"]
     assert s.root.name == "Real-life_Deception_Detection_2016"
     df = pd.read_csv(s.annotation_file)
-    assert s.annotation_file.relative_to(s.root).as_posix() == \
-        "Annotation/All_Gestures_Deceptive and Truthful.csv"
+    assert (
+        s.annotation_file.relative_to(s.root).as_posix()
+        == "Annotation/All_Gestures_Deceptive and Truthful.csv"
+    )
     assert df.columns[0] == "id" and df.columns[-1] == "class" and len(df.columns) == 41
     assert {"Smile", "Laugh", "Scowl", "Frown", "gazeDown", "upHands"} <= set(df.columns)
     assert set(df.iloc[:, 1:40].stack()) <= {0, 1}
@@ -253,8 +319,9 @@ def test_deception_layout(samples):
     assert truth["subjects_map"] == "speakers.csv"
     for row, clip in zip(df.itertuples(index=False), truth["clips"]):
         folder = "Deceptive" if row[-1] == "deceptive" else "Truthful"
-        assert re.fullmatch(rf"trial_{'lie' if folder == 'Deceptive' else 'truth'}_\d{{3}}\.mp4",
-                            row.id)
+        assert re.fullmatch(
+            rf"trial_{'lie' if folder == 'Deceptive' else 'truth'}_\d{{3}}\.mp4", row.id
+        )
         assert clip["source"] == f"Clips/{folder}/{row.id}"
         if 12 in {c.code for c in parse_aus(clip["aus"])[0]}:
             assert row.Smile == 1
@@ -266,8 +333,10 @@ def test_deception_layout(samples):
         while capture.read()[0]:
             n += 1
         assert n == clip["n_frames"] == 20
-        assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) \
-            == tuple(clip["frame_size"])
+        assert (
+            capture.get(cv2.CAP_PROP_FRAME_WIDTH),
+            capture.get(cv2.CAP_PROP_FRAME_HEIGHT),
+        ) == tuple(clip["frame_size"])
 
 
 def test_manifest_layout(samples):
@@ -291,6 +360,7 @@ def test_manifest_layout(samples):
 # emotions
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("dataset", ["casme2", "samm"])
 def test_three_class_balance(samples, dataset):
     df = pd.read_excel(samples[dataset].annotation_file, header=13 if dataset == "samm" else 0)
@@ -305,13 +375,21 @@ def test_three_class_balance(samples, dataset):
 def test_clips_beyond_six_cover_every_emotion(tmp_path):
     s = generate("casme2", tmp_path / "c", subjects=1, clips_per_subject=13, clip_length=3)
     df = pd.read_excel(s.annotation_file)
-    assert set(df["Estimated Emotion"]) == {"happiness", "surprise", "disgust", "repression",
-                                            "fear", "sadness", "others"}
+    assert set(df["Estimated Emotion"]) == {
+        "happiness",
+        "surprise",
+        "disgust",
+        "repression",
+        "fear",
+        "sadness",
+        "others",
+    }
 
 
 # --------------------------------------------------------------------------------------------
 # the motion is where the truth says
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("dataset", SAMPLE_DATASETS)
 def test_motion_peaks_at_apex_inside_region(samples, dataset):
@@ -333,8 +411,11 @@ def test_motion_peaks_at_apex_inside_region(samples, dataset):
         # a looser bound.
         video = clip["source"].endswith(".mp4")
         busy = [(c["onset"], c["offset"]) for c in clips if c["source"] == clip["source"]]
-        rest = [n for n in sorted(frames) if not any(a <= n <= b for a, b in busy)
-                and (n < clip["onset"] or not video)]
+        rest = [
+            n
+            for n in sorted(frames)
+            if not any(a <= n <= b for a, b in busy) and (n < clip["onset"] or not video)
+        ]
         if len(rest) > 1:
             still = region_change(frames, clip["region"], rest[0], rest)
             assert max(still) < (0.8 if video else 0.7) * at_apex, (clip["clip"], still, at_apex)
@@ -342,8 +423,14 @@ def test_motion_peaks_at_apex_inside_region(samples, dataset):
 
 def test_amplitude_scales_the_motion(tmp_path):
     def peak(amplitude):
-        s = generate("casme2", tmp_path / str(amplitude), subjects=1, clips_per_subject=1,
-                     clip_length=9, amplitude=amplitude)
+        s = generate(
+            "casme2",
+            tmp_path / str(amplitude),
+            subjects=1,
+            clips_per_subject=1,
+            clip_length=9,
+            amplitude=amplitude,
+        )
         clip = load_truth(s.truth_file)["clips"][0]
         frames = clip_frames(s.root, clip)
         return region_change(frames, clip["region"], clip["onset"], [clip["apex"]])[0], clip
@@ -357,6 +444,7 @@ def test_amplitude_scales_the_motion(tmp_path):
 # --------------------------------------------------------------------------------------------
 # faces: dlib finds them
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def dlib68():
@@ -372,9 +460,16 @@ def test_shipped_photos_have_one_face_and_their_landmarks(dlib68):
         assert np.abs(faces[0].points - photo.landmarks).max() <= 1.0
 
 
-@pytest.mark.parametrize("index,size,face", [(0, (640, 480), 225), (1, (640, 480), 225),
-                                             (2, (640, 480), 190), (3, (480, 360), 115),
-                                             (7, (1280, 720), 280)])
+@pytest.mark.parametrize(
+    "index,size,face",
+    [
+        (0, (640, 480), 225),
+        (1, (640, 480), 225),
+        (2, (640, 480), 190),
+        (3, (480, 360), 115),
+        (7, (1280, 720), 280),
+    ],
+)
 def test_renderings_have_one_face_where_expected(dlib68, index, size, face):
     rendering = render_subject(load_photos(), 0, index, size, face)
     faces = dlib68(rendering.image, upsample=0)
@@ -386,12 +481,17 @@ def test_renderings_have_one_face_where_expected(dlib68, index, size, face):
 def test_subjects_are_varied():
     photos = load_photos()
     params = [render_subject(photos, 0, i, (320, 240), 110).params for i in range(32)]
-    looks = {(p["photo"], p["mirror"], round(p["rotation_deg"], 1), round(p["contrast"], 2))
-             for p in params}
+    looks = {
+        (p["photo"], p["mirror"], round(p["rotation_deg"], 1), round(p["contrast"], 2))
+        for p in params
+    }
     assert len(looks) == 32
     assert {(p["photo"], p["mirror"]) for p in params[:4]} == {
-        ("astronaut.png", False), ("grace_hopper.jpg", False), ("astronaut.png", True),
-        ("grace_hopper.jpg", True)}
+        ("astronaut.png", False),
+        ("grace_hopper.jpg", False),
+        ("astronaut.png", True),
+        ("grace_hopper.jpg", True),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -427,9 +527,23 @@ def test_refuses_non_empty_output(tmp_path):
 def test_cli(tmp_path, cli_runner):
     from merprep.commands.sample import sample
 
-    result = cli_runner.invoke(sample, ["--dataset", "smic", "--out", str(tmp_path / "s"),
-                                        "--subjects", "1", "--clips-per-subject", "3",
-                                        "--clip-length", "4", "--modality", "VIS"])
+    result = cli_runner.invoke(
+        sample,
+        [
+            "--dataset",
+            "smic",
+            "--out",
+            str(tmp_path / "s"),
+            "--subjects",
+            "1",
+            "--clips-per-subject",
+            "3",
+            "--clip-length",
+            "4",
+            "--modality",
+            "VIS",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote 3 clips of smic to {tmp_path / 's'} (annotation: none)"
     assert (tmp_path / "s" / "SMIC_all_raw" / "VIS" / "s1" / "micro").is_dir()

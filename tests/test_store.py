@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import h5py
@@ -21,14 +19,34 @@ from merprep.store import ClipStore, StoreWriter, store_lock, validate_store
 from merprep.store.codec import EncodedClip
 from merprep.store.schema import SCHEMA_VERSION, load_schema
 
-PROVENANCE = dict(datasets=["casme2"], command="pytest", params={"frames": 4},
-                  landmark_backend="dlib", landmark_backend_version="test",
-                  frame_height=16, frame_width=16, channels=3, color="rgb")
+PROVENANCE = dict(
+    datasets=["casme2"],
+    command="pytest",
+    params={"frames": 4},
+    landmark_backend="dlib",
+    landmark_backend_version="test",
+    frame_height=16,
+    frame_width=16,
+    channels=3,
+    color="rgb",
+)
 
 
 def make_record(subject: str, clip: str, n: int, emotion: str = "happiness") -> dict:
-    rec = ClipRecord("casme2", subject, clip, emotion, "R12+L15", 10, None, 10 + n - 1, 200.0,
-                     f"CASME2_RAW_selected/{subject}/{clip}", "coding.xlsx", 2).to_dict()
+    rec = ClipRecord(
+        "casme2",
+        subject,
+        clip,
+        emotion,
+        "R12+L15",
+        10,
+        None,
+        10 + n - 1,
+        200.0,
+        f"CASME2_RAW_selected/{subject}/{clip}",
+        "coding.xlsx",
+        2,
+    ).to_dict()
     rec.update(n_frames=n, frame_numbers=list(range(10, 10 + n)), sampling="uniform")
     return rec
 
@@ -227,8 +245,10 @@ def test_write_killed_midway_leaves_target_absent_or_unchanged(tmp_path, existin
 
 def test_lock_refuses_a_second_writer(tmp_path):
     path = tmp_path / "s.h5"
-    code = ("import sys, time; from merprep.store import store_lock\n"
-            f"with store_lock({str(path)!r}):\n    print('locked', flush=True); time.sleep(30)\n")
+    code = (
+        "import sys, time; from merprep.store import store_lock\n"
+        f"with store_lock({str(path)!r}):\n    print('locked', flush=True); time.sleep(30)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"
@@ -254,16 +274,19 @@ def test_worker_encoded_chunks_are_the_bytes_hdf5_writes(tmp_path):
     from merprep.store.codec import encode_chunk
 
     rng = np.random.default_rng(3)
-    frames = [rng.integers(0, 256, (37, 53, 3), dtype=np.uint8),  # incompressible, odd sizes
-              np.full((64, 64, 1), 255, np.uint8),  # highly compressible
-              (rng.integers(0, 4, (31, 29, 3)) * 60).astype(np.uint8)]
+    frames = [
+        rng.integers(0, 256, (37, 53, 3), dtype=np.uint8),  # incompressible, odd sizes
+        np.full((64, 64, 1), 255, np.uint8),  # highly compressible
+        (rng.integers(0, 4, (31, 29, 3)) * 60).astype(np.uint8),
+    ]
     for i, frame in enumerate(frames):
         clip = np.stack([frame, frame[::-1].copy()])
         for level in (0, 1, 6):
             deflate = {"compression": "gzip", "compression_opts": level} if level else {}
             with h5py.File(tmp_path / f"{i}_{level}.h5", "w") as f:
-                ds = f.create_dataset("x", data=clip, chunks=(1,) + frame.shape,
-                                      fletcher32=True, **deflate)
+                ds = f.create_dataset(
+                    "x", data=clip, chunks=(1,) + frame.shape, fletcher32=True, **deflate
+                )
                 for t in range(2):
                     _, stored = ds.id.read_direct_chunk((t, 0, 0, 0))
                     assert encode_chunk(clip[t], level) == stored
@@ -298,10 +321,15 @@ def test_cli_validate_json_lists_every_problem_with_its_fields(tmp_path, cli_run
     assert isinstance(problems, list) and len(problems) == len(expected) > 0
     for got, want in zip(problems, expected):
         assert set(got) == {"file", "row", "clip_id", "message"}
-        assert got == {"file": want.file, "row": want.row, "clip_id": want.clip_id,
-                       "message": want.message}
-    assert any(p["clip_id"] == "casme2/sub01/EP00_01f" and "damaged" in p["message"]
-               for p in problems)
+        assert got == {
+            "file": want.file,
+            "row": want.row,
+            "clip_id": want.clip_id,
+            "message": want.message,
+        }
+    assert any(
+        p["clip_id"] == "casme2/sub01/EP00_01f" and "damaged" in p["message"] for p in problems
+    )
     assert all(p["file"] == str(path) for p in problems)
     text = cli_runner.invoke(cli, ["validate", str(path)])
     assert text.exit_code == 1 and f"{len(expected)} problem(s)" in text.output

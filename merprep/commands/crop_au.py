@@ -20,7 +20,9 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
     try:
         codes = tuple(int(c) for c in value.replace(" ", ",").split(",") if c.strip())
     except ValueError:
-        raise click.BadParameter(f"expected AU numbers separated by commas, got {value!r}")
+        raise click.BadParameter(
+            f"expected AU numbers separated by commas, got {value!r}"
+        ) from None
     if not codes:
         raise click.BadParameter("list at least one AU number")
     return codes
@@ -28,25 +30,54 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
 
 @click.command(epilog=example("merprep crop-au casme2.h5 --size 64 --mode rule"))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--codes", default=",".join(map(str, DEFAULT_CODES)), show_default=True,
-              callback=_parse_codes, help="Annotated AU codes that count, comma-separated.")
-@click.option("--size", default=128, show_default=True, type=click.IntRange(*SIZE_RANGE),
-              help="Side of the square AU crops written (px).")
-@click.option("--margin", default=0.0, show_default=True, type=click.FloatRange(*MARGIN_RANGE),
-              help="Grow each box by this fraction of its width/height on every side "
-                   "(0 = reference).")
-@click.option("--rules", "rules_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML/JSON rule table replacing the reference one (see docs/au-regions.md).")
-@click.option("--mode", default="rule", show_default=True, type=click.Choice(MODES),
-              help="rule: first matching rule; union: box around every matching rule; "
-                   "all: one crop per region (eyebrows, eyes, nose, mouth, cheeks).")
+@click.option(
+    "--codes",
+    default=",".join(map(str, DEFAULT_CODES)),
+    show_default=True,
+    callback=_parse_codes,
+    help="Annotated AU codes that count, comma-separated.",
+)
+@click.option(
+    "--size",
+    default=128,
+    show_default=True,
+    type=click.IntRange(*SIZE_RANGE),
+    help="Side of the square AU crops written (px).",
+)
+@click.option(
+    "--margin",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(*MARGIN_RANGE),
+    help="Grow each box by this fraction of its width/height on every side (0 = reference).",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="YAML/JSON rule table replacing the reference one (see docs/au-regions.md).",
+)
+@click.option(
+    "--mode",
+    default="rule",
+    show_default=True,
+    type=click.Choice(MODES),
+    help="rule: first matching rule; union: box around every matching rule; "
+    "all: one crop per region (eyebrows, eyes, nose, mouth, cheeks).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def crop_au(store, codes, size, margin, rules_file, mode, progress):
     """Crop the action-unit region of every clip from its stored face frames."""
     from merprep.regions import DEFAULT_RULES, CropConfig, load_rules, run_crop_au
 
     rules = load_rules(rules_file) if rules_file else DEFAULT_RULES
-    config = CropConfig(codes=codes, size=size, margin=margin, mode=mode, rules=rules,
-                        rules_file=None if rules_file is None else str(rules_file.resolve()))
+    config = CropConfig(
+        codes=codes,
+        size=size,
+        margin=margin,
+        mode=mode,
+        rules=rules,
+        rules_file=None if rules_file is None else str(rules_file.resolve()),
+    )
     result = run_crop_au(store, config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())

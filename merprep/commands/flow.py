@@ -21,32 +21,64 @@ LEVELS_RANGE = (1, 8)
 
 @click.command(epilog=example("merprep flow casme2.h5 --method farneback --size 28"))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--method", default="tvl1", show_default=True, type=click.Choice(METHODS),
-              help="TV-L1 (accurate) or Farneback (fast).")
-@click.option("--pair", default="onset-apex", show_default=True, type=click.Choice(PAIRS),
-              help="onset-apex only, or also onset to every stored frame (flow/sequence).")
-@click.option("--size", default=28, show_default=True, type=click.IntRange(*SIZE_RANGE),
-              help="Side of the square flow maps written (px).")
-@click.option("--apex", default="annotated", show_default=True, type=click.Choice(APEX_CHOICES),
-              help="Annotated apex (spotted where missing), spotted, or the middle frame.")
-@click.option("--normalize", default="none", show_default=True,
-              type=click.Choice(NORMALISATIONS),
-              help="none: displacements in output pixels; clip: divide by the clip's maximum.")
-@click.option("-j", "--workers", default=0, show_default=True, type=click.IntRange(min=0),
-              help="Worker processes (0 = one per CPU this process may use).")
+@click.option(
+    "--method",
+    default="tvl1",
+    show_default=True,
+    type=click.Choice(METHODS),
+    help="TV-L1 (accurate) or Farneback (fast).",
+)
+@click.option(
+    "--pair",
+    default="onset-apex",
+    show_default=True,
+    type=click.Choice(PAIRS),
+    help="onset-apex only, or also onset to every stored frame (flow/sequence).",
+)
+@click.option(
+    "--size",
+    default=28,
+    show_default=True,
+    type=click.IntRange(*SIZE_RANGE),
+    help="Side of the square flow maps written (px).",
+)
+@click.option(
+    "--apex",
+    default="annotated",
+    show_default=True,
+    type=click.Choice(APEX_CHOICES),
+    help="Annotated apex (spotted where missing), spotted, or the middle frame.",
+)
+@click.option(
+    "--normalize",
+    default="none",
+    show_default=True,
+    type=click.Choice(NORMALISATIONS),
+    help="none: displacements in output pixels; clip: divide by the clip's maximum.",
+)
+@click.option(
+    "-j",
+    "--workers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Worker processes (0 = one per CPU this process may use).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def flow(store, method, pair, size, apex, normalize, workers, progress):
     """Optical flow (u, v) and optical strain from onset to apex for every clip."""
     from merprep.flow import FlowConfig, run_flow
 
-    config = FlowConfig(method=method, pair=pair, size=size, apex=apex, normalize=normalize,
-                        workers=workers)
+    config = FlowConfig(
+        method=method, pair=pair, size=size, apex=apex, normalize=normalize, workers=workers
+    )
     result = run_flow(store, config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())
 
 
-def _check_band(ctx: click.Context, param: click.Parameter, value: tuple[float, float]
-                ) -> tuple[float, float]:
+def _check_band(
+    ctx: click.Context, param: click.Parameter, value: tuple[float, float]
+) -> tuple[float, float]:
     low, high = value
     if not 0 <= low < high:
         raise click.BadParameter(f"needs 0 <= LOW < HIGH (Hz), got {low:g} {high:g}")
@@ -55,20 +87,41 @@ def _check_band(ctx: click.Context, param: click.Parameter, value: tuple[float, 
 
 @click.command(epilog=example("merprep magnify casme2.h5 --alpha 8 --band 5 40"))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--alpha", required=True, type=click.FloatRange(min=0, min_open=True),
-              help="Amplification factor.")
-@click.option("--band", required=True, nargs=2, type=click.FloatRange(min=0), metavar="LOW HIGH",
-              callback=_check_band, help="Temporal pass band in Hz (0 <= LOW < HIGH).")
-@click.option("--levels", default=4, show_default=True, type=click.IntRange(*LEVELS_RANGE),
-              help="Laplacian pyramid levels.")
-@click.option("--filter", "filter_", default="ideal", show_default=True,
-              type=click.Choice(FILTERS), help="Temporal filter.")
+@click.option(
+    "--alpha",
+    required=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Amplification factor.",
+)
+@click.option(
+    "--band",
+    required=True,
+    nargs=2,
+    type=click.FloatRange(min=0),
+    metavar="LOW HIGH",
+    callback=_check_band,
+    help="Temporal pass band in Hz (0 <= LOW < HIGH).",
+)
+@click.option(
+    "--levels",
+    default=4,
+    show_default=True,
+    type=click.IntRange(*LEVELS_RANGE),
+    help="Laplacian pyramid levels.",
+)
+@click.option(
+    "--filter",
+    "filter_",
+    default="ideal",
+    show_default=True,
+    type=click.Choice(FILTERS),
+    help="Temporal filter.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def magnify(store, alpha, band, levels, filter_, progress):
     """Eulerian motion magnification of every clip (optional; writes magnified/frames)."""
     from merprep.magnify import MagnifyConfig, run_magnify
 
-    config = MagnifyConfig(alpha=alpha, low=band[0], high=band[1], levels=levels,
-                           filter=filter_)
+    config = MagnifyConfig(alpha=alpha, low=band[0], high=band[1], levels=levels, filter=filter_)
     result = run_magnify(store, config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())

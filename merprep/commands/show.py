@@ -13,19 +13,40 @@ from merprep.clitools import example
 @click.command(epilog=example("merprep show casme2.h5 --layer au --max-frames 6 -o clip.png"))
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--clip", "clip_id", help="Clip id (dataset/subject/clip); default: the first.")
-@click.option("-o", "--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Image to write (.png).")
-@click.option("--max-frames", default=10, show_default=True, type=click.IntRange(min=1),
-              help="Draw at most this many of the clip's frames, evenly chosen.")
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Image to write (.png)."
+)
+@click.option(
+    "--max-frames",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Draw at most this many of the clip's frames, evenly chosen.",
+)
 # --frames means frames per clip in extract (and mertrain); here it was the number drawn
-@click.option("--frames", "old_max_frames", type=click.IntRange(min=1), hidden=True,
-              deprecated="use --max-frames", help="Old name of --max-frames.")
-@click.option("--scale", default=2.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="Enlargement of each frame (nearest neighbour).")
-@click.option("--layer", default=stages.FRAMES, show_default=True,
-              type=click.Choice(list(stages.LAYERS)),
-              help="What to draw: face frames with landmarks and AU boxes, the AU-region clips, "
-              "the optical flow (u, v, strain, direction/magnitude), or magnified frames.")
+@click.option(
+    "--frames",
+    "old_max_frames",
+    type=click.IntRange(min=1),
+    hidden=True,
+    deprecated="use --max-frames",
+    help="Old name of --max-frames.",
+)
+@click.option(
+    "--scale",
+    default=2.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Enlargement of each frame (nearest neighbour).",
+)
+@click.option(
+    "--layer",
+    default=stages.FRAMES,
+    show_default=True,
+    type=click.Choice(list(stages.LAYERS)),
+    help="What to draw: face frames with landmarks and AU boxes, the AU-region clips, "
+    "the optical flow (u, v, strain, direction/magnitude), or magnified frames.",
+)
 @click.option("--list", "list_only", is_flag=True, help="Print the store's clip ids and exit.")
 def show(store, clip_id, out, max_frames, old_max_frames, scale, layer, list_only):
     """Draw a clip's frames (with landmarks and AU boxes), AU crops or optical flow into one

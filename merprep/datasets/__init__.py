@@ -26,5 +26,12 @@ def get_adapter(name: str) -> type[DatasetAdapter]:
     return ADAPTERS.get(name)
 
 
-__all__ = ["ADAPTERS", "ClipRecord", "DatasetAdapter", "FrameSource", "available_datasets",
-           "get_adapter", "parse_aus"]
+__all__ = [
+    "ADAPTERS",
+    "ClipRecord",
+    "DatasetAdapter",
+    "FrameSource",
+    "available_datasets",
+    "get_adapter",
+    "parse_aus",
+]

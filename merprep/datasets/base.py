@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from merprep import ids
 from merprep.datasets.tables import find_file, read_table
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 # Action units
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class AUCode:
     """One parsed action unit: `R12` -> code 12, side 'R'; `4 or 7` -> both, uncertain."""
@@ -44,8 +46,9 @@ class AUCode:
         return asdict(self)
 
 
-_AU_TOKEN = re.compile(r"^(?P<side>[LRAB])?\s*(?:AU)?\s*(?P<code>\d{1,3})(?P<intensity>[A-E])?$",
-                       re.IGNORECASE)
+_AU_TOKEN = re.compile(
+    r"^(?P<side>[LRAB])?\s*(?:AU)?\s*(?P<code>\d{1,3})(?P<intensity>[A-E])?$", re.IGNORECASE
+)
 
 
 def parse_aus(text: Any) -> tuple[list[AUCode], list[str]]:
@@ -83,6 +86,7 @@ def parse_aus(text: Any) -> tuple[list[AUCode], list[str]]:
 # --------------------------------------------------------------------------------------------
 # Clip records
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ClipRecord:
@@ -143,19 +147,29 @@ class ClipRecord:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ClipRecord":
+    def from_dict(cls, d: dict[str, Any]) -> ClipRecord:
         ann = d.get("annotation") or {}
         return cls(
-            dataset=d["dataset"], subject=d["subject"], clip=d["clip"], emotion=d["emotion"],
-            aus=d.get("aus", ""), onset=d["onset"], apex=d.get("apex"), offset=d["offset"],
-            fps=d["fps"], source=d["source"], annotation_file=ann.get("file"),
-            annotation_row=ann.get("row"), extra=dict(d.get("extra") or {}),
+            dataset=d["dataset"],
+            subject=d["subject"],
+            clip=d["clip"],
+            emotion=d["emotion"],
+            aus=d.get("aus", ""),
+            onset=d["onset"],
+            apex=d.get("apex"),
+            offset=d["offset"],
+            fps=d["fps"],
+            source=d["source"],
+            annotation_file=ann.get("file"),
+            annotation_row=ann.get("row"),
+            extra=dict(d.get("extra") or {}),
         )
 
 
 # --------------------------------------------------------------------------------------------
 # Where a clip's frames are
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class FrameSource:
@@ -196,8 +210,9 @@ def relative_source(path: Path, root: Path) -> str:
 _LAST_NUMBER = re.compile(r"(\d+)(?!.*\d)")
 
 
-def number_frames(folder: Path, extensions: Iterable[str] = (".jpg", ".jpeg", ".png", ".bmp")
-                  ) -> dict[int, Path]:
+def number_frames(
+    folder: Path, extensions: Iterable[str] = (".jpg", ".jpeg", ".png", ".bmp")
+) -> dict[int, Path]:
     """Map each image in ``folder`` to the frame number written in its name (last digit group).
 
     ``img46.jpg`` -> 46, ``006_05562.jpg`` -> 5562, ``image0100234.bmp`` -> 100234,
@@ -234,8 +249,14 @@ class DatasetAdapter(ABC):
     #: and offset are then normal (sampling takes the nearest frame on disk), not a damaged copy
     frame_gaps_expected: ClassVar[bool] = False
 
-    def __init__(self, root: Path | str, annotations: Path | str | None = None, *,
-                 corrections: "CorrectionTable | None" = None, **options: Any):
+    def __init__(
+        self,
+        root: Path | str,
+        annotations: Path | str | None = None,
+        *,
+        corrections: CorrectionTable | None = None,
+        **options: Any,
+    ):
         self.root = Path(root)
         self.annotations = Path(annotations) if annotations is not None else None
         #: explicit cell corrections (``--corrections``) and, once read, those applied per row
@@ -243,9 +264,10 @@ class DatasetAdapter(ABC):
         self.applied_corrections: dict[int, list[dict[str, Any]]] = {}
         unknown = sorted(set(options) - set(self.option_names))
         if unknown:
-            raise MerprepError(f"dataset {self.name} has no option(s) {', '.join(unknown)}"
-                               + (f" (it takes: {', '.join(self.option_names)})"
-                                  if self.option_names else ""))
+            raise MerprepError(
+                f"dataset {self.name} has no option(s) {', '.join(unknown)}"
+                + (f" (it takes: {', '.join(self.option_names)})" if self.option_names else "")
+            )
         self.options = options
 
     #: name patterns of the official annotation file, for the default :meth:`find_annotations`
@@ -262,7 +284,7 @@ class DatasetAdapter(ABC):
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         """Parse the annotation file; return the good records and one Problem per bad row."""
 
-    def read_annotation_table(self, path: Path, **kwargs: Any) -> "pd.DataFrame":
+    def read_annotation_table(self, path: Path, **kwargs: Any) -> pd.DataFrame:
         """:func:`~merprep.datasets.tables.read_table`, then this run's corrections, if any.
 
         Adapters read their annotation file through this, so ``--corrections`` works for every

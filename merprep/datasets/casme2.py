@@ -26,10 +26,18 @@ log = logging.getLogger(__name__)
 FPS = 200.0
 FRAME_FOLDERS = ("CASME2_RAW_selected", "CASME2-RAW", "CASME2_RAW", "Cropped", "CASME2_Cropped")
 ANNOTATION_PATTERNS = ("CASME2-coding-*.xlsx", "CASME2-coding*.xls*", "CASME2*coding*.xls*")
-COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-           "Estimated Emotion")
-EMOTIONS = frozenset({"happiness", "surprise", "disgust", "repression", "fear", "sadness",
-                      "others"})
+COLUMNS = (
+    "Subject",
+    "Filename",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Action Units",
+    "Estimated Emotion",
+)
+EMOTIONS = frozenset(
+    {"happiness", "surprise", "disgust", "repression", "fear", "sadness", "others"}
+)
 
 
 def normalise_subject(value: str | int) -> str:
@@ -52,16 +60,20 @@ class Adapter(DatasetAdapter):
                 return self.root / name
         if any(p.is_dir() and p.name.lower().startswith("sub") for p in self.root.iterdir()):
             return self.root
-        raise MerprepError("no CASME II frames found: expected CASME2_RAW_selected/ (or "
-                           "Cropped/) with subNN/ folders, or point --root at that folder",
-                           file=self.root)
+        raise MerprepError(
+            "no CASME II frames found: expected CASME2_RAW_selected/ (or "
+            "Cropped/) with subNN/ folders, or point --root at that folder",
+            file=self.root,
+        )
 
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         path = self.find_annotations()
         if path is None:
-            raise AnnotationError("no CASME II coding spreadsheet (CASME2-coding-*.xlsx) found "
-                                  "here or in the parent folder; pass --annotations FILE",
-                                  file=self.root)
+            raise AnnotationError(
+                "no CASME II coding spreadsheet (CASME2-coding-*.xlsx) found "
+                "here or in the parent folder; pass --annotations FILE",
+                file=self.root,
+            )
         table = self.read_annotation_table(path, sheet=None, required=COLUMNS)
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
@@ -77,9 +89,20 @@ class Adapter(DatasetAdapter):
             row.check_order(onset, apex, offset)
             if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
-            records.append(ClipRecord(
-                dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=row.text("Action Units"), onset=onset, apex=apex, offset=offset, fps=FPS,
-                source=relative_source(frames_root / subject / clip, self.root),
-                annotation_file=path.name, annotation_row=row.number))
+            records.append(
+                ClipRecord(
+                    dataset=self.name,
+                    subject=subject,
+                    clip=clip,
+                    emotion=emotion,
+                    aus=row.text("Action Units"),
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    fps=FPS,
+                    source=relative_source(frames_root / subject / clip, self.root),
+                    annotation_file=path.name,
+                    annotation_row=row.number,
+                )
+            )
         return records, problems

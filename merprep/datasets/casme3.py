@@ -45,8 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from merprep import ids
-from merprep.datasets.base import (ClipRecord, DatasetAdapter, FrameSource, number_frames,
-                                   relative_source)
+from merprep.datasets.base import (
+    ClipRecord,
+    DatasetAdapter,
+    FrameSource,
+    number_frames,
+    relative_source,
+)
 from merprep.datasets.tables import AnnotationRow, find_file
 from merprep.errors import AnnotationError, MerprepError, Problem
 
@@ -57,18 +62,31 @@ PARTS = ("A", "C")
 DATASET_NAMES = {"A": "casme3", "C": "casme3c"}
 
 # Part A
-A_FRAMES = ("part_A/data/part_A_split/part_A", "data/part_A_split/part_A", "part_A_split/part_A",
-            "part_A", "")
-A_PATTERNS = ("cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx", "*part_A*ME*label*.xls*",
-              "*partA*ME*label*.xls*")
+A_FRAMES = (
+    "part_A/data/part_A_split/part_A",
+    "data/part_A_split/part_A",
+    "part_A_split/part_A",
+    "part_A",
+    "",
+)
+A_PATTERNS = (
+    "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx",
+    "*part_A*ME*label*.xls*",
+    "*partA*ME*label*.xls*",
+)
 A_SHEET = "label"
 A_COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class", "emotion")
 A_EMOTIONS = frozenset({"disgust", "surprise", "others", "fear", "anger", "sad", "happy"})
 VIDEOS = "abcdefghijklm"
 
 # Part C
-C_FRAMES = ("part_C/data/part_C_split/part_C", "data/part_C_split/part_C", "part_C_split/part_C",
-            "part_C", "")
+C_FRAMES = (
+    "part_C/data/part_C_split/part_C",
+    "data/part_C_split/part_C",
+    "part_C_split/part_C",
+    "part_C",
+    "",
+)
 C_PATTERNS = ("CAS(ME)3_part_C_ME.xlsx", "*part_C_ME*.xls*", "*partC_ME*.xls*")
 C_SHEET = "mockCrimeME"
 C_COLUMNS = ("sub", "count", "onset", "offset", "au", "emotion")
@@ -102,14 +120,16 @@ class Adapter(DatasetAdapter):
         is_subject = _A_SUBJECT.match if self.part == "A" else _C_SUBJECT.match
         for suffix in suffixes:
             candidate = self.root / suffix if suffix else self.root
-            if candidate.is_dir() and any(p.is_dir() and is_subject(p.name)
-                                          for p in candidate.iterdir()):
+            if candidate.is_dir() and any(
+                p.is_dir() and is_subject(p.name) for p in candidate.iterdir()
+            ):
                 return candidate
-        example = A_FRAMES[0] + "/spNO.1/a/color" if self.part == "A" else \
-            C_FRAMES[0] + "/1/color"
-        raise MerprepError(f"no CAS(ME)^3 part {self.part} frames found: expected {example}/ "
-                           "here, or point --root at the folder holding the subject folders",
-                           file=self.root)
+        example = A_FRAMES[0] + "/spNO.1/a/color" if self.part == "A" else C_FRAMES[0] + "/1/color"
+        raise MerprepError(
+            f"no CAS(ME)^3 part {self.part} frames found: expected {example}/ "
+            "here, or point --root at the folder holding the subject folders",
+            file=self.root,
+        )
 
     def find_annotations(self) -> Path | None:
         if self.annotations is not None:
@@ -125,9 +145,12 @@ class Adapter(DatasetAdapter):
         path = self.find_annotations()
         if path is None:
             wanted = A_PATTERNS[0] if self.part == "A" else C_PATTERNS[0]
-            raise AnnotationError(f"no CAS(ME)^3 part {self.part} annotation workbook ({wanted}) "
-                                  "found under --root, its part folder's annotation/ or their "
-                                  "parents; pass --annotations FILE", file=self.root)
+            raise AnnotationError(
+                f"no CAS(ME)^3 part {self.part} annotation workbook ({wanted}) "
+                "found under --root, its part folder's annotation/ or their "
+                "parents; pass --annotations FILE",
+                file=self.root,
+            )
         if self.part == "A":
             return self._read_part_a(path)
         return self._read_part_c(path)
@@ -157,17 +180,30 @@ class Adapter(DatasetAdapter):
             video_dir = frames_root / subject / video
             if not video_dir.is_dir() and (frames_root / subject / written).is_dir():
                 video_dir = frames_root / subject / written
-            extra: dict[str, Any] = {"objective_class": row.text("Objective class"),
-                                     "video": video,
-                                     "depth_source": relative_source(video_dir / "depth",
-                                                                     self.root)}
+            extra: dict[str, Any] = {
+                "objective_class": row.text("Objective class"),
+                "video": video,
+                "depth_source": relative_source(video_dir / "depth", self.root),
+            }
             if written != video:
                 extra["filename_written"] = written
-            records.append(ClipRecord(
-                dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=row.text("AU"), onset=onset, apex=apex, offset=offset, fps=FPS,
-                source=relative_source(video_dir / "color", self.root),
-                annotation_file=path.name, annotation_row=row.number, extra=extra))
+            records.append(
+                ClipRecord(
+                    dataset=self.name,
+                    subject=subject,
+                    clip=clip,
+                    emotion=emotion,
+                    aus=row.text("AU"),
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    fps=FPS,
+                    source=relative_source(video_dir / "color", self.root),
+                    annotation_file=path.name,
+                    annotation_row=row.number,
+                    extra=extra,
+                )
+            )
         return records, problems
 
     # -- part C ----------------------------------------------------------------------------------
@@ -189,21 +225,40 @@ class Adapter(DatasetAdapter):
             if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
             folder = self._part_c_folder(frames_root, number)
-            records.append(ClipRecord(
-                dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=row.text("au"), onset=onset, apex=None, offset=offset, fps=FPS,
-                source=relative_source(folder / "color", self.root), annotation_file=path.name,
-                annotation_row=row.number,
-                extra={"sub": number, "count": count,
-                       "frame_index": f"position in the folder, from {FIRST_POSITION}"}))
+            records.append(
+                ClipRecord(
+                    dataset=self.name,
+                    subject=subject,
+                    clip=clip,
+                    emotion=emotion,
+                    aus=row.text("au"),
+                    onset=onset,
+                    apex=None,
+                    offset=offset,
+                    fps=FPS,
+                    source=relative_source(folder / "color", self.root),
+                    annotation_file=path.name,
+                    annotation_row=row.number,
+                    extra={
+                        "sub": number,
+                        "count": count,
+                        "frame_index": f"position in the folder, from {FIRST_POSITION}",
+                    },
+                )
+            )
         return records, problems
 
     @staticmethod
     def _part_c_folder(frames_root: Path, number: int) -> Path:
         """The subject's folder: ``1``, ``01``, ``sub1``, ``sub01`` or ``spNO.1`` (the first that
         exists; ``1`` when none does, so the validation pass reports it missing)."""
-        for name in (str(number), f"{number:02d}", f"sub{number}", f"sub{number:02d}",
-                     f"spNO.{number}"):
+        for name in (
+            str(number),
+            f"{number:02d}",
+            f"sub{number}",
+            f"sub{number:02d}",
+            f"spNO.{number}",
+        ):
             if (frames_root / name).is_dir():
                 return frames_root / name
         return frames_root / str(number)

@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from merprep.errors import AnnotationError
 from merprep.datasets.tables import read_table, text_cell
+from merprep.errors import AnnotationError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,7 @@ class Correction:
     line: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"column": self.column, "was": self.was, "value": self.value,
-                "reason": self.reason}
+        return {"column": self.column, "was": self.was, "value": self.value, "reason": self.reason}
 
 
 class CorrectionTable:
@@ -67,8 +66,9 @@ class CorrectionTable:
             row_text = text_cell(cells["row"])
             column, reason = text_cell(cells["column"]), text_cell(cells["reason"])
             if not row_text.isdigit() or int(row_text) < 1:
-                errors.append(f"row {line}: 'row' must be a spreadsheet row number, got "
-                              f"{row_text!r}")
+                errors.append(
+                    f"row {line}: 'row' must be a spreadsheet row number, got {row_text!r}"
+                )
                 continue
             if not column:
                 errors.append(f"row {line}: 'column' is empty")
@@ -78,12 +78,22 @@ class CorrectionTable:
                 continue
             key = (int(row_text), column)
             if key in seen:
-                errors.append(f"row {line}: row {key[0]} column {column!r} is already corrected "
-                              f"on row {seen[key]}")
+                errors.append(
+                    f"row {line}: row {key[0]} column {column!r} is already corrected "
+                    f"on row {seen[key]}"
+                )
                 continue
             seen[key] = line
-            self.items.append(Correction(int(row_text), column, text_cell(cells["was"]),
-                                         text_cell(cells["value"]), reason, line))
+            self.items.append(
+                Correction(
+                    int(row_text),
+                    column,
+                    text_cell(cells["was"]),
+                    text_cell(cells["value"]),
+                    reason,
+                    line,
+                )
+            )
         if errors:
             raise AnnotationError("bad corrections file: " + "; ".join(errors), file=self.path)
 
@@ -98,26 +108,39 @@ class CorrectionTable:
         for c in self.items:
             where = f"row {c.line} (corrects row {c.row}, column {c.column!r})"
             if c.column not in table.columns or c.column == "__row__":
-                found = ", ".join(x for x in table.columns
-                                  if x != "__row__" and not x.startswith("Unnamed"))
-                errors.append(f"{where}: no such column in {annotation_file.name} "
-                              f"(columns: {found})")
+                found = ", ".join(
+                    x for x in table.columns if x != "__row__" and not x.startswith("Unnamed")
+                )
+                errors.append(
+                    f"{where}: no such column in {annotation_file.name} (columns: {found})"
+                )
             elif c.row not in positions:
                 errors.append(f"{where}: not a data row of {annotation_file.name}")
             else:
                 current = text_cell(table.at[positions[c.row], c.column])
                 if current != c.was:
-                    errors.append(f"{where}: the cell holds {current!r}, the correction "
-                                  f"expects {c.was!r} (another release of the file?)")
+                    errors.append(
+                        f"{where}: the cell holds {current!r}, the correction "
+                        f"expects {c.was!r} (another release of the file?)"
+                    )
                 else:
                     todo.append((positions[c.row], c))
         if errors:
-            raise AnnotationError("corrections do not match " + str(annotation_file) + ": "
-                                  + "; ".join(errors), file=self.path)
+            raise AnnotationError(
+                "corrections do not match " + str(annotation_file) + ": " + "; ".join(errors),
+                file=self.path,
+            )
         applied: dict[int, list[dict]] = {}
         for i, c in todo:
             table.at[i, c.column] = c.value if c.value else None
             applied.setdefault(c.row, []).append(c.to_dict())
-            log.info("%s row %d, %s: %r -> %r (%s)", annotation_file.name, c.row, c.column,
-                     c.was, c.value, c.reason)
+            log.info(
+                "%s row %d, %s: %r -> %r (%s)",
+                annotation_file.name,
+                c.row,
+                c.column,
+                c.was,
+                c.value,
+                c.reason,
+            )
         return applied

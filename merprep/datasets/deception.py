@@ -61,9 +61,11 @@ class Adapter(DatasetAdapter):
                 return candidate
         if any((self.root / folder).is_dir() for folder in CLASS_FOLDERS.values()):
             return self.root.parent
-        raise MerprepError(f"no Real-life Deception clips found: expected {CLIPS_FOLDER}/"
-                           "Deceptive/ and Truthful/ here, or point --root at the dataset folder",
-                           file=self.root)
+        raise MerprepError(
+            f"no Real-life Deception clips found: expected {CLIPS_FOLDER}/"
+            "Deceptive/ and Truthful/ here, or point --root at the dataset folder",
+            file=self.root,
+        )
 
     def clips_folder(self) -> Path:
         return self.dataset_root() / CLIPS_FOLDER
@@ -77,8 +79,11 @@ class Adapter(DatasetAdapter):
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         path = self.find_annotations()
         if path is None:
-            raise AnnotationError(f"no gesture annotation ({ANNOTATION_PATTERNS[0]}) found in "
-                                  "Annotation/; pass --annotations FILE", file=self.root)
+            raise AnnotationError(
+                f"no gesture annotation ({ANNOTATION_PATTERNS[0]}) found in "
+                "Annotation/; pass --annotations FILE",
+                file=self.root,
+            )
         table = self.read_annotation_table(path, required=COLUMNS)
         problems: list[Problem] = []
         speakers = self._read_subjects_map(problems)
@@ -111,15 +116,29 @@ class Adapter(DatasetAdapter):
                 n_frames, fps = self._measure(video, path, row.number, row.problems)
             if not row.done(problems, ids.clip_id(self.name, subject or clip, clip)):
                 continue
-            records.append(ClipRecord(
-                dataset=self.name, subject=subject, clip=clip, emotion=label, aus="", onset=0,
-                apex=None, offset=n_frames - 1, fps=fps,
-                source=relative_source(video, self.root), annotation_file=path.name,
-                annotation_row=row.number, extra={"gestures": gestures}))
+            records.append(
+                ClipRecord(
+                    dataset=self.name,
+                    subject=subject,
+                    clip=clip,
+                    emotion=label,
+                    aus="",
+                    onset=0,
+                    apex=None,
+                    offset=n_frames - 1,
+                    fps=fps,
+                    source=relative_source(video, self.root),
+                    annotation_file=path.name,
+                    annotation_row=row.number,
+                    extra={"gestures": gestures},
+                )
+            )
         if speakers is None:
-            log.warning("deception: no --subjects-map, so each clip is its own subject; "
-                        "leave-one-subject-out then leaks speakers across folds (the same person "
-                        "in training and test). Pass --subjects-map FILE (CSV id,subject).")
+            log.warning(
+                "deception: no --subjects-map, so each clip is its own subject; "
+                "leave-one-subject-out then leaks speakers across folds (the same person "
+                "in training and test). Pass --subjects-map FILE (CSV id,subject)."
+            )
         return records, problems
 
     def _read_subjects_map(self, problems: list[Problem]) -> dict[str, str] | None:
@@ -144,25 +163,31 @@ class Adapter(DatasetAdapter):
             problems += row.problems
         return out
 
-    def _find_video(self, clips: Path, file_name: str, label: str, path: Path, row: int,
-                    problems: list[Problem]) -> Path | None:
+    def _find_video(
+        self, clips: Path, file_name: str, label: str, path: Path, row: int, problems: list[Problem]
+    ) -> Path | None:
         expected = CLASS_FOLDERS.get(label.lower())
         for folder in CLASS_FOLDERS.values():
             video = clips / folder / file_name
             if video.is_file():
                 if expected is not None and folder != expected:
-                    problems.append(Problem(f"{file_name} is filed under {CLIPS_FOLDER}/{folder} "
-                                            f"but its class is {label!r}", file=str(path),
-                                            row=row))
+                    problems.append(
+                        Problem(
+                            f"{file_name} is filed under {CLIPS_FOLDER}/{folder} "
+                            f"but its class is {label!r}",
+                            file=str(path),
+                            row=row,
+                        )
+                    )
                     return None
                 return video
         where = f"{CLIPS_FOLDER}/{expected or '(Deceptive|Truthful)'}"
-        problems.append(Problem(f"video {file_name} not found in {where}", file=str(path),
-                                row=row))
+        problems.append(Problem(f"video {file_name} not found in {where}", file=str(path), row=row))
         return None
 
-    def _measure(self, video: Path, path: Path, row: int, problems: list[Problem]
-                 ) -> tuple[int | None, float | None]:
+    def _measure(
+        self, video: Path, path: Path, row: int, problems: list[Problem]
+    ) -> tuple[int | None, float | None]:
         """(frame count, fps) of a video; a problem when it cannot be decoded or says no fps."""
         from merprep.frames.decode import video_fps, video_frame_count
 
@@ -172,13 +197,17 @@ class Adapter(DatasetAdapter):
             problems.append(Problem(str(exc), file=str(path), row=row))
             return None, None
         if n_frames < 1:
-            problems.append(Problem(f"video {video.name} has no decodable frames",
-                                    file=str(path), row=row))
+            problems.append(
+                Problem(f"video {video.name} has no decodable frames", file=str(path), row=row)
+            )
             return None, None
         fps = video_fps(video)
         if fps is None:
-            problems.append(Problem(f"video {video.name} does not state its frame rate",
-                                    file=str(path), row=row))
+            problems.append(
+                Problem(
+                    f"video {video.name} does not state its frame rate", file=str(path), row=row
+                )
+            )
             return None, None
         self._n_frames[video] = n_frames
         return n_frames, fps

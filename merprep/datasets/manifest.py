@@ -26,8 +26,18 @@ from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, numbe
 from merprep.datasets.tables import AnnotationRow, strict_float
 from merprep.errors import AnnotationError, MerprepError, Problem
 
-COLUMNS = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
-           "fps")
+COLUMNS = (
+    "dataset",
+    "subject",
+    "clip",
+    "source",
+    "onset",
+    "apex",
+    "offset",
+    "emotion",
+    "aus",
+    "fps",
+)
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
 
@@ -58,8 +68,10 @@ class Adapter(DatasetAdapter):
                 if not value:
                     row.problem(f"{column} is empty")
                 elif not ids.is_safe_name(value):
-                    row.problem(f"{column} {value!r} is not allowed (letters, digits, '_', '.', "
-                                "'-'; no '/' or '..')")
+                    row.problem(
+                        f"{column} {value!r} is not allowed (letters, digits, '_', '.', "
+                        "'-'; no '/' or '..')"
+                    )
             source_text = row.text("source")
             if not source_text:
                 row.problem("source is empty")
@@ -81,18 +93,34 @@ class Adapter(DatasetAdapter):
                 row.check_order(onset, apex, offset)
             if not row.done(problems):
                 continue
-            records.append(ClipRecord(
-                dataset=names["dataset"], subject=names["subject"], clip=names["clip"],
-                emotion=row.text("emotion"), aus=row.text("aus"), onset=onset,
-                apex=apex, offset=offset, fps=fps, source=source_text,
-                annotation_file=path.name, annotation_row=row.number,
-                extra={"video": is_video},
-            ))
+            records.append(
+                ClipRecord(
+                    dataset=names["dataset"],
+                    subject=names["subject"],
+                    clip=names["clip"],
+                    emotion=row.text("emotion"),
+                    aus=row.text("aus"),
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    fps=fps,
+                    source=source_text,
+                    annotation_file=path.name,
+                    annotation_row=row.number,
+                    extra={"video": is_video},
+                )
+            )
         return records, problems
 
-    def _fill_blanks(self, row: AnnotationRow, source: Path, is_video: bool, onset: int | None,
-                     offset: int | None, fps: float | None
-                     ) -> tuple[int | None, int | None, float | None]:
+    def _fill_blanks(
+        self,
+        row: AnnotationRow,
+        source: Path,
+        is_video: bool,
+        onset: int | None,
+        offset: int | None,
+        fps: float | None,
+    ) -> tuple[int | None, int | None, float | None]:
         """Blank onset/offset -> the first/last frame on disk; blank fps -> the video's own."""
         if fps is None and not is_video:
             row.problem("fps is empty (required for frame folders)")

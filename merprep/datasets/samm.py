@@ -31,15 +31,30 @@ log = logging.getLogger(__name__)
 FPS = 200.0
 FRAMES_FOLDER = "SAMM"
 HEADER_ROW = 14
-ANNOTATION_PATTERNS = ("SAMM_Micro_FACS_Codes_v2.xlsx", "SAMM_Micro_FACS_Codes*.xls*",
-                       "SAMM*FACS*Codes*.xls*")
-COLUMNS = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units",
-           "Estimated Emotion")
+ANNOTATION_PATTERNS = (
+    "SAMM_Micro_FACS_Codes_v2.xlsx",
+    "SAMM_Micro_FACS_Codes*.xls*",
+    "SAMM*FACS*Codes*.xls*",
+)
+COLUMNS = (
+    "Subject",
+    "Filename",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Action Units",
+    "Estimated Emotion",
+)
 #: columns kept verbatim in the record's ``extra``
-EXTRA_COLUMNS = {"Inducement Code": "inducement_code", "Objective Classes": "objective_class",
-                 "Micro": "micro", "Notes": "notes"}
-EMOTIONS = frozenset({"anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise",
-                      "other"})
+EXTRA_COLUMNS = {
+    "Inducement Code": "inducement_code",
+    "Objective Classes": "objective_class",
+    "Micro": "micro",
+    "Notes": "notes",
+}
+EMOTIONS = frozenset(
+    {"anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise", "other"}
+)
 
 
 def normalise_subject(value: str | int) -> str:
@@ -58,19 +73,28 @@ class Adapter(DatasetAdapter):
             return self.root / FRAMES_FOLDER
         if any(p.is_dir() and p.name.isdigit() for p in self.root.iterdir()):
             return self.root
-        raise MerprepError("no SAMM frames found: expected SAMM/ with subject folders (006/ ...), "
-                           "or point --root at that folder", file=self.root)
+        raise MerprepError(
+            "no SAMM frames found: expected SAMM/ with subject folders (006/ ...), "
+            "or point --root at that folder",
+            file=self.root,
+        )
 
     def read_records(self) -> tuple[list[ClipRecord], list[Problem]]:
         path = self.find_annotations()
         if path is None:
-            raise AnnotationError("no SAMM coding spreadsheet (SAMM_Micro_FACS_Codes_v2.xlsx) "
-                                  "found here or in the parent folder; pass --annotations FILE",
-                                  file=self.root)
+            raise AnnotationError(
+                "no SAMM coding spreadsheet (SAMM_Micro_FACS_Codes_v2.xlsx) "
+                "found here or in the parent folder; pass --annotations FILE",
+                file=self.root,
+            )
         header = find_header_row(path, COLUMNS) or HEADER_ROW
         if header != HEADER_ROW:
-            log.info("%s: header found on row %d (SAMM v2 has it on row %d)", path.name, header,
-                     HEADER_ROW)
+            log.info(
+                "%s: header found on row %d (SAMM v2 has it on row %d)",
+                path.name,
+                header,
+                HEADER_ROW,
+            )
         table = self.read_annotation_table(path, sheet=None, header_row=header, required=COLUMNS)
         frames_root = self.frames_root()
         records: list[ClipRecord] = []
@@ -86,11 +110,24 @@ class Adapter(DatasetAdapter):
             row.check_order(onset, apex, offset)
             if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
-            extra = {key: row.text(column) for column, key in EXTRA_COLUMNS.items()
-                     if row.has(column)}
-            records.append(ClipRecord(
-                dataset=self.name, subject=subject, clip=clip, emotion=emotion,
-                aus=row.text("Action Units"), onset=onset, apex=apex, offset=offset, fps=FPS,
-                source=relative_source(frames_root / subject / clip, self.root),
-                annotation_file=path.name, annotation_row=row.number, extra=extra))
+            extra = {
+                key: row.text(column) for column, key in EXTRA_COLUMNS.items() if row.has(column)
+            }
+            records.append(
+                ClipRecord(
+                    dataset=self.name,
+                    subject=subject,
+                    clip=clip,
+                    emotion=emotion,
+                    aus=row.text("Action Units"),
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    fps=FPS,
+                    source=relative_source(frames_root / subject / clip, self.root),
+                    annotation_file=path.name,
+                    annotation_row=row.number,
+                    extra=extra,
+                )
+            )
         return records, problems

@@ -75,22 +75,32 @@ class Adapter(DatasetAdapter):
         super().__init__(root, annotations, **options)
         self.modality = str(options.get("modality") or "HS").upper()
         if self.modality not in MODALITIES:
-            raise MerprepError(f"SMIC modality must be one of {', '.join(MODALITIES)}, got "
-                               f"{options.get('modality')!r}")
+            raise MerprepError(
+                f"SMIC modality must be one of {', '.join(MODALITIES)}, got "
+                f"{options.get('modality')!r}"
+            )
         self.name = DATASET_NAMES[self.modality]
 
     def modality_root(self) -> Path:
         """The ``HS/`` (or ``VIS/``, ``NIR/``) folder, from the top folder, ``SMIC_all_raw`` or the
         modality folder itself."""
-        for candidate in (self.root / FRAMES_FOLDER / self.modality, self.root / self.modality,
-                          self.root):
-            if candidate.is_dir() and any(_SUBJECT.match(p.name) and (p / "micro").is_dir()
-                                          for p in candidate.iterdir() if p.is_dir()):
+        for candidate in (
+            self.root / FRAMES_FOLDER / self.modality,
+            self.root / self.modality,
+            self.root,
+        ):
+            if candidate.is_dir() and any(
+                _SUBJECT.match(p.name) and (p / "micro").is_dir()
+                for p in candidate.iterdir()
+                if p.is_dir()
+            ):
                 return candidate
-        raise MerprepError(f"no SMIC {self.modality} clips found: expected "
-                           f"{FRAMES_FOLDER}/{self.modality}/s1/micro/<emotion>/<clip>/ here, or "
-                           f"point --root at {FRAMES_FOLDER} or its {self.modality} folder",
-                           file=self.root)
+        raise MerprepError(
+            f"no SMIC {self.modality} clips found: expected "
+            f"{FRAMES_FOLDER}/{self.modality}/s1/micro/<emotion>/<clip>/ here, or "
+            f"point --root at {FRAMES_FOLDER} or its {self.modality} folder",
+            file=self.root,
+        )
 
     def find_annotations(self) -> Path | None:
         """SMIC_all_raw ships no annotation file; a SMIC-E workbook only when passed."""
@@ -106,8 +116,10 @@ class Adapter(DatasetAdapter):
         base = self.modality_root()
         records: list[ClipRecord] = []
         problems: list[Problem] = []
-        subjects = sorted((p for p in base.iterdir() if p.is_dir() and _SUBJECT.match(p.name)),
-                          key=lambda p: int(_SUBJECT.match(p.name).group(1)))
+        subjects = sorted(
+            (p for p in base.iterdir() if p.is_dir() and _SUBJECT.match(p.name)),
+            key=lambda p: int(_SUBJECT.match(p.name).group(1)),
+        )
         for subject_dir in subjects:
             subject = normalise_subject(subject_dir.name)
             micro = subject_dir / "micro"
@@ -117,9 +129,13 @@ class Adapter(DatasetAdapter):
             for emotion_dir in sorted(p for p in micro.iterdir() if p.is_dir()):
                 emotion = emotion_dir.name
                 if emotion.lower() not in EMOTIONS:
-                    problems.append(Problem(f"unknown emotion folder {emotion!r} (expected one "
-                                            f"of {', '.join(sorted(EMOTIONS))})",
-                                            file=str(emotion_dir)))
+                    problems.append(
+                        Problem(
+                            f"unknown emotion folder {emotion!r} (expected one "
+                            f"of {', '.join(sorted(EMOTIONS))})",
+                            file=str(emotion_dir),
+                        )
+                    )
                     continue
                 for clip_dir in sorted(p for p in emotion_dir.iterdir() if p.is_dir()):
                     record = self._record(subject, emotion, clip_dir, problems)
@@ -127,8 +143,9 @@ class Adapter(DatasetAdapter):
                         records.append(record)
         return records, problems
 
-    def _record(self, subject: str, emotion: str, folder: Path, problems: list[Problem]
-                ) -> ClipRecord | None:
+    def _record(
+        self, subject: str, emotion: str, folder: Path, problems: list[Problem]
+    ) -> ClipRecord | None:
         where = dict(file=str(folder))
         try:
             clip = normalise_clip(folder.name)
@@ -137,24 +154,42 @@ class Adapter(DatasetAdapter):
             return None
         clip_id = ids.clip_id(self.name, subject, clip)
         if not clip.startswith(subject + "_"):
-            problems.append(Problem(f"clip {folder.name!r} is filed under subject "
-                                    f"{folder.parent.parent.parent.name!r}", clip_id=clip_id,
-                                    **where))
+            problems.append(
+                Problem(
+                    f"clip {folder.name!r} is filed under subject "
+                    f"{folder.parent.parent.parent.name!r}",
+                    clip_id=clip_id,
+                    **where,
+                )
+            )
             return None
         abbreviation = clip.split("_")[1]
         if abbreviation != EMOTION_ABBREVIATIONS[emotion.lower()]:
-            problems.append(Problem(f"clip {folder.name!r} ('{abbreviation}') is filed under "
-                                    f"emotion {emotion!r}", clip_id=clip_id, **where))
+            problems.append(
+                Problem(
+                    f"clip {folder.name!r} ('{abbreviation}') is filed under emotion {emotion!r}",
+                    clip_id=clip_id,
+                    **where,
+                )
+            )
             return None
         frames = sorted(number_frames(folder))
         if not frames:
             problems.append(Problem("no frames in the clip folder", clip_id=clip_id, **where))
             return None
         return ClipRecord(
-            dataset=self.name, subject=subject, clip=clip, emotion=emotion, aus="",
-            onset=frames[0], apex=None, offset=frames[-1], fps=FPS[self.modality],
-            source=relative_source(folder, self.root), extra={"modality": self.modality,
-                                                         "bounds": "folder"})
+            dataset=self.name,
+            subject=subject,
+            clip=clip,
+            emotion=emotion,
+            aus="",
+            onset=frames[0],
+            apex=None,
+            offset=frames[-1],
+            fps=FPS[self.modality],
+            source=relative_source(folder, self.root),
+            extra={"modality": self.modality, "bounds": "folder"},
+        )
 
     def _apply_smic_e(self, records: list[ClipRecord], path: Path) -> list[Problem]:
         """Take onset/apex/offset from a SMIC-E workbook for the clips it lists."""
@@ -180,12 +215,16 @@ class Adapter(DatasetAdapter):
                 continue
             onset = row.frame("OnsetF")
             offset = row.frame("OffsetF")
-            apex = (row.frame("ApexF", optional=True, missing_values=(-1,))
-                    if row.has("ApexF") else None)
+            apex = (
+                row.frame("ApexF", optional=True, missing_values=(-1,))
+                if row.has("ApexF")
+                else None
+            )
             emotion = row.text("Emotion")
             if emotion.lower() != record.emotion.lower():
-                row.problem(f"Emotion {emotion!r} disagrees with the clip's folder "
-                            f"{record.emotion!r}")
+                row.problem(
+                    f"Emotion {emotion!r} disagrees with the clip's folder {record.emotion!r}"
+                )
             row.check_order(onset, apex, offset)
             if not row.done(problems, clip_id):
                 continue
@@ -195,9 +234,14 @@ class Adapter(DatasetAdapter):
             updated.add(clip_id)
         unlisted = len(records) - len(updated)
         if unlisted:
-            log.warning("%d of %d SMIC %s clips have no row in %s: they keep the folder's first "
-                        "and last frames as onset and offset", unlisted, len(records),
-                        self.modality, path.name)
+            log.warning(
+                "%d of %d SMIC %s clips have no row in %s: they keep the folder's first "
+                "and last frames as onset and offset",
+                unlisted,
+                len(records),
+                self.modality,
+                path.name,
+            )
         # A clip whose row is wrong must not slip through with folder bounds.
         bad = {p.clip_id for p in problems}
         records[:] = [r for r in records if r.clip_id not in bad]

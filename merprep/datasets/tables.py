@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from merprep.errors import AnnotationError, Problem
 from merprep.ids import is_safe_name
@@ -24,9 +25,29 @@ MISSING_TOKENS = {"", "/", "-", "nan", "none", "n/a", "na", "?"}
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 #: Spreadsheet cells holding these markers are blank (the set pandas' Excel reader uses), so
 #: an apex written ``#N/A`` or ``NULL`` reads as "not annotated", the same as an empty cell.
-SHEET_NA_MARKERS = frozenset({"-1.#IND", "1.#QNAN", "1.#IND", "-1.#QNAN", "#N/A N/A", "#N/A",
-                              "N/A", "n/a", "NA", "<NA>", "#NA", "NULL", "null", "NaN", "-NaN",
-                              "nan", "-nan", "None", ""})
+SHEET_NA_MARKERS = frozenset(
+    {
+        "-1.#IND",
+        "1.#QNAN",
+        "1.#IND",
+        "-1.#QNAN",
+        "#N/A N/A",
+        "#N/A",
+        "N/A",
+        "n/a",
+        "NA",
+        "<NA>",
+        "#NA",
+        "NULL",
+        "null",
+        "NaN",
+        "-NaN",
+        "nan",
+        "-nan",
+        "None",
+        "",
+    }
+)
 
 
 class FormulaCell(str):
@@ -56,8 +77,9 @@ def strict_float(text: Any) -> float:
     return float(s)
 
 
-def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 1,
-               required: Iterable[str] = ()) -> pd.DataFrame:
+def read_table(
+    path: Path, *, sheet: str | int | None = None, header_row: int = 1, required: Iterable[str] = ()
+) -> pd.DataFrame:
     """Read an .xlsx/.xls/.csv annotation file as strings-or-numbers, header on ``header_row``.
 
     Adds a column ``__row__`` holding each data row's 1-based row number in the file.
@@ -78,25 +100,38 @@ def read_table(path: Path, *, sheet: str | int | None = None, header_row: int = 
                 if sheet is None:
                     sheet_name: str | int = 0
                 elif isinstance(sheet, str) and sheet not in book.sheet_names:
-                    raise AnnotationError(f"sheet {sheet!r} not found (sheets: "
-                                          f"{', '.join(map(str, book.sheet_names))})", file=path)
+                    raise AnnotationError(
+                        f"sheet {sheet!r} not found (sheets: "
+                        f"{', '.join(map(str, book.sheet_names))})",
+                        file=path,
+                    )
                 else:
                     sheet_name = sheet
                 df = book.parse(sheet_name, header=header_row - 1, dtype=object)
         else:
-            df = pd.read_csv(path, header=header_row - 1, dtype=object, keep_default_na=False,
-                             skip_blank_lines=False, encoding="utf-8-sig")
+            df = pd.read_csv(
+                path,
+                header=header_row - 1,
+                dtype=object,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                encoding="utf-8-sig",
+            )
     except AnnotationError:
         raise
     except Exception as exc:  # pandas/openpyxl raise many types for damaged files
-        raise AnnotationError(f"cannot read annotation file ({exc.__class__.__name__}: "
-                              f"{str(exc)[:160]})", file=path) from None
+        raise AnnotationError(
+            f"cannot read annotation file ({exc.__class__.__name__}: {str(exc)[:160]})", file=path
+        ) from None
     df.columns = [str(c).strip() for c in df.columns]
     missing = [c for c in required if c not in df.columns]
     if missing:
         found = ", ".join(c for c in df.columns if not c.startswith("Unnamed")) or "none"
-        raise AnnotationError(f"missing column(s) {', '.join(map(repr, missing))} "
-                              f"(found: {found}; header expected on row {header_row})", file=path)
+        raise AnnotationError(
+            f"missing column(s) {', '.join(map(repr, missing))} "
+            f"(found: {found}; header expected on row {header_row})",
+            file=path,
+        )
     df["__row__"] = [header_row + 1 + i for i in range(len(df))]
     # Drop rows that are entirely blank (trailing rows of spreadsheets).
     data_cols = [c for c in df.columns if c != "__row__"]
@@ -128,8 +163,9 @@ def _read_xlsx(path: Path, sheet: str | int | None, header_row: int) -> pd.DataF
         elif sheet in names:
             name = sheet
         else:
-            raise AnnotationError(f"sheet {sheet!r} not found (sheets: {', '.join(names)})",
-                                  file=path)
+            raise AnnotationError(
+                f"sheet {sheet!r} not found (sheets: {', '.join(names)})", file=path
+            )
         rows = [list(r) for r in values_book[name].iter_rows(values_only=True)]
         formulas = [list(r) for r in formula_book[name].iter_rows(values_only=True)]
     finally:
@@ -162,9 +198,15 @@ def cell_problems(row: Any, file: Path) -> list[Problem]:
     out = []
     for column, value in row.items():
         if isinstance(value, FormulaCell):
-            out.append(Problem(f"{column} holds a formula with no saved value ({value[:40]}); "
-                               "open and save the file in a spreadsheet program, or type the "
-                               "value", file=str(file), row=int(row["__row__"])))
+            out.append(
+                Problem(
+                    f"{column} holds a formula with no saved value ({value[:40]}); "
+                    "open and save the file in a spreadsheet program, or type the "
+                    "value",
+                    file=str(file),
+                    row=int(row["__row__"]),
+                )
+            )
     return out
 
 
@@ -196,12 +238,27 @@ class AnnotationRow:
         """The cell as stripped text, kept verbatim ('' when blank)."""
         return text_cell(self.row[column])
 
-    def frame(self, column: str, *, optional: bool = False, missing_values: Iterable[int] = (),
-              minimum: int | None = 0, maximum: int = 10**8) -> int | None:
+    def frame(
+        self,
+        column: str,
+        *,
+        optional: bool = False,
+        missing_values: Iterable[int] = (),
+        minimum: int | None = 0,
+        maximum: int = 10**8,
+    ) -> int | None:
         """A whole-number cell (frame number, count); None when blank and ``optional``."""
-        return int_cell(self.row[column], column=column, file=self.file, row=self.number,
-                        problems=self.problems, allow_missing=optional,
-                        missing_values=missing_values, minimum=minimum, maximum=maximum)
+        return int_cell(
+            self.row[column],
+            column=column,
+            file=self.file,
+            row=self.number,
+            problems=self.problems,
+            allow_missing=optional,
+            missing_values=missing_values,
+            minimum=minimum,
+            maximum=maximum,
+        )
 
     def name(self, column: str, *, what: str = "name") -> str | None:
         """A cell used as one component of a clip id (no '/', no '..'); None when bad."""
@@ -228,15 +285,17 @@ class AnnotationRow:
         """The emotion as written; a problem unless its lower-case form is in ``vocabulary``."""
         value = self.text(column)
         if value.lower() not in vocabulary:
-            self.problem(f"unknown emotion {value!r} (expected one of "
-                         f"{', '.join(sorted(vocabulary))})")
+            self.problem(
+                f"unknown emotion {value!r} (expected one of {', '.join(sorted(vocabulary))})"
+            )
         return value
 
     def check_order(self, onset: int | None, apex: int | None, offset: int | None) -> None:
         """onset <= apex <= offset, checked once the frame cells themselves are sound."""
         if self.ok:
-            check_frame_order(onset, apex, offset, file=self.file, row=self.number,
-                              problems=self.problems)
+            check_frame_order(
+                onset, apex, offset, file=self.file, row=self.number, problems=self.problems
+            )
 
     def tag(self, clip_id: str | None) -> None:
         """Name the clip on this row's problems (so ``--skip-invalid`` can record it)."""
@@ -251,8 +310,9 @@ class AnnotationRow:
         return self.ok
 
 
-def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | None = None,
-                    search_rows: int = 40) -> int | None:
+def find_header_row(
+    path: Path, required: Iterable[str], *, sheet: str | int | None = None, search_rows: int = 40
+) -> int | None:
     """1-based number of the first row (within ``search_rows``) holding every ``required``
     column name, or None. For sheets with a preamble whose length may vary between releases."""
     import pandas as pd
@@ -263,11 +323,22 @@ def find_header_row(path: Path, required: Iterable[str], *, sheet: str | int | N
         if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                top = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, header=None,
-                                    nrows=search_rows, dtype=object)
+                top = pd.read_excel(
+                    path,
+                    sheet_name=0 if sheet is None else sheet,
+                    header=None,
+                    nrows=search_rows,
+                    dtype=object,
+                )
         else:
-            top = pd.read_csv(path, header=None, nrows=search_rows, dtype=object,
-                              keep_default_na=False, encoding="utf-8-sig")
+            top = pd.read_csv(
+                path,
+                header=None,
+                nrows=search_rows,
+                dtype=object,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+            )
     except Exception:  # read_table reports unreadable files with the full message
         return None
     for i, values in enumerate(top.itertuples(index=False), start=1):
@@ -305,9 +376,18 @@ def text_cell(value: Any) -> str:
 _INT_TEXT = re.compile(r"^[+-]?\d+(\.0+)?$")
 
 
-def int_cell(value: Any, *, column: str, file: Path, row: int, problems: list[Problem],
-             allow_missing: bool = False, missing_values: Iterable[int] = (),
-             minimum: int | None = 0, maximum: int = 10**8) -> int | None:
+def int_cell(
+    value: Any,
+    *,
+    column: str,
+    file: Path,
+    row: int,
+    problems: list[Problem],
+    allow_missing: bool = False,
+    missing_values: Iterable[int] = (),
+    minimum: int | None = 0,
+    maximum: int = 10**8,
+) -> int | None:
     """Parse an integer cell; record a Problem (and return None) when it is not one.
 
     ``missing_values`` (e.g. SAMM's -1 apex) count as missing. Huge numbers, negatives (below
@@ -327,8 +407,9 @@ def int_cell(value: Any, *, column: str, file: Path, row: int, problems: list[Pr
     else:
         text = str(value).strip()
         if not _INT_TEXT.match(text):
-            problems.append(Problem(f"{column} is not a whole number: {text[:40]!r}",
-                                    file=str(file), row=row))
+            problems.append(
+                Problem(f"{column} is not a whole number: {text[:40]!r}", file=str(file), row=row)
+            )
             return None
         number = int(float(text))
     if number in set(missing_values):
@@ -342,8 +423,15 @@ def int_cell(value: Any, *, column: str, file: Path, row: int, problems: list[Pr
     return number
 
 
-def check_frame_order(onset: int | None, apex: int | None, offset: int | None, *, file: Path,
-                      row: int, problems: list[Problem]) -> bool:
+def check_frame_order(
+    onset: int | None,
+    apex: int | None,
+    offset: int | None,
+    *,
+    file: Path,
+    row: int,
+    problems: list[Problem],
+) -> bool:
     """onset <= apex <= offset; records a problem and returns False otherwise."""
     if onset is None or offset is None:
         return False
@@ -351,8 +439,11 @@ def check_frame_order(onset: int | None, apex: int | None, offset: int | None, *
         problems.append(Problem(f"onset {onset} is after offset {offset}", file=str(file), row=row))
         return False
     if apex is not None and not onset <= apex <= offset:
-        problems.append(Problem(f"apex {apex} is outside onset..offset {onset}..{offset}",
-                                file=str(file), row=row))
+        problems.append(
+            Problem(
+                f"apex {apex} is outside onset..offset {onset}..{offset}", file=str(file), row=row
+            )
+        )
         return False
     return True
 

@@ -25,5 +25,15 @@ from merprep.extract.drift import drift_summary
 from merprep.extract.plan import ClipTask, plan_extraction
 from merprep.extract.run import ExtractResult, extract
 
-__all__ = ["ClipTask", "ExtractConfig", "ExtractResult", "choose_reduce", "drift_summary",
-           "extract", "landmark_drift", "plan_extraction", "process_clip", "track_landmarks"]
+__all__ = [
+    "ClipTask",
+    "ExtractConfig",
+    "ExtractResult",
+    "choose_reduce",
+    "drift_summary",
+    "extract",
+    "landmark_drift",
+    "plan_extraction",
+    "process_clip",
+    "track_landmarks",
+]

@@ -33,8 +33,9 @@ def choose_reduce(face_px: float, size: int, is_video: bool) -> int:
     return best
 
 
-def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
-                 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def process_clip(
+    task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Decode, detect, crop and sample one clip; returns (store record, arrays).
 
     The crop matrix comes from the onset landmarks and is the same for every frame. With
@@ -62,16 +63,30 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
         """Check one decoded frame's size and warp it (only the crop is kept in memory)."""
         h, w = img.shape[:2]
         if abs(h - expect_h) > 1 or abs(w - expect_w) > 1:
-            raise FrameError(f"frame {n} is {w * reduce}x{h * reduce} but the onset frame is "
-                             f"{full_w}x{full_h} (mixed frame sizes in one clip)",
-                             file=source.path)
+            raise FrameError(
+                f"frame {n} is {w * reduce}x{h * reduce} but the onset frame is "
+                f"{full_w}x{full_h} (mixed frame sizes in one clip)",
+                file=source.path,
+            )
         return warp(img, matrix_r, config.size)
 
     # the onset, decoded above exactly as the kept frames would be, is not decoded again
-    again = ({rec.onset: onset_img} if reduce == 1 and config.color == "rgb"
-             and rec.onset in plan.numbers else None)
-    frames = np.stack(read_frames(source.frames, source.video, plan.numbers, config.color,
-                                  reduce, transform=crop, decoded=again))
+    again = (
+        {rec.onset: onset_img}
+        if reduce == 1 and config.color == "rgb" and rec.onset in plan.numbers
+        else None
+    )
+    frames = np.stack(
+        read_frames(
+            source.frames,
+            source.video,
+            plan.numbers,
+            config.color,
+            reduce,
+            transform=crop,
+            decoded=again,
+        )
+    )
     decoded_numbers = list(plan.numbers)
     if mode.needs_pixels and mode.refine is not None:
         frames, plan = mode.refine(frames, plan, config.frames)
@@ -83,17 +98,21 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
         if mode.needs_pixels:  # refined frames stand for (fractional) source positions
             tracked = _interpolate_points(tracked, decoded_numbers, plan.positions)
         landmarks = np.stack([transform_points(p, matrix) for p in tracked])
-        record.update(landmarks_from="tracked", landmark_drift_px=round(landmark_drift(
-            landmarks, onset_store), 4), tracking_lost_frames=lost)
+        record.update(
+            landmarks_from="tracked",
+            landmark_drift_px=round(landmark_drift(landmarks, onset_store), 4),
+            tracking_lost_frames=lost,
+        )
     else:
         landmarks = np.repeat(onset_store[None], len(frames), axis=0)
         record.update(landmarks_from="onset")
 
     x0, y0, x1, y1 = face_box(points, config.margin)
     record.update(
-        n_frames=int(len(frames)),
-        frame_numbers=[float(p) for p in plan.positions] if mode.fractional else
-        [int(n) for n in plan.numbers],
+        n_frames=len(frames),
+        frame_numbers=[float(p) for p in plan.positions]
+        if mode.fractional
+        else [int(n) for n in plan.numbers],
         sampling=config.sampling + (f" ({plan.note})" if plan.note else ""),
         face_box=[float(x0), float(y0), float(x1), float(y1)],
         transform=matrix.tolist(),
@@ -101,8 +120,13 @@ def process_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend
     return record, {stages.FRAMES: frames, stages.LANDMARKS: landmarks}
 
 
-def track_landmarks(task: ClipTask, backend: LandmarkBackend, numbers: list[int],
-                    onset_points: np.ndarray, batch: int = 32) -> tuple[np.ndarray, int]:
+def track_landmarks(
+    task: ClipTask,
+    backend: LandmarkBackend,
+    numbers: list[int],
+    onset_points: np.ndarray,
+    batch: int = 32,
+) -> tuple[np.ndarray, int]:
     """Landmarks (source pixels) on each frame of ``numbers``: (len(numbers), 68, 2), lost.
 
     Each distinct frame is decoded at full resolution in RGB, exactly as the onset frame was,
@@ -116,21 +140,25 @@ def track_landmarks(task: ClipTask, backend: LandmarkBackend, numbers: list[int]
     todo = sorted(set(numbers) - {rec.onset})
     lost = 0
     for start in range(0, len(todo), batch):
-        chunk = todo[start:start + batch]
+        chunk = todo[start : start + batch]
         for n, img in zip(chunk, read_frames(source.frames, source.video, chunk, "rgb", 1)):
             try:
                 found[n] = backend.landmarks(img)
             except FaceNotFound:
-                log.info("%s: no face on frame %d while tracking; previous landmarks reused",
-                         rec.clip_id, n)
+                log.info(
+                    "%s: no face on frame %d while tracking; previous landmarks reused",
+                    rec.clip_id,
+                    n,
+                )
                 # frames go in ascending order, so every earlier frame is already in `found`
                 found[n] = found[max((k for k in found if k < n), default=rec.onset)]
                 lost += 1
     return np.stack([found[n] for n in numbers]).astype(np.float32), lost
 
 
-def _interpolate_points(points: np.ndarray, numbers: list[int], positions: Iterable[float]
-                        ) -> np.ndarray:
+def _interpolate_points(
+    points: np.ndarray, numbers: list[int], positions: Iterable[float]
+) -> np.ndarray:
     """Landmarks at fractional source ``positions``, linear between the frames ``numbers``."""
     order = np.argsort(numbers, kind="stable")
     xs = np.asarray(numbers, np.float64)[order]

@@ -55,8 +55,12 @@ class ExtractConfig:
             self.corrections = Path(self.corrections)
         mode = get_sampling(self.sampling)  # raises on unknown names
         if mode.fixed_frames is not None and self.frames != mode.fixed_frames:
-            log.info("sampling %r always gives %d frames; frames %d ignored", self.sampling,
-                     mode.fixed_frames, self.frames)
+            log.info(
+                "sampling %r always gives %d frames; frames %d ignored",
+                self.sampling,
+                mode.fixed_frames,
+                self.frames,
+            )
             self.frames = mode.fixed_frames
         lo, hi = SIZE_RANGE
         if not lo <= self.size <= hi:
@@ -72,11 +76,14 @@ class ExtractConfig:
             raise ValueError(f"unknown align {self.align!r}; choose one of {', '.join(ALIGNERS)}")
         backend_class(self.landmarks)  # raises on unknown names
         if self.workers < 0:
-            raise ValueError(f"workers must be >= 0 (0 = one per available CPU), got "
-                             f"{self.workers}")
+            raise ValueError(
+                f"workers must be >= 0 (0 = one per available CPU), got {self.workers}"
+            )
         if self.frame_compression not in FRAME_COMPRESSIONS:
-            raise ValueError(f"frame_compression must be one of "
-                             f"{', '.join(FRAME_COMPRESSIONS)}, got {self.frame_compression!r}")
+            raise ValueError(
+                f"frame_compression must be one of "
+                f"{', '.join(FRAME_COMPRESSIONS)}, got {self.frame_compression!r}"
+            )
 
     @property
     def n_workers(self) -> int:
@@ -92,6 +99,9 @@ class ExtractConfig:
         d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())
         if self.corrections is not None:  # the content matters, not only the name
             d["corrections"] = str(self.corrections.resolve())
-            d["corrections_sha256"] = (hashlib.sha256(self.corrections.read_bytes()).hexdigest()
-                                       if self.corrections.is_file() else None)
+            d["corrections_sha256"] = (
+                hashlib.sha256(self.corrections.read_bytes()).hexdigest()
+                if self.corrections.is_file()
+                else None
+            )
         return d

@@ -18,7 +18,9 @@ def drift_summary(store_path: Path | str) -> str | None:
     drift = np.array([r["landmark_drift_px"] for r in recs])
     worst = recs[int(drift.argmax())]["clip_id"]
     lost = sum(int(r.get("tracking_lost_frames", 0)) for r in recs)
-    return (f"landmark drift over {len(recs)} tracked clips (store px, max over frames of the "
-            f"mean point displacement from the onset): mean {drift.mean():.2f}, max "
-            f"{drift.max():.2f} ({worst}); {lost} frames without a face reused the previous "
-            "landmarks")
+    return (
+        f"landmark drift over {len(recs)} tracked clips (store px, max over frames of the "
+        f"mean point displacement from the onset): mean {drift.mean():.2f}, max "
+        f"{drift.max():.2f} ({worst}); {lost} frames without a face reused the previous "
+        "landmarks"
+    )

@@ -42,8 +42,9 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
         if not config.corrections.is_file():
             raise MerprepError("corrections file not found", file=config.corrections)
         corrections = CorrectionTable(config.corrections)
-    adapter = get_adapter(config.dataset)(config.root, config.annotations,
-                                          corrections=corrections, **config.adapter_options)
+    adapter = get_adapter(config.dataset)(
+        config.root, config.annotations, corrections=corrections, **config.adapter_options
+    )
     records, problems = adapter.read_records()
     for rec in records:
         if rec.annotation_row in adapter.applied_corrections:
@@ -54,8 +55,14 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
         where = dict(file=rec.annotation_file, row=rec.annotation_row, clip_id=rec.clip_id)
         if rec.clip_id in seen:
             first = seen[rec.clip_id]
-            problems.append(Problem(f"duplicate clip id (first on row {first.annotation_row})"
-                                    if first.annotation_row else "duplicate clip id", **where))
+            problems.append(
+                Problem(
+                    f"duplicate clip id (first on row {first.annotation_row})"
+                    if first.annotation_row
+                    else "duplicate clip id",
+                    **where,
+                )
+            )
             continue
         seen[rec.clip_id] = rec
         try:
@@ -79,11 +86,14 @@ def _frames_problem(rec: ClipRecord, source: FrameSource, gaps_expected: bool) -
     if not available:
         return f"no frames found in {rec.source}"
     first, last = available[0], available[-1]
-    outside = [name for name, n in (("onset", rec.onset), ("offset", rec.offset))
-               if not first <= n <= last]
+    outside = [
+        name for name, n in (("onset", rec.onset), ("offset", rec.offset)) if not first <= n <= last
+    ]
     if outside:
-        return (f"{' and '.join(outside)} outside the frames on disk ({first}..{last}; "
-                f"annotated {rec.onset}..{rec.offset})")
+        return (
+            f"{' and '.join(outside)} outside the frames on disk ({first}..{last}; "
+            f"annotated {rec.onset}..{rec.offset})"
+        )
     present = set(available)
     if rec.onset not in present:
         return f"onset frame {rec.onset} is missing on disk"
@@ -91,8 +101,10 @@ def _frames_problem(rec: ClipRecord, source: FrameSource, gaps_expected: bool) -
         missing = [n for n in range(rec.onset, rec.offset + 1) if n not in present]
         if missing:
             shown = ", ".join(map(str, missing[:5])) + (", ..." if len(missing) > 5 else "")
-            return (f"{len(missing)} of {rec.offset - rec.onset + 1} frames between onset and "
-                    f"offset missing on disk ({shown})")
+            return (
+                f"{len(missing)} of {rec.offset - rec.onset + 1} frames between onset and "
+                f"offset missing on disk ({shown})"
+            )
     return None
 
 

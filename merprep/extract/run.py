@@ -45,14 +45,17 @@ class ExtractResult:
     phases: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> str:
-        return (f"wrote {self.path}: {self.n_clips} clips, {self.n_frames} frames, "
-                f"{len(self.skipped)} skipped, {self.seconds:.1f} s "
-                f"({self.n_frames / max(self.seconds, 1e-9):.1f} frames/s), "
-                f"fingerprint {self.fingerprint[:12]}")
+        return (
+            f"wrote {self.path}: {self.n_clips} clips, {self.n_frames} frames, "
+            f"{len(self.skipped)} skipped, {self.seconds:.1f} s "
+            f"({self.n_frames / max(self.seconds, 1e-9):.1f} frames/s), "
+            f"fingerprint {self.fingerprint[:12]}"
+        )
 
 
-def extract(config: ExtractConfig, *, command: str = "", progress: bool | None = None
-            ) -> ExtractResult:
+def extract(
+    config: ExtractConfig, *, command: str = "", progress: bool | None = None
+) -> ExtractResult:
     """Run plan -> process -> write for ``config`` (see :mod:`merprep.extract`).
 
     Clips are processed in clip-id order and merged into the store in that order. The store is
@@ -64,8 +67,9 @@ def extract(config: ExtractConfig, *, command: str = "", progress: bool | None =
         tasks, problems = plan_extraction(config)
         planned = time.perf_counter()
         if problems and not config.skip_invalid:
-            raise ValidationFailed(problems=problems, what=f"{config.dataset} dataset at "
-                                   f"{config.root}")
+            raise ValidationFailed(
+                problems=problems, what=f"{config.dataset} dataset at {config.root}"
+            )
         if not tasks:
             raise MerprepError("no clips to extract", file=config.root)
         params = config.output_params()
@@ -76,8 +80,9 @@ def extract(config: ExtractConfig, *, command: str = "", progress: bool | None =
         resumed = len(tasks) - len(todo)
 
         provenance = {
-            "datasets": [config.dataset] if config.dataset != "manifest" else
-            sorted({t.record.dataset for t in tasks}),
+            "datasets": [config.dataset]
+            if config.dataset != "manifest"
+            else sorted({t.record.dataset for t in tasks}),
             # the name library calls have always been recorded under (stores stay identical)
             "command": command or f"merprep.pipeline.extract({config.dataset!r})",
             "params": params,
@@ -96,8 +101,10 @@ def extract(config: ExtractConfig, *, command: str = "", progress: bool | None =
             failures = _run_tasks(todo, config, staging, progress, merge)
             processed = time.perf_counter()
             if failures and not config.skip_invalid:  # leaving the block discards the store
-                raise ValidationFailed(problems=failures, what="clips (nothing was written; "
-                                       "fix them or pass --skip-invalid)")
+                raise ValidationFailed(
+                    problems=failures,
+                    what="clips (nothing was written; fix them or pass --skip-invalid)",
+                )
             merge.flush()
             if writer.n_clips == 0:
                 raise MerprepError("every clip failed; no store written", file=config.root)
@@ -105,16 +112,25 @@ def extract(config: ExtractConfig, *, command: str = "", progress: bool | None =
     end = time.perf_counter()
     phases = {"plan": planned - start, "process": processed - planned, "write": end - processed}
     log.info("extract phases: %s", ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
-    return ExtractResult(config.out, writer.n_clips, merge.n_frames, merge.skipped,
-                         writer.fingerprint, end - start, resumed, phases)
+    return ExtractResult(
+        config.out,
+        writer.n_clips,
+        merge.n_frames,
+        merge.skipped,
+        writer.fingerprint,
+        end - start,
+        resumed,
+        phases,
+    )
 
 
 class _OrderedMerge:
     """Moves finished clips from the staging folder into the store, in clip-id order, as soon as
     every earlier clip is finished (so the file's layout does not depend on worker timing)."""
 
-    def __init__(self, writer: StoreWriter, staging: ClipStaging, order: list[str],
-                 finished: set[str]):
+    def __init__(
+        self, writer: StoreWriter, staging: ClipStaging, order: list[str], finished: set[str]
+    ):
         self.writer, self.staging = writer, staging
         self.order = order
         self.finished = set(finished)
@@ -138,8 +154,11 @@ class _OrderedMerge:
         self.flush()
 
     def flush(self) -> None:
-        while (not self.stopped and self.next < len(self.order)
-               and self.order[self.next] in self.finished):
+        while (
+            not self.stopped
+            and self.next < len(self.order)
+            and self.order[self.next] in self.finished
+        ):
             clip_id = self.order[self.next]
             item = self.staging.load(clip_id)
             if isinstance(item, EncodedClip):
@@ -151,8 +170,13 @@ class _OrderedMerge:
             self.next += 1
 
 
-def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStaging,
-               progress: bool | None, merge: _OrderedMerge) -> list[Problem]:
+def _run_tasks(
+    tasks: list[ClipTask],
+    config: ExtractConfig,
+    staging: ClipStaging,
+    progress: bool | None,
+    merge: _OrderedMerge,
+) -> list[Problem]:
     """Process ``tasks`` (in parallel when workers > 1), handing each finished clip to
     ``merge``; return per-clip failures."""
     failures: list[Problem] = []
@@ -163,8 +187,12 @@ def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStagin
         nonlocal frames_done
         failure = None
         if reason is not None:
-            failure = Problem(reason, file=task.record.annotation_file,
-                              row=task.record.annotation_row, clip_id=task.record.clip_id)
+            failure = Problem(
+                reason,
+                file=task.record.annotation_file,
+                row=task.record.annotation_row,
+                clip_id=task.record.clip_id,
+            )
             failures.append(failure)
         frames_done += n_frames
         bar.update(1)
@@ -182,27 +210,36 @@ def _run_tasks(tasks: list[ClipTask], config: ExtractConfig, staging: ClipStagin
             # finished clips come back in completion order (ties in clip-id order); the merge
             # puts them in clip-id order
             for (task, _, _), outcome in map_in_workers(
-                    _run_in_worker, items, workers=workers, initializer=_init_worker,
-                    initargs=(config.landmarks,)):
+                _run_in_worker,
+                items,
+                workers=workers,
+                initializer=_init_worker,
+                initargs=(config.landmarks,),
+            ):
                 record(task, *outcome)
     finally:
         bar.close()
     return failures
 
 
-def _stage_clip(task: ClipTask, config: ExtractConfig, backend: LandmarkBackend,
-                staging: ClipStaging) -> tuple[int, str | None]:
+def _stage_clip(
+    task: ClipTask, config: ExtractConfig, backend: LandmarkBackend, staging: ClipStaging
+) -> tuple[int, str | None]:
     """Process one clip and stage it; returns (n_frames, failure reason or None)."""
     try:
         record, arrays = process_clip(task, config, backend)
     except MerprepError as exc:
         return 0, str(exc)
-    staging.put_clip(EncodedClip.encode(record, arrays[stages.FRAMES], arrays[stages.LANDMARKS],
-                                        config.frame_compression))
+    staging.put_clip(
+        EncodedClip.encode(
+            record, arrays[stages.FRAMES], arrays[stages.LANDMARKS], config.frame_compression
+        )
+    )
     return record["n_frames"], None
 
 
 # -- in the worker processes -------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def _worker_backend(landmarks: str) -> LandmarkBackend:
@@ -216,7 +253,9 @@ def _init_worker(landmarks: str) -> None:
     _worker_backend(landmarks)
 
 
-def _run_in_worker(task: ClipTask, config: ExtractConfig, staging_dir: str
-                   ) -> tuple[int, str | None]:
-    return _stage_clip(task, config, _worker_backend(config.landmarks),
-                       ClipStaging.attach(staging_dir))
+def _run_in_worker(
+    task: ClipTask, config: ExtractConfig, staging_dir: str
+) -> tuple[int, str | None]:
+    return _stage_clip(
+        task, config, _worker_backend(config.landmarks), ClipStaging.attach(staging_dir)
+    )

@@ -25,5 +25,11 @@ def backend_class(name: str) -> type[LandmarkBackend]:
     return BACKENDS.get(name)
 
 
-__all__ = ["BACKENDS", "FaceNotFound", "LandmarkBackend", "available_backends", "backend_class",
-           "get_backend"]
+__all__ = [
+    "BACKENDS",
+    "FaceNotFound",
+    "LandmarkBackend",
+    "available_backends",
+    "backend_class",
+    "get_backend",
+]

@@ -21,7 +21,7 @@ around the template face, so the three modes frame a frontal face alike.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -32,25 +32,79 @@ from merprep.faces.geometry import box_transform, face_box, transform_points
 #: :func:`build_template` from the dlib landmarks of the two shipped photographs
 #: (merprep/sample/photos/landmarks.json) and their mirror images, so it is exactly left-right
 #: symmetric; eyes levelled, then mapped by ``none``'s margin-0 face box onto the unit square.
-TEMPLATE = np.array([
-    (0.0467, 0.3099), (0.0604, 0.4272), (0.0765, 0.5409), (0.0991, 0.6522),
-    (0.1365, 0.7609), (0.1951, 0.8595), (0.2850, 0.9319), (0.3825, 0.9893),
-    (0.5000, 1.0043), (0.6175, 0.9893), (0.7150, 0.9319), (0.8049, 0.8595),
-    (0.8635, 0.7609), (0.9009, 0.6522), (0.9235, 0.5409), (0.9396, 0.4272),
-    (0.9533, 0.3099), (0.1139, 0.2264), (0.1612, 0.1587), (0.2399, 0.1348),
-    (0.3250, 0.1395), (0.3986, 0.1709), (0.6014, 0.1709), (0.6750, 0.1395),
-    (0.7601, 0.1348), (0.8388, 0.1587), (0.8861, 0.2264), (0.5000, 0.2621),
-    (0.5000, 0.3444), (0.5000, 0.4246), (0.5000, 0.5119), (0.4001, 0.5545),
-    (0.4487, 0.5671), (0.5000, 0.5821), (0.5513, 0.5671), (0.5999, 0.5545),
-    (0.2141, 0.2762), (0.2603, 0.2437), (0.3201, 0.2412), (0.3713, 0.2874),
-    (0.3152, 0.2923), (0.2604, 0.2923), (0.6287, 0.2874), (0.6799, 0.2412),
-    (0.7397, 0.2437), (0.7859, 0.2762), (0.7396, 0.2923), (0.6848, 0.2923),
-    (0.3068, 0.6802), (0.3767, 0.6638), (0.4488, 0.6586), (0.5000, 0.6724),
-    (0.5512, 0.6586), (0.6233, 0.6638), (0.6932, 0.6802), (0.6257, 0.7458),
-    (0.5560, 0.7755), (0.5000, 0.7844), (0.4440, 0.7755), (0.3743, 0.7458),
-    (0.3283, 0.6863), (0.4465, 0.6924), (0.5000, 0.6999), (0.5535, 0.6924),
-    (0.6717, 0.6863), (0.5537, 0.7255), (0.5000, 0.7292), (0.4463, 0.7255),
-], dtype=np.float64)
+TEMPLATE = np.array(
+    [
+        (0.0467, 0.3099),
+        (0.0604, 0.4272),
+        (0.0765, 0.5409),
+        (0.0991, 0.6522),
+        (0.1365, 0.7609),
+        (0.1951, 0.8595),
+        (0.2850, 0.9319),
+        (0.3825, 0.9893),
+        (0.5000, 1.0043),
+        (0.6175, 0.9893),
+        (0.7150, 0.9319),
+        (0.8049, 0.8595),
+        (0.8635, 0.7609),
+        (0.9009, 0.6522),
+        (0.9235, 0.5409),
+        (0.9396, 0.4272),
+        (0.9533, 0.3099),
+        (0.1139, 0.2264),
+        (0.1612, 0.1587),
+        (0.2399, 0.1348),
+        (0.3250, 0.1395),
+        (0.3986, 0.1709),
+        (0.6014, 0.1709),
+        (0.6750, 0.1395),
+        (0.7601, 0.1348),
+        (0.8388, 0.1587),
+        (0.8861, 0.2264),
+        (0.5000, 0.2621),
+        (0.5000, 0.3444),
+        (0.5000, 0.4246),
+        (0.5000, 0.5119),
+        (0.4001, 0.5545),
+        (0.4487, 0.5671),
+        (0.5000, 0.5821),
+        (0.5513, 0.5671),
+        (0.5999, 0.5545),
+        (0.2141, 0.2762),
+        (0.2603, 0.2437),
+        (0.3201, 0.2412),
+        (0.3713, 0.2874),
+        (0.3152, 0.2923),
+        (0.2604, 0.2923),
+        (0.6287, 0.2874),
+        (0.6799, 0.2412),
+        (0.7397, 0.2437),
+        (0.7859, 0.2762),
+        (0.7396, 0.2923),
+        (0.6848, 0.2923),
+        (0.3068, 0.6802),
+        (0.3767, 0.6638),
+        (0.4488, 0.6586),
+        (0.5000, 0.6724),
+        (0.5512, 0.6586),
+        (0.6233, 0.6638),
+        (0.6932, 0.6802),
+        (0.6257, 0.7458),
+        (0.5560, 0.7755),
+        (0.5000, 0.7844),
+        (0.4440, 0.7755),
+        (0.3743, 0.7458),
+        (0.3283, 0.6863),
+        (0.4465, 0.6924),
+        (0.5000, 0.6999),
+        (0.5535, 0.6924),
+        (0.6717, 0.6863),
+        (0.5537, 0.7255),
+        (0.5000, 0.7292),
+        (0.4463, 0.7255),
+    ],
+    dtype=np.float64,
+)
 
 #: ``eyes`` output positions at margin 0, in face-box units: (right eye, left eye), the
 #: template's eye centres rounded.
@@ -85,7 +139,7 @@ def similarity_lstsq(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     u, sig, vt = np.linalg.svd(d.T @ s / len(src))
     fix = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
     rot = u @ fix @ vt
-    scale = float(np.trace(np.diag(sig) @ fix) / (s ** 2).sum(axis=1).mean())
+    scale = float(np.trace(np.diag(sig) @ fix) / (s**2).sum(axis=1).mean())
     t = mu_d - scale * rot @ mu_s
     return np.hstack([scale * rot, t[:, None]])
 
@@ -111,8 +165,9 @@ def align_similarity(points: np.ndarray, size: int, margin: float) -> np.ndarray
     return similarity_lstsq(points, template_points(size, margin))
 
 
-def build_template(shapes: Sequence[np.ndarray], mirror_index: np.ndarray | None = None,
-                   iterations: int = 50) -> np.ndarray:
+def build_template(
+    shapes: Sequence[np.ndarray], mirror_index: np.ndarray | None = None, iterations: int = 50
+) -> np.ndarray:
     """Mean face (generalised Procrustes) in face-box units; how :data:`TEMPLATE` was made.
 
     With ``mirror_index`` (68-point left-right partner of each point) every shape's mirror image
@@ -123,11 +178,12 @@ def build_template(shapes: Sequence[np.ndarray], mirror_index: np.ndarray | None
         shapes += [np.column_stack([-s[:, 0], s[:, 1]])[mirror_index] for s in list(shapes)]
     mean = shapes[0] - shapes[0].mean(axis=0)
     for _ in range(iterations):
-        aligned = [transform_points(s, similarity_lstsq(s, mean)).astype(np.float64)
-                   for s in shapes]
+        aligned = [
+            transform_points(s, similarity_lstsq(s, mean)).astype(np.float64) for s in shapes
+        ]
         new = np.mean(aligned, axis=0)
         new -= new.mean(axis=0)
-        new /= np.sqrt((new ** 2).sum(axis=1).mean())
+        new /= np.sqrt((new**2).sum(axis=1).mean())
         done = np.abs(new - mean).max() < 1e-10
         mean = new
         if done:

@@ -55,22 +55,30 @@ class Dlib68Backend(LandmarkBackend):
 
     def detect(self, image: np.ndarray):
         """The largest face rectangle; tries one upsampling step when the first pass finds none."""
-        img = np.ascontiguousarray(image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1
-                                   else image)
+        img = np.ascontiguousarray(
+            image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        )
         scale = min(1.0, self.detect_max_side / max(img.shape[:2]))
         small = img
         if scale < 1.0:
             import cv2
 
-            small = cv2.resize(img, (round(img.shape[1] * scale), round(img.shape[0] * scale)),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                img,
+                (round(img.shape[1] * scale), round(img.shape[0] * scale)),
+                interpolation=cv2.INTER_AREA,
+            )
         for up in (self.upsample, self.upsample + 1):
             rects = self._detector(small, up)
             if len(rects):
                 r = max(rects, key=lambda r: r.width() * r.height())
                 if scale < 1.0:
-                    r = self._dlib.rectangle(round(r.left() / scale), round(r.top() / scale),
-                                             round(r.right() / scale), round(r.bottom() / scale))
+                    r = self._dlib.rectangle(
+                        round(r.left() / scale),
+                        round(r.top() / scale),
+                        round(r.right() / scale),
+                        round(r.bottom() / scale),
+                    )
                 return img, r
         raise FaceNotFound("no face detected")
 

@@ -28,7 +28,7 @@ def face_box(points: np.ndarray, margin: float = 0.1) -> tuple[float, float, flo
 
 def box_transform(box: tuple[float, float, float, float], size: int) -> np.ndarray:
     """Matrix mapping the box onto a ``size`` x ``size`` output (scale + translation)."""
-    x0, y0, x1, y1 = box
+    x0, y0, x1, _ = box
     s = size / (x1 - x0)
     return np.array([[s, 0.0, -s * x0], [0.0, s, -s * y0]], dtype=np.float64)
 
@@ -51,12 +51,18 @@ def warp(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.8:
         inter = int(round(size / scale))
-        big = cv2.warpAffine(frame, matrix * (inter / size), (inter, inter),
-                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        big = cv2.warpAffine(
+            frame,
+            matrix * (inter / size),
+            (inter, inter),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         out = cv2.resize(big, (size, size), interpolation=cv2.INTER_AREA)
     else:
-        out = cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REPLICATE)
+        out = cv2.warpAffine(
+            frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
     if out.ndim == 2:
         out = out[:, :, None]
     return out

@@ -34,23 +34,80 @@ from merprep.faces.base import FaceNotFound, LandmarkBackend
 #: point 0 and the "right eye" 36-41 are on the image's left).
 MESH_TO_68: tuple[tuple[int, ...], ...] = (
     # jaw 0-16 (face oval, image-left ear level -> chin 152 -> image-right ear level)
-    (127,), (234, 93), (93, 132), (58,), (172,), (136, 150), (149,), (176, 148), (152,),
-    (377, 400), (378,), (379, 365), (397,), (288,), (361, 323), (323, 454), (356,),
+    (127,),
+    (234, 93),
+    (93, 132),
+    (58,),
+    (172,),
+    (136, 150),
+    (149,),
+    (176, 148),
+    (152,),
+    (377, 400),
+    (378,),
+    (379, 365),
+    (397,),
+    (288,),
+    (361, 323),
+    (323, 454),
+    (356,),
     # right brow 17-21 (outer -> inner), left brow 22-26 (inner -> outer): upper brow contour
-    (70,), (63,), (105,), (66,), (107,),
-    (336,), (296,), (334,), (293,), (300,),
+    (70,),
+    (63,),
+    (105,),
+    (66,),
+    (107,),
+    (336,),
+    (296,),
+    (334,),
+    (293,),
+    (300,),
     # nose bridge 27-30 (top -> tip), nostril base 31-35 (image left -> right)
-    (168,), (197,), (195, 5), (4,),
-    (75, 59), (97,), (2,), (326,), (305, 289),
+    (168,),
+    (197,),
+    (195, 5),
+    (4,),
+    (75, 59),
+    (97,),
+    (2,),
+    (326,),
+    (305, 289),
     # right eye 36-41: outer corner, upper x2, inner corner, lower x2
-    (33,), (160,), (158,), (133,), (153,), (144,),
+    (33,),
+    (160,),
+    (158,),
+    (133,),
+    (153,),
+    (144,),
     # left eye 42-47: inner corner, upper x2, outer corner, lower x2
-    (362,), (385,), (387,), (263,), (373,), (380,),
+    (362,),
+    (385,),
+    (387,),
+    (263,),
+    (373,),
+    (380,),
     # outer lips 48-59 (right corner, upper lip, left corner, lower lip)
-    (61,), (39, 40), (37,), (0,), (267,), (269, 270), (291,),
-    (321, 405), (314,), (17,), (84,), (181, 91),
+    (61,),
+    (39, 40),
+    (37,),
+    (0,),
+    (267,),
+    (269, 270),
+    (291,),
+    (321, 405),
+    (314,),
+    (17,),
+    (84,),
+    (181, 91),
     # inner lips 60-67
-    (78,), (82,), (13,), (312,), (308,), (317,), (14,), (87,),
+    (78,),
+    (82,),
+    (13,),
+    (312,),
+    (308,),
+    (317,),
+    (14,),
+    (87,),
 )
 
 #: The 68-point table as a (68, 478) averaging matrix: points68 = MAP_MATRIX @ mesh.
@@ -88,9 +145,12 @@ class MediaPipe68Backend(LandmarkBackend):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                        refine_landmarks=True,
-                                        min_detection_confidence=min_detection_confidence)
+        self._mesh = face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=True,
+            min_detection_confidence=min_detection_confidence,
+        )
 
     @property
     def version(self) -> str:
@@ -102,8 +162,10 @@ class MediaPipe68Backend(LandmarkBackend):
         model = _package_dir() / MODEL_RELPATH
         with open(model, "rb") as fh:
             digest = hashlib.sha256(fh.read(1 << 20)).hexdigest()[:12]
-        return (f"mediapipe {version('mediapipe')}; face_mesh refine_landmarks, {model.name} "
-                f"(sha256 of first MiB {digest}); 68-point mapping merprep.faces.mediapipe68")
+        return (
+            f"mediapipe {version('mediapipe')}; face_mesh refine_landmarks, {model.name} "
+            f"(sha256 of first MiB {digest}); 68-point mapping merprep.faces.mediapipe68"
+        )
 
     def mesh(self, image: np.ndarray) -> np.ndarray:
         """(478, 2) float32 mesh points (x, y in pixels) of the face in ``image`` (uint8 RGB or

@@ -8,8 +8,9 @@ instead of silently decoding to a half-grey picture, which OpenCV would otherwis
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,10 +21,18 @@ log = logging.getLogger(__name__)
 
 #: OpenCV can decode JPEGs at 1/2, 1/4, 1/8 size during the DCT (much faster than full decoding).
 REDUCE_FACTORS = (1, 2, 4, 8)
-_COLOR_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                8: cv2.IMREAD_REDUCED_COLOR_8}
-_GRAY_FLAGS = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
-               4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+_COLOR_FLAGS = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
+_GRAY_FLAGS = {
+    1: cv2.IMREAD_GRAYSCALE,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8,
+}
 
 
 #: ``(source frame number, decoded image) -> anything`` applied as frames are decoded
@@ -101,9 +110,14 @@ def video_fps(path: Path | str) -> float | None:
     return float(fps) if fps and fps > 0 else None
 
 
-def read_video_frames(path: Path | str, indices: Sequence[int], color: str = "rgb",
-                      reduce: int = 1, transform: FrameTransform | None = None,
-                      decoded: dict[int, np.ndarray] | None = None) -> list[Any]:
+def read_video_frames(
+    path: Path | str,
+    indices: Sequence[int],
+    color: str = "rgb",
+    reduce: int = 1,
+    transform: FrameTransform | None = None,
+    decoded: dict[int, np.ndarray] | None = None,
+) -> list[Any]:
     """Decode the given 0-based frame indices (any order, repeats allowed) in one sequential pass.
 
     With ``transform``, each distinct frame is replaced by ``transform(index, image)`` as soon as
@@ -111,7 +125,7 @@ def read_video_frames(path: Path | str, indices: Sequence[int], color: str = "rg
     """
     path = Path(path)
     got: dict[int, Any] = _seed(decoded, transform)
-    wanted = sorted(set(int(i) for i in indices) - set(got))
+    wanted = sorted({int(i) for i in indices} - set(got))
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise FrameError("cannot open video", file=path)
@@ -132,24 +146,33 @@ def read_video_frames(path: Path | str, indices: Sequence[int], color: str = "rg
         cap.release()
     missing = [t for t in wanted if t not in got]
     if missing:
-        raise FrameError(f"video has no frame {missing[0]} (decoded {len(got)} of "
-                         f"{len(wanted)} requested)", file=path)
+        raise FrameError(
+            f"video has no frame {missing[0]} (decoded {len(got)} of {len(wanted)} requested)",
+            file=path,
+        )
     return [got[int(i)] for i in indices]
 
 
 def _convert_video_frame(bgr: np.ndarray, color: str, reduce: int) -> np.ndarray:
     if reduce > 1:
         h, w = bgr.shape[:2]
-        bgr = cv2.resize(bgr, (max(1, w // reduce), max(1, h // reduce)),
-                         interpolation=cv2.INTER_AREA)
+        bgr = cv2.resize(
+            bgr, (max(1, w // reduce), max(1, h // reduce)), interpolation=cv2.INTER_AREA
+        )
     if color == "gray":
         return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)[:, :, None])
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def read_frames(frames: dict[int, Path] | None, video: Path | None, numbers: Iterable[int],
-                color: str = "rgb", reduce: int = 1, transform: FrameTransform | None = None,
-                decoded: dict[int, np.ndarray] | None = None) -> list[Any]:
+def read_frames(
+    frames: dict[int, Path] | None,
+    video: Path | None,
+    numbers: Iterable[int],
+    color: str = "rgb",
+    reduce: int = 1,
+    transform: FrameTransform | None = None,
+    decoded: dict[int, np.ndarray] | None = None,
+) -> list[Any]:
     """Decode the given source frame numbers from an image folder mapping or a video.
 
     A repeated number is decoded once. ``transform(number, image)``, when given, is applied to
@@ -174,8 +197,11 @@ def read_frames(frames: dict[int, Path] | None, video: Path | None, numbers: Ite
     return out
 
 
-def _seed(decoded: dict[int, np.ndarray] | None, transform: FrameTransform | None
-          ) -> dict[int, Any]:
+def _seed(
+    decoded: dict[int, np.ndarray] | None, transform: FrameTransform | None
+) -> dict[int, Any]:
     """Frames decoded already, transformed like freshly decoded ones."""
-    return {int(n): img if transform is None else transform(int(n), img)
-            for n, img in (decoded or {}).items()}
+    return {
+        int(n): img if transform is None else transform(int(n), img)
+        for n, img in (decoded or {}).items()
+    }

@@ -24,8 +24,8 @@ and calls ``refine`` on the crops. ``fractional`` modes store ``positions`` as t
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -59,8 +59,9 @@ def _in_clip(available: Sequence[int], onset: int, offset: int) -> list[int]:
     return inside
 
 
-def uniform(available: Sequence[int], onset: int, apex: int | None, offset: int,
-            n: int) -> SamplingPlan:
+def uniform(
+    available: Sequence[int], onset: int, apex: int | None, offset: int, n: int
+) -> SamplingPlan:
     """N frames evenly spaced over [onset, offset]; gaps resolve to the nearest frame on disk."""
     inside = _in_clip(available, onset, offset)
     targets = np.linspace(onset, offset, n)
@@ -69,8 +70,9 @@ def uniform(available: Sequence[int], onset: int, apex: int | None, offset: int,
     return SamplingPlan(numbers, [float(t) for t in targets], note)
 
 
-def key_frames(available: Sequence[int], onset: int, apex: int | None, offset: int,
-               n: int = 9) -> SamplingPlan:
+def key_frames(
+    available: Sequence[int], onset: int, apex: int | None, offset: int, n: int = 9
+) -> SamplingPlan:
     """Onset, 3 between onset and apex, apex, 3 between apex and offset, offset (9 frames)."""
     inside = _in_clip(available, onset, offset)
     note = ""
@@ -82,8 +84,9 @@ def key_frames(available: Sequence[int], onset: int, apex: int | None, offset: i
     return SamplingPlan(numbers, [float(t) for t in targets], note)
 
 
-def all_frames(available: Sequence[int], onset: int, apex: int | None, offset: int,
-               n: int = 0) -> SamplingPlan:
+def all_frames(
+    available: Sequence[int], onset: int, apex: int | None, offset: int, n: int = 0
+) -> SamplingPlan:
     """Every frame on disk from onset to offset."""
     inside = _in_clip(available, onset, offset)
     return SamplingPlan(inside, [float(x) for x in inside])
@@ -93,8 +96,10 @@ def all_frames(available: Sequence[int], onset: int, apex: int | None, offset: i
 # Temporal interpolation model (TIM)
 # --------------------------------------------------------------------------------------------
 
-def every_position(available: Sequence[int], onset: int, apex: int | None, offset: int,
-                   n: int = 0) -> SamplingPlan:
+
+def every_position(
+    available: Sequence[int], onset: int, apex: int | None, offset: int, n: int = 0
+) -> SamplingPlan:
     """One frame per source position onset..offset; a dropped frame is stood in for by the
     nearest frame on disk, so the sequence is evenly spaced in time (what TIM assumes)."""
     inside = _in_clip(available, onset, offset)
@@ -105,8 +110,9 @@ def every_position(available: Sequence[int], onset: int, apex: int | None, offse
     return SamplingPlan(numbers, [float(t) for t in positions], note)
 
 
-def tim_weights(n_in: int, n_out: int, gram: np.ndarray, rtol: float = 1e-6
-                ) -> tuple[np.ndarray, np.ndarray]:
+def tim_weights(
+    n_in: int, n_out: int, gram: np.ndarray, rtol: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
     """TIM as a linear map: (weights (n_out, n_in) applied to the centred frames, curve points).
 
     Zhou et al. (2011): the frames are the nodes of a path graph P_n; the eigenvectors of its
@@ -154,8 +160,7 @@ def tim_interpolate(frames: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]
     return out.reshape((n,) + frames.shape[1:]), s
 
 
-def tim_refine(frames: np.ndarray, plan: SamplingPlan, n: int
-               ) -> tuple[np.ndarray, SamplingPlan]:
+def tim_refine(frames: np.ndarray, plan: SamplingPlan, n: int) -> tuple[np.ndarray, SamplingPlan]:
     """TIM on the cropped frames of ``every_position``; positions become fractional."""
     out, s = tim_interpolate(frames, n)
     positions = np.interp(s, np.arange(len(plan.positions)), plan.positions)
@@ -169,17 +174,17 @@ def tim_refine(frames: np.ndarray, plan: SamplingPlan, n: int
 # Largest frame differences (diffk)
 # --------------------------------------------------------------------------------------------
 
+
 def frame_differences(frames: np.ndarray) -> np.ndarray:
     """Mean absolute grayscale difference of each frame to its predecessor; (T-1,) float."""
     if frames.shape[-1] == 3:
-        gray = (frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+        gray = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     else:
         gray = frames[..., 0].astype(np.float32)
     return np.abs(np.diff(gray, axis=0)).reshape(len(frames) - 1, -1).mean(axis=1)
 
 
-def diffk_refine(frames: np.ndarray, plan: SamplingPlan, n: int
-                 ) -> tuple[np.ndarray, SamplingPlan]:
+def diffk_refine(frames: np.ndarray, plan: SamplingPlan, n: int) -> tuple[np.ndarray, SamplingPlan]:
     """Keep the ``n`` frames of ``all_frames`` that differ most from their predecessor.
 
     The onset frame has no predecessor inside the clip, so it competes only when the clip has
@@ -211,12 +216,13 @@ class SamplingMode:
 
 #: the modes of ``--sampling``, by name
 SAMPLING_MODES: Registry[SamplingMode] = Registry("sampling")
-for _mode in (SamplingMode("uniform", uniform),
-              SamplingMode("key", key_frames, fixed_frames=9),
-              SamplingMode("all", all_frames),
-              SamplingMode("tim", every_position, needs_pixels=True, refine=tim_refine,
-                           fractional=True),
-              SamplingMode("diffk", all_frames, needs_pixels=True, refine=diffk_refine)):
+for _mode in (
+    SamplingMode("uniform", uniform),
+    SamplingMode("key", key_frames, fixed_frames=9),
+    SamplingMode("all", all_frames),
+    SamplingMode("tim", every_position, needs_pixels=True, refine=tim_refine, fractional=True),
+    SamplingMode("diffk", all_frames, needs_pixels=True, refine=diffk_refine),
+):
     SAMPLING_MODES.register(_mode.name, _mode)
 del _mode
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from merprep.errors import MerprepError
 from merprep.sample.layouts import LAYOUTS, layout_writer
@@ -44,8 +45,10 @@ class SampleSummary:
 
     def line(self) -> str:
         annotation = self.annotation_file if self.annotation_file is not None else "none"
-        return (f"wrote {self.n_clips} clips of {self.dataset} to {self.root} "
-                f"(annotation: {annotation})")
+        return (
+            f"wrote {self.n_clips} clips of {self.dataset} to {self.root} "
+            f"(annotation: {annotation})"
+        )
 
 
 def count_clips(dataset: str, subjects: int, clips_per_subject: int, modality: str = "HS") -> int:
@@ -54,10 +57,18 @@ def count_clips(dataset: str, subjects: int, clips_per_subject: int, modality: s
     return subjects * clips_per_subject * per_expression
 
 
-def generate(dataset: str, out: Path, *, subjects: int = 4, clips_per_subject: int = 6,
-             amplitude: float = 3.0, seed: int = 0, clip_length: int | None = None,
-             modality: str = "HS", progress: Callable[[int], Any] | None = None
-             ) -> SampleSummary:
+def generate(
+    dataset: str,
+    out: Path,
+    *,
+    subjects: int = 4,
+    clips_per_subject: int = 6,
+    amplitude: float = 3.0,
+    seed: int = 0,
+    clip_length: int | None = None,
+    modality: str = "HS",
+    progress: Callable[[int], Any] | None = None,
+) -> SampleSummary:
     """Write a sample of ``dataset`` in its official layout into the new folder ``out``.
 
     ``amplitude`` is the peak motion in pixels at CASME II face scale (640x480 frame), scaled to
@@ -76,20 +87,28 @@ def generate(dataset: str, out: Path, *, subjects: int = 4, clips_per_subject: i
         raise MerprepError("output folder exists and is not empty; choose a new folder", file=out)
     out.mkdir(parents=True, exist_ok=True)
 
-    ctx = SampleContext(dataset=dataset, out=out, subjects=subjects,
-                        clips_per_subject=clips_per_subject, amplitude=float(amplitude),
-                        seed=int(seed), clip_length=clip_length, modality=modality,
-                        photos=load_photos(), progress=progress)
+    ctx = SampleContext(
+        dataset=dataset,
+        out=out,
+        subjects=subjects,
+        clips_per_subject=clips_per_subject,
+        amplitude=float(amplitude),
+        seed=int(seed),
+        clip_length=clip_length,
+        modality=modality,
+        photos=load_photos(),
+        progress=progress,
+    )
     log.info("generating %s: %d subjects x %d clips", dataset, subjects, clips_per_subject)
     result = layout_writer(dataset)(ctx)
 
     truth_file = out / TRUTH_FILE
     document = {
         "about": "Programmed ground truth of a merprep sample dataset (not part of the dataset; "
-                 "adapters ignore this file). Frame numbers are the dataset's own; 'apex' is the "
-                 "true apex even where the annotation hides it ('apex_annotated'); 'region' is "
-                 "the motion's pixel box (x0, y0, x1, y1; end-exclusive) in source frames at "
-                 "rest; 'amplitude_px' is the peak displacement at source resolution.",
+        "adapters ignore this file). Frame numbers are the dataset's own; 'apex' is the "
+        "true apex even where the annotation hides it ('apex_annotated'); 'region' is "
+        "the motion's pixel box (x0, y0, x1, y1; end-exclusive) in source frames at "
+        "rest; 'amplitude_px' is the peak displacement at source resolution.",
         "dataset": dataset,
         "seed": int(seed),
         "amplitude": float(amplitude),
@@ -103,9 +122,14 @@ def generate(dataset: str, out: Path, *, subjects: int = 4, clips_per_subject: i
         "clips": result.clips,
     }
     truth_file.write_text(_dump(document))
-    return SampleSummary(dataset=dataset, root=result.root,
-                         annotation_file=result.annotation_file, n_clips=len(result.clips),
-                         truth_file=truth_file, subjects_map=result.subjects_map)
+    return SampleSummary(
+        dataset=dataset,
+        root=result.root,
+        annotation_file=result.annotation_file,
+        n_clips=len(result.clips),
+        truth_file=truth_file,
+        subjects_map=result.subjects_map,
+    )
 
 
 def load_truth(path: Path) -> dict[str, Any]:
@@ -116,11 +140,18 @@ def load_truth(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def _check_options(dataset: str, subjects: int, clips_per_subject: int, amplitude: float,
-                   clip_length: int | None, modality: str) -> None:
+def _check_options(
+    dataset: str,
+    subjects: int,
+    clips_per_subject: int,
+    amplitude: float,
+    clip_length: int | None,
+    modality: str,
+) -> None:
     if dataset not in SAMPLE_DATASETS:
-        raise MerprepError(f"unknown sample dataset {dataset!r}; choose one of "
-                           f"{', '.join(SAMPLE_DATASETS)}")
+        raise MerprepError(
+            f"unknown sample dataset {dataset!r}; choose one of {', '.join(SAMPLE_DATASETS)}"
+        )
     if subjects < 1 or clips_per_subject < 1:
         raise MerprepError("subjects and clips_per_subject must be at least 1")
     if not amplitude > 0:
@@ -128,8 +159,9 @@ def _check_options(dataset: str, subjects: int, clips_per_subject: int, amplitud
     if clip_length is not None and clip_length < 3:
         raise MerprepError("clip_length must be at least 3 (onset < apex < offset)")
     if modality not in SMIC_MODALITIES:
-        raise MerprepError(f"unknown modality {modality!r}; choose one of "
-                           f"{', '.join(SMIC_MODALITIES)}")
+        raise MerprepError(
+            f"unknown modality {modality!r}; choose one of {', '.join(SMIC_MODALITIES)}"
+        )
     if dataset != "smic" and modality != "HS":
         raise MerprepError("modality applies to SMIC only")
 
@@ -143,8 +175,11 @@ def _relative(path: Path | None, base: Path) -> str | None:
 def _dump(document: dict[str, Any]) -> str:
     """Indented JSON with short number lists (boxes, points) kept on one line."""
     text = json.dumps(document, indent=1)
-    text = re.sub(r"\[\s+([-\d.eE]+(?:,\s+[-\d.eE]+)*)\s+\]",
-                  lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text)
+    text = re.sub(
+        r"\[\s+([-\d.eE]+(?:,\s+[-\d.eE]+)*)\s+\]",
+        lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]",
+        text,
+    )
     return text + "\n"
 
 

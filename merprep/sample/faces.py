@@ -30,13 +30,13 @@ REFERENCE_FACE_WIDTH = 225.0
 
 #: Landmark index of each point's mirror partner (left-right swap of the 68-point scheme).
 MIRROR_INDEX = np.array(
-    [16 - i for i in range(17)]                      # jaw
-    + [26 - i for i in range(10)]                    # brows 17-26
-    + [27, 28, 29, 30]                               # nose bridge
-    + [35, 34, 33, 32, 31]                           # nose base
+    [16 - i for i in range(17)]  # jaw
+    + [26 - i for i in range(10)]  # brows 17-26
+    + [27, 28, 29, 30]  # nose bridge
+    + [35, 34, 33, 32, 31]  # nose base
     + [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
     + [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lips
-    + [64, 63, 62, 61, 60, 67, 66, 65]               # inner lips
+    + [64, 63, 62, 61, 60, 67, 66, 65]  # inner lips
 )
 
 
@@ -96,12 +96,15 @@ class Rendering:
     def face_width(self) -> float:
         return face_width(self.landmarks)
 
-    def gray(self) -> "Rendering":
+    def gray(self) -> Rendering:
         """The same rendering as one gray channel (SAMM is recorded in grayscale)."""
-        return Rendering(cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY), self.landmarks,
-                         {**self.params, "colour": "gray"})
+        return Rendering(
+            cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY),
+            self.landmarks,
+            {**self.params, "colour": "gray"},
+        )
 
-    def near_infrared(self) -> "Rendering":
+    def near_infrared(self) -> Rendering:
         """A near-infrared look (SMIC NIR), one channel: flat, bright skin.
 
         Skin reflects NIR strongly and evenly, so the red channel (closest to NIR) dominates and
@@ -133,13 +136,21 @@ def subject_style(seed: int, index: int) -> dict[str, Any]:
         "contrast": float(rng.uniform(0.8, 1.15)),
         "brightness": float(rng.uniform(-25, 25)),
         "channel_gain": [float(g) for g in rng.uniform(0.88, 1.12, size=3)],
-        "background": {"colour_a": [int(c) for c in lo], "colour_b": [int(c) for c in hi],
-                       "seed": int(rng.integers(1 << 30))},
+        "background": {
+            "colour_a": [int(c) for c in lo],
+            "colour_b": [int(c) for c in hi],
+            "seed": int(rng.integers(1 << 30)),
+        },
     }
 
 
-def render_subject(photos: list[Photo], seed: int, index: int, frame_size: tuple[int, int],
-                   target_face_width: float) -> Rendering:
+def render_subject(
+    photos: list[Photo],
+    seed: int,
+    index: int,
+    frame_size: tuple[int, int],
+    target_face_width: float,
+) -> Rendering:
     """Render subject ``index`` into a frame of ``frame_size`` (width, height).
 
     ``target_face_width`` is the dataset's typical jaw width in pixels; the subject's own scale
@@ -158,28 +169,36 @@ def render_subject(photos: list[Photo], seed: int, index: int, frame_size: tuple
     scale = target_face_width * style["scale_jitter"] / face_width(points)
     centre = points[[27, 28, 29, 30, 33, 8]].mean(axis=0)  # nose line and chin: face middle
     target = np.array([width * (0.5 + style["offset"][0]), height * (0.5 + style["offset"][1])])
-    matrix = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])),
-                                     style["rotation_deg"], scale)
+    matrix = cv2.getRotationMatrix2D(
+        (float(centre[0]), float(centre[1])), style["rotation_deg"], scale
+    )
     matrix[:, 2] += target - centre
     interpolation = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    face = cv2.warpAffine(image, matrix, (width, height), flags=interpolation,
-                          borderMode=cv2.BORDER_CONSTANT)
+    face = cv2.warpAffine(
+        image, matrix, (width, height), flags=interpolation, borderMode=cv2.BORDER_CONSTANT
+    )
     mask = _feathered_mask(image.shape[:2], matrix, (width, height))
     background = _background(style["background"], (width, height))
     composite = face.astype(np.float32) * mask + background * (1.0 - mask)
     composite = _photometric(composite, style)
     landmarks = points @ matrix[:, :2].T + matrix[:, 2]
-    params = {"photo": photo.name, **{k: v for k, v in style.items() if k != "photo_index"},
-              "scale": float(scale), "frame_size": [width, height]}
+    params = {
+        "photo": photo.name,
+        **{k: v for k, v in style.items() if k != "photo_index"},
+        "scale": float(scale),
+        "frame_size": [width, height],
+    }
     return Rendering(composite, landmarks, params)
 
 
-def _feathered_mask(photo_shape: tuple[int, int], matrix: np.ndarray,
-                    size: tuple[int, int]) -> np.ndarray:
+def _feathered_mask(
+    photo_shape: tuple[int, int], matrix: np.ndarray, size: tuple[int, int]
+) -> np.ndarray:
     """Where the warped photo covers the frame, with a soft edge so no hard seam shows."""
     ones = np.full(photo_shape, 255, np.uint8)
-    mask = cv2.warpAffine(ones, matrix, size, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT)
+    mask = cv2.warpAffine(
+        ones, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+    )
     radius = max(3, int(0.02 * max(size)))
     mask = cv2.erode(mask, np.ones((radius, radius), np.uint8))
     mask = cv2.GaussianBlur(mask, (0, 0), radius / 2.0)
@@ -190,14 +209,15 @@ def _background(spec: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
     """A smooth studio-like backdrop: a diagonal two-colour gradient with soft blotches."""
     width, height = size
     rng = np.random.default_rng(spec["seed"])
-    t = (np.linspace(0, 0.6, width, dtype=np.float32)[None, :]
-         + np.linspace(0, 0.4, height, dtype=np.float32)[:, None])[:, :, None]
+    t = (
+        np.linspace(0, 0.6, width, dtype=np.float32)[None, :]
+        + np.linspace(0, 0.4, height, dtype=np.float32)[:, None]
+    )[:, :, None]
     a = np.asarray(spec["colour_a"], np.float32)
     b = np.asarray(spec["colour_b"], np.float32)
     background = a + (b - a) * t
     shade = rng.normal(0, 12, size=(6, 8, 1)) + rng.normal(0, 3, size=(6, 8, 3))
-    blotches = cv2.resize(shade.astype(np.float32), (width, height),
-                          interpolation=cv2.INTER_CUBIC)
+    blotches = cv2.resize(shade.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
     return background + blotches
 
 

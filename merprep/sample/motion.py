@@ -15,8 +15,8 @@ left/right for a frontal face), as the datasets write ``R12``/``L10``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import cv2
 import numpy as np
@@ -66,46 +66,52 @@ Motion = Callable[[FaceFrame, float], dict[int, np.ndarray]]
 
 def au1_inner_brow_raiser(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU1: the inner ends of both brows (points 20-23) rise; 19 and 24 follow by half."""
-    moves = {i: a * face.up for i in (20, 21, 22, 23)}
-    moves.update({i: 0.5 * a * face.up for i in (19, 24)})
+    moves = dict.fromkeys((20, 21, 22, 23), a * face.up)
+    moves.update(dict.fromkeys((19, 24), 0.5 * a * face.up))
     return moves
 
 
 def au2_outer_brow_raiser(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU2: the outer brows (17-19, 24-26) rise; with AU1 the whole brow lifts (surprise)."""
-    moves = {i: a * face.up for i in (18, 19, 24, 25)}
-    moves.update({i: 0.8 * a * face.up for i in (17, 26)})
+    moves = dict.fromkeys((18, 19, 24, 25), a * face.up)
+    moves.update(dict.fromkeys((17, 26), 0.8 * a * face.up))
     return moves
 
 
 def au4_brow_lowerer(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU4: the inner brows (19-24) are pulled down and towards each other (a frown)."""
     moves = {}
-    for i, down, inward in ((21, 0.7, 0.7), (22, 0.7, 0.7), (20, 0.6, 0.4), (23, 0.6, 0.4),
-                            (19, 0.5, 0.2), (24, 0.5, 0.2)):
+    for i, down, inward in (
+        (21, 0.7, 0.7),
+        (22, 0.7, 0.7),
+        (20, 0.6, 0.4),
+        (23, 0.6, 0.4),
+        (19, 0.5, 0.2),
+        (24, 0.5, 0.2),
+    ):
         moves[i] = a * (-down * face.up - inward * face.outward(i))
     return moves
 
 
 def au7_lid_tightener(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU7: the lower lids (40, 41, 46, 47) rise and the upper lids drop a little (narrowing)."""
-    moves = {i: 0.6 * a * face.up for i in (40, 41, 46, 47)}
-    moves.update({i: -0.2 * a * face.up for i in (37, 38, 43, 44)})
+    moves = dict.fromkeys((40, 41, 46, 47), 0.6 * a * face.up)
+    moves.update(dict.fromkeys((37, 38, 43, 44), -0.2 * a * face.up))
     return moves
 
 
 def au9_nose_wrinkler(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU9: the nose wings (31-35) are drawn up (and the outer wings slightly inwards)."""
     moves = {i: a * (0.95 * face.up - 0.3 * face.outward(i)) for i in (31, 35)}
-    moves.update({i: a * face.up for i in (32, 34)})
+    moves.update(dict.fromkeys((32, 34), a * face.up))
     moves[33] = 0.5 * a * face.up
     return moves
 
 
 def au10_upper_lip_raiser(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU10: the upper lip (50-52, less at 49 and 53) is raised towards the nose."""
-    moves = {i: a * face.up for i in (50, 51, 52)}
-    moves.update({i: 0.7 * a * face.up for i in (49, 53)})
+    moves = dict.fromkeys((50, 51, 52), a * face.up)
+    moves.update(dict.fromkeys((49, 53), 0.7 * a * face.up))
     return moves
 
 
@@ -128,8 +134,8 @@ def au15_lip_corner_depressor(face: FaceFrame, a: float) -> dict[int, np.ndarray
 
 def au17_chin_raiser(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
     """AU17: the chin boss (7-9) and lower lip (56-58) are pushed up."""
-    moves = {i: a * face.up for i in (56, 57, 58)}
-    moves.update({i: 0.6 * a * face.up for i in (7, 8, 9)})
+    moves = dict.fromkeys((56, 57, 58), a * face.up)
+    moves.update(dict.fromkeys((7, 8, 9), 0.6 * a * face.up))
     return moves
 
 
@@ -157,8 +163,7 @@ class Handle:
     sigma: float
 
 
-def handles_for(aus: Iterable[AUCode], landmarks: np.ndarray, amplitude_px: float
-                ) -> list[Handle]:
+def handles_for(aus: Iterable[AUCode], landmarks: np.ndarray, amplitude_px: float) -> list[Handle]:
     """The handles animating ``aus`` on a face; displacements of a shared point add up.
 
     ``L``/``R`` codes move one side only; SAMM's ``A``/``B`` prefixes and intensity letters do not
@@ -209,7 +214,7 @@ def displacement_field(handles: list[Handle], size: tuple[int, int]) -> np.ndarr
     total = np.zeros(yy.shape, np.float32)
     acc = np.zeros(yy.shape + (2,), np.float32)
     for h in handles:
-        w = np.exp(-((xx - h.position[0]) ** 2 + (yy - h.position[1]) ** 2) / (2 * h.sigma ** 2))
+        w = np.exp(-((xx - h.position[0]) ** 2 + (yy - h.position[1]) ** 2) / (2 * h.sigma**2))
         total += w
         acc += w[:, :, None] * h.displacement.astype(np.float32)
     field[y0:y1, x0:x1] = acc / np.maximum(total, 1.0)[:, :, None]
@@ -261,15 +266,22 @@ class Animator:
 
     NOISE_PAD = 16
 
-    def __init__(self, rendering: Rendering, rng: np.random.Generator, *,
-                 jitter_px: float | None = None, noise_sigma: float = 1.2):
+    def __init__(
+        self,
+        rendering: Rendering,
+        rng: np.random.Generator,
+        *,
+        jitter_px: float | None = None,
+        noise_sigma: float = 1.2,
+    ):
         self.rendering = rendering
         self.rng = rng
         width, height = rendering.size
         self.box = _head_box(rendering.landmarks, width, height)
         x0, y0, x1, y1 = self.box
-        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float32),
-                             np.arange(y0, y1, dtype=np.float32))
+        xs, ys = np.meshgrid(
+            np.arange(x0, x1, dtype=np.float32), np.arange(y0, y1, dtype=np.float32)
+        )
         self._grid = np.dstack([xs, ys])
         self._head_weight = _window(y1 - y0, x1 - x0)[:, :, None]
         # Jitter: an Ornstein-Uhlenbeck walk with stationary std `jitter_px` (default 0.1 px at
@@ -277,7 +289,7 @@ class Animator:
         if jitter_px is None:
             jitter_px = 0.1 * rendering.face_width / REFERENCE_FACE_WIDTH
         self._jitter = np.clip(rng.normal(0.0, jitter_px, 2), -1.0, 1.0)
-        self._jitter_step = jitter_px * math.sqrt(1 - 0.8 ** 2)
+        self._jitter_step = jitter_px * math.sqrt(1 - 0.8**2)
         # Sensor noise: one Gaussian tile per recording, cut at a random offset for each frame;
         # kept as its positive and negative parts so that adding it is two saturating uint8 ops.
         channels = rendering.image.shape[2:]  # () for gray
@@ -289,8 +301,9 @@ class Animator:
     def frame(self, t: float, expressions: Iterable[Expression] = ()) -> np.ndarray:
         """The image at time ``t`` (a frame number in the expressions' time base)."""
         x0, y0, x1, y1 = self.box
-        self._jitter = np.clip(0.8 * self._jitter + self.rng.normal(0.0, self._jitter_step, 2),
-                               -1.0, 1.0)
+        self._jitter = np.clip(
+            0.8 * self._jitter + self.rng.normal(0.0, self._jitter_step, 2), -1.0, 1.0
+        )
         # Backward map: output pixel x shows the rest image at x - d(x), so content moves by d.
         mapping = self._grid - self._head_weight * self._jitter.astype(np.float32)
         for e in expressions:
@@ -298,15 +311,17 @@ class Animator:
             if s > 0.0:
                 mapping -= np.float32(s) * e.field[y0:y1, x0:x1]
         image = self.rendering.image.copy()
-        image[y0:y1, x0:x1] = cv2.remap(self.rendering.image, mapping, None, cv2.INTER_LINEAR,
-                                        borderMode=cv2.BORDER_REFLECT)
+        image[y0:y1, x0:x1] = cv2.remap(
+            self.rendering.image, mapping, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         ox, oy = self.rng.integers(0, self.NOISE_PAD, size=2)
         height, width = image.shape[:2]
-        image = cv2.add(image, self._noise_up[oy:oy + height, ox:ox + width])
-        return cv2.subtract(image, self._noise_down[oy:oy + height, ox:ox + width])
+        image = cv2.add(image, self._noise_up[oy : oy + height, ox : ox + width])
+        return cv2.subtract(image, self._noise_down[oy : oy + height, ox : ox + width])
 
-    def expression(self, aus: Iterable[AUCode], amplitude_px: float, onset: float, apex: float,
-                   offset: float) -> Expression:
+    def expression(
+        self, aus: Iterable[AUCode], amplitude_px: float, onset: float, apex: float, offset: float
+    ) -> Expression:
         """Build the :class:`Expression` for ``aus`` on this subject's face."""
         handles = handles_for(aus, self.rendering.landmarks, amplitude_px)
         return Expression(displacement_field(handles, self.rendering.size), onset, apex, offset)
@@ -323,8 +338,10 @@ def _head_box(landmarks: np.ndarray, width: int, height: int) -> tuple[int, int,
 def _window(height: int, width: int, ramp: float = 0.25) -> np.ndarray:
     """(height, width) float32: 1 in the middle, raised-cosine ramps to 0 over the outer
     ``ramp`` fraction of each side (with the head box's margins, the ramps stay off the face)."""
+
     def profile(n: int) -> np.ndarray:
         x = (np.arange(n, dtype=np.float32) + 0.5) / n
         edge = np.minimum(x, 1 - x) / ramp
         return np.where(edge >= 1, 1.0, 0.5 - 0.5 * np.cos(np.pi * np.clip(edge, 0, 1)))
+
     return np.outer(profile(height), profile(width)).astype(np.float32)

@@ -53,7 +53,8 @@ class Dlib68:
 
         self.detector = dlib.get_frontal_face_detector()
         self.predictor = dlib.shape_predictor(
-            face_recognition_models.pose_predictor_model_location())
+            face_recognition_models.pose_predictor_model_location()
+        )
 
     def __call__(self, image: np.ndarray, upsample: int = 1) -> list[Detection]:
         """Faces in a BGR or gray image.
@@ -69,10 +70,13 @@ class Dlib68:
         found = []
         for box, score in zip(boxes, scores):
             shape = self.predictor(arr, box)
-            pts = np.array([[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)],
-                           dtype=np.float64)
-            found.append(Detection((box.left(), box.top(), box.right(), box.bottom()), pts,
-                                   float(score)))
+            pts = np.array(
+                [[shape.part(i).x, shape.part(i).y] for i in range(shape.num_parts)],
+                dtype=np.float64,
+            )
+            found.append(
+                Detection((box.left(), box.top(), box.right(), box.bottom()), pts, float(score))
+            )
         return found
 
 
@@ -111,8 +115,12 @@ def compute_landmarks(photos_dir: Path = PHOTOS_DIR) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--import", dest="do_import", action="store_true",
-                        help="re-copy the photographs from scikit-image and matplotlib first")
+    parser.add_argument(
+        "--import",
+        dest="do_import",
+        action="store_true",
+        help="re-copy the photographs from scikit-image and matplotlib first",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.do_import:
@@ -120,8 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     landmarks = compute_landmarks()
     document = {
         "about": "68-point landmarks (iBUG/dlib order) of each photo, from dlib's frontal face "
-                 "detector and shape_predictor_68_face_landmarks; regenerate with "
-                 "`python -m merprep.sample.photos_landmarks`",
+        "detector and shape_predictor_68_face_landmarks; regenerate with "
+        "`python -m merprep.sample.photos_landmarks`",
         "photos": landmarks,
     }
     text = json.dumps(document, indent=1)

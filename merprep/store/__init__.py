@@ -6,5 +6,13 @@ from merprep.store.schema import FORMAT_NAME, SCHEMA_VERSION
 from merprep.store.validate import validate_store
 from merprep.store.writer import StageWriter, StoreWriter, modify_store
 
-__all__ = ["ClipStore", "StoreWriter", "StageWriter", "modify_store", "validate_store",
-           "store_lock", "FORMAT_NAME", "SCHEMA_VERSION"]
+__all__ = [
+    "FORMAT_NAME",
+    "SCHEMA_VERSION",
+    "ClipStore",
+    "StageWriter",
+    "StoreWriter",
+    "modify_store",
+    "store_lock",
+    "validate_store",
+]

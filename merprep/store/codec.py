@@ -11,11 +11,13 @@ default) writes a different but standard stream, several times faster.
 
 from __future__ import annotations
 
+import itertools
 import json
 import struct
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 from isal import isal_zlib
@@ -57,7 +59,7 @@ def fletcher32(data: bytes) -> int:
         n_blocks = -(-len(words) // 360)
         pad = n_blocks * 360 - len(words)
         blocks = np.zeros(n_blocks * 360, np.int64)
-        blocks[:len(words)] = words
+        blocks[: len(words)] = words
         blocks = blocks.reshape(n_blocks, 360)
         block_sums = blocks.sum(axis=1)
         weighted = blocks @ _WEIGHTS  # sum_j w_j (360 - j)
@@ -91,8 +93,7 @@ def encode_chunk(chunk: np.ndarray, level: int = GZIP_LEVEL) -> bytes:
 def encode_frame(frame: np.ndarray, compression: str = DEFAULT_FRAME_COMPRESSION) -> bytes:
     """One face frame as a chunk under :data:`FRAME_COMPRESSIONS` ``compression``."""
     if compression == "fast":
-        return _with_checksum(isal_zlib.compress(np.ascontiguousarray(frame).tobytes(),
-                                                 ISAL_LEVEL))
+        return _with_checksum(isal_zlib.compress(np.ascontiguousarray(frame).tobytes(), ISAL_LEVEL))
     return encode_chunk(frame, hdf5_gzip_level(compression))
 
 
@@ -100,8 +101,9 @@ def hdf5_gzip_level(compression: str) -> int:
     """The gzip level HDF5's filter records for frames compressed this way (0: no filter).
     HDF5 only uses it to compress chunks it writes itself; any level decodes any stream."""
     if compression not in FRAME_COMPRESSIONS:
-        raise ValueError(f"frame compression must be one of {', '.join(FRAME_COMPRESSIONS)}, "
-                         f"got {compression!r}")
+        raise ValueError(
+            f"frame compression must be one of {', '.join(FRAME_COMPRESSIONS)}, got {compression!r}"
+        )
     return 0 if compression == "none" else GZIP_LEVEL
 
 
@@ -122,9 +124,13 @@ class EncodedClip:
     compression: str = DEFAULT_FRAME_COMPRESSION
 
     @classmethod
-    def encode(cls, record: Mapping[str, Any], frames: np.ndarray,
-               landmarks: np.ndarray | None = None,
-               compression: str = DEFAULT_FRAME_COMPRESSION) -> "EncodedClip":
+    def encode(
+        cls,
+        record: Mapping[str, Any],
+        frames: np.ndarray,
+        landmarks: np.ndarray | None = None,
+        compression: str = DEFAULT_FRAME_COMPRESSION,
+    ) -> EncodedClip:
         frames = np.ascontiguousarray(frames)
         if landmarks is None:
             landmarks = np.full((frames.shape[0], 68, 2), np.nan, np.float32)
@@ -137,17 +143,26 @@ class EncodedClip:
     # -- staging as one .npz (no pickles) -----------------------------------------------------
     def to_npz_arrays(self) -> dict[str, np.ndarray]:
         sizes = np.array([len(c) for c in self.frame_chunks], np.int64)
-        return {"record": np.array(canonical_json(self.record)),
-                "frames_shape": np.array(self.frames_shape, np.int64),
-                "chunk_sizes": sizes,
-                "chunks": np.frombuffer(b"".join(self.frame_chunks), np.uint8),
-                stages.LANDMARKS: self.landmarks, "digest": np.array(self.digest),
-                "compression": np.array(self.compression)}
+        return {
+            "record": np.array(canonical_json(self.record)),
+            "frames_shape": np.array(self.frames_shape, np.int64),
+            "chunk_sizes": sizes,
+            "chunks": np.frombuffer(b"".join(self.frame_chunks), np.uint8),
+            stages.LANDMARKS: self.landmarks,
+            "digest": np.array(self.digest),
+            "compression": np.array(self.compression),
+        }
 
     @classmethod
-    def from_npz(cls, z: Any) -> "EncodedClip":
+    def from_npz(cls, z: Any) -> EncodedClip:
         data = z["chunks"].tobytes()
         bounds = np.concatenate([[0], np.cumsum(z["chunk_sizes"])]).tolist()
-        chunks = [data[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        return cls(json.loads(str(z["record"])), tuple(int(x) for x in z["frames_shape"]),
-                   chunks, z[stages.LANDMARKS], str(z["digest"]), str(z["compression"]))
+        chunks = [data[a:b] for a, b in itertools.pairwise(bounds)]
+        return cls(
+            json.loads(str(z["record"])),
+            tuple(int(x) for x in z["frames_shape"]),
+            chunks,
+            z[stages.LANDMARKS],
+            str(z["digest"]),
+            str(z["compression"]),
+        )

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
 from merprep.jsonutil import canonical_json
 
 
-def array_digest_update(h: "hashlib._Hash", name: str, arr: np.ndarray) -> None:
+def array_digest_update(h: hashlib._Hash, name: str, arr: np.ndarray) -> None:
     """Feed one named array (dtype, shape and bytes) into a running hash."""
     arr = np.ascontiguousarray(arr)
     h.update(f"{name}|{arr.dtype.str}|{arr.shape}".encode())
@@ -30,5 +31,5 @@ def combined_digest(items: Iterable[tuple[str, str]]) -> str:
     """sha256 over ``(clip_id, digest)`` pairs in the order given (the store's index order)."""
     h = hashlib.sha256()
     for clip_id, digest in items:
-        h.update(f"{clip_id}\t{digest}\n".encode("utf-8"))
+        h.update(f"{clip_id}\t{digest}\n".encode())
     return h.hexdigest()

@@ -47,8 +47,12 @@ def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
     kwargs: dict = {"fletcher32": True}
     if arr.ndim >= 3 and arr.size:
         floating = np.issubdtype(arr.dtype, np.floating)
-        kwargs.update(chunks=(1,) + arr.shape[1:], compression="gzip",
-                      compression_opts=GZIP_LEVEL, shuffle=floating)
+        kwargs.update(
+            chunks=(1,) + arr.shape[1:],
+            compression="gzip",
+            compression_opts=GZIP_LEVEL,
+            shuffle=floating,
+        )
     elif arr.ndim >= 1 and arr.size:
         kwargs.update(chunks=arr.shape)
     else:
@@ -56,8 +60,9 @@ def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
     return group.create_dataset(name, data=arr, **kwargs)
 
 
-def write_encoded_frames(group: h5py.Group, name: str, shape: tuple[int, ...],
-                         chunks: list[bytes], compression: str) -> h5py.Dataset:
+def write_encoded_frames(
+    group: h5py.Group, name: str, shape: tuple[int, ...], chunks: list[bytes], compression: str
+) -> h5py.Dataset:
     """Create uint8 ``group[name]``, one chunk per leading-axis item with fletcher32 (and gzip
     unless ``compression`` is ``none``), from chunks already encoded by
     :func:`merprep.store.codec.encode_frame` that way."""
@@ -65,8 +70,14 @@ def write_encoded_frames(group: h5py.Group, name: str, shape: tuple[int, ...],
         del group[name]
     level = hdf5_gzip_level(compression)
     deflate = {"compression": "gzip", "compression_opts": level} if level else {}
-    ds = group.create_dataset(name, shape=shape, dtype=np.uint8, chunks=(1,) + tuple(shape[1:]),
-                              fletcher32=True, **deflate)
+    ds = group.create_dataset(
+        name,
+        shape=shape,
+        dtype=np.uint8,
+        chunks=(1,) + tuple(shape[1:]),
+        fletcher32=True,
+        **deflate,
+    )
     origin = (0,) * (len(shape) - 1)
     for i, chunk in enumerate(chunks):
         ds.id.write_direct_chunk((i,) + origin, chunk)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from merprep.errors import StoreError
 from merprep.locks import LockHeld, file_lock
@@ -38,8 +38,11 @@ def store_lock(store: Path | str, must_exist: bool = False) -> Iterator[Path]:
         try:  # only taking the lock is translated, not what the caller's block raises
             held.enter_context(file_lock(path, wait=False, remove=True))
         except LockHeld as exc:
-            raise StoreError(f"another merprep process (pid {exc.holder}) is writing this store; "
-                             f"wait for it to finish (lock: {path})", file=store) from None
+            raise StoreError(
+                f"another merprep process (pid {exc.holder}) is writing this store; "
+                f"wait for it to finish (lock: {path})",
+                file=store,
+            ) from None
         _remove_stale_temp_files(store)
         yield path
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -27,8 +28,11 @@ def open_hdf5(path: Path) -> h5py.File:
     try:
         return h5py.File(path, "r")
     except OSError as exc:
-        raise StoreError(f"not a readable HDF5 file ({exc.__class__.__name__}: "
-                         f"{str(exc).splitlines()[0][:120]})", file=path) from None
+        raise StoreError(
+            f"not a readable HDF5 file ({exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0][:120]})",
+            file=path,
+        ) from None
 
 
 class ClipStore:
@@ -52,8 +56,9 @@ class ClipStore:
     def _check_format(self) -> None:
         fmt = self.attrs.get("format")
         if fmt != FORMAT_NAME:
-            raise StoreError(f"not a merprep clip store (format attribute is {fmt!r})",
-                             file=self.path)
+            raise StoreError(
+                f"not a merprep clip store (format attribute is {fmt!r})", file=self.path
+            )
         version = self.attrs.get("schema_version")
         try:
             major, _, _ = parse_version(version)
@@ -62,7 +67,9 @@ class ClipStore:
         if major > SUPPORTED_MAJOR:
             raise StoreError(
                 f"written with clip-store schema {version}, newer than this merprep supports "
-                f"(major {SUPPORTED_MAJOR}); upgrade merprep to read it", file=self.path)
+                f"(major {SUPPORTED_MAJOR}); upgrade merprep to read it",
+                file=self.path,
+            )
         if layout.INDEX not in self._file:
             raise StoreError("missing /index: the store is incomplete", file=self.path)
 
@@ -70,7 +77,7 @@ class ClipStore:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "ClipStore":
+    def __enter__(self) -> ClipStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -91,8 +98,10 @@ class ClipStore:
 
     @cached_property
     def clip_ids(self) -> list[str]:
-        return [s.decode("utf-8") if isinstance(s, bytes) else str(s)
-                for s in self._file[layout.INDEX][()]]
+        return [
+            s.decode("utf-8") if isinstance(s, bytes) else str(s)
+            for s in self._file[layout.INDEX][()]
+        ]
 
     def __len__(self) -> int:
         return len(self.clip_ids)
@@ -104,8 +113,9 @@ class ClipStore:
         try:
             return self._file[layout.clip_path(clip_id)]
         except KeyError:
-            raise StoreError(f"clip {clip_id!r} is in the index but its group is missing",
-                             file=self.path) from None
+            raise StoreError(
+                f"clip {clip_id!r} is in the index but its group is missing", file=self.path
+            ) from None
 
     def record(self, clip_id: str) -> dict[str, Any]:
         """The clip's metadata record (see the schema's ``clip`` definition)."""
@@ -142,8 +152,9 @@ class ClipStore:
         try:
             return group[name][()]
         except OSError as exc:  # fletcher32 mismatch, truncated chunk, ...
-            raise StoreError(f"clip {clip_id!r}, array {name!r} is damaged ({exc})",
-                             file=self.path) from None
+            raise StoreError(
+                f"clip {clip_id!r}, array {name!r} is damaged ({exc})", file=self.path
+            ) from None
 
     def frames(self, clip_id: str) -> np.ndarray:
         """uint8 (T, H, W, C) face frames, RGB or gray as the store's ``color`` attribute says."""
@@ -178,14 +189,17 @@ class ClipStore:
             "subjects": sorted({r["subject_id"] for r in recs}),
             "clips_per_subject": dict(sorted(Counter(r["subject_id"] for r in recs).items())),
             "emotions": dict(sorted(Counter(r["emotion"] for r in recs).items())),
-            "corrected": sorted(r["clip_id"] for r in recs
-                                if (r.get("extra") or {}).get("corrections")),
+            "corrected": sorted(
+                r["clip_id"] for r in recs if (r.get("extra") or {}).get("corrections")
+            ),
             "frame_shapes": dict(shapes),
             "color": self.attrs.get("color"),
             "landmark_backend": self.attrs.get("landmark_backend"),
             "landmark_backend_version": self.attrs.get("landmark_backend_version"),
             "command": self.attrs.get("command"),
             "params": self.attrs.get("params"),
-            "stages": {k: {kk: v[kk] for kk in ("command", "arrays", "created") if kk in v}
-                       for k, v in self.stages.items()},
+            "stages": {
+                k: {kk: v[kk] for kk in ("command", "arrays", "created") if kk in v}
+                for k, v in self.stages.items()
+            },
         }

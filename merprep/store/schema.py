@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -12,8 +12,16 @@ import jsonschema
 # re-exported for old imports: the one canonical JSON is merprep.jsonutil's
 from merprep.jsonutil import canonical_json
 
-__all__ = ["FORMAT_NAME", "SCHEMA_VERSION", "SUPPORTED_MAJOR", "canonical_json", "clip_errors",
-           "load_schema", "parse_version", "root_errors"]
+__all__ = [
+    "FORMAT_NAME",
+    "SCHEMA_VERSION",
+    "SUPPORTED_MAJOR",
+    "canonical_json",
+    "clip_errors",
+    "load_schema",
+    "parse_version",
+    "root_errors",
+]
 
 FORMAT_NAME = "merprep-clipstore"
 #: Bump the minor version for additions old readers can ignore, the major one for breaking changes.
@@ -28,11 +36,10 @@ def load_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(definition: str) -> jsonschema.Draft202012Validator:
     schema = load_schema()
-    sub = {"$schema": schema["$schema"], "$defs": schema["$defs"],
-           "$ref": f"#/$defs/{definition}"}
+    sub = {"$schema": schema["$schema"], "$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
     return jsonschema.Draft202012Validator(sub)
 
 

@@ -49,14 +49,19 @@ class ClipStaging:
         if self.dir.exists():
             if resume and params_file.is_file():
                 if params_file.read_text("utf-8") != self.params_json:
-                    raise StoreError("cannot --resume: the interrupted run used different "
-                                     f"parameters (see {params_file}); rerun without --resume "
-                                     "to start over", file=self.store)
+                    raise StoreError(
+                        "cannot --resume: the interrupted run used different "
+                        f"parameters (see {params_file}); rerun without --resume "
+                        "to start over",
+                        file=self.store,
+                    )
                 log.info("resuming from %s (%d clips done)", self.dir, len(self.done()))
             else:
                 if not resume:
-                    log.info("discarding the unfinished run in %s (use --resume to continue it)",
-                             self.dir)
+                    log.info(
+                        "discarding the unfinished run in %s (use --resume to continue it)",
+                        self.dir,
+                    )
                 shutil.rmtree(self.dir)
         elif resume:
             log.info("nothing to resume for %s: starting from the beginning", self.store)
@@ -66,7 +71,7 @@ class ClipStaging:
             atomic_write(params_file, self.params_json, durable=False)  # a cache (module docstring)
 
     @classmethod
-    def attach(cls, directory: Path | str) -> "ClipStaging":
+    def attach(cls, directory: Path | str) -> ClipStaging:
         """A handle on an existing staging folder (for worker processes; no parameter checks)."""
         obj = cls.__new__(cls)
         obj.dir = Path(directory)

@@ -22,8 +22,7 @@ STORE_MODE = 0o600
 def new_temp_path(target: Path | str) -> Path:
     """Create an empty temporary file for a write to ``target`` (the one place they are made)."""
     target = Path(target)
-    return temp_path_beside(target, prefix=f".{target.name}{TEMP_MARK}", suffix="",
-                            mode=STORE_MODE)
+    return temp_path_beside(target, prefix=f".{target.name}{TEMP_MARK}", suffix="", mode=STORE_MODE)
 
 
 def temp_files(target: Path | str) -> list[Path]:
@@ -38,5 +37,6 @@ def temp_files(target: Path | str) -> list[Path]:
         names = os.listdir(target.parent)
     except OSError:
         return []
-    return sorted(target.parent / n for n in names
-                  if pattern.fullmatch(n) and (target.parent / n).is_file())
+    return sorted(
+        target.parent / n for n in names if pattern.fullmatch(n) and (target.parent / n).is_file()
+    )

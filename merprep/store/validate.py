@@ -36,7 +36,9 @@ def validate_store(path: Path | str, *, check_data: bool = True) -> list[Problem
         try:
             with open_hdf5(path) as f:
                 attrs = decode_root_attrs(dict(f.attrs))
-                problems += [Problem(f"root attributes: {e}", file=name) for e in root_errors(attrs)]
+                problems += [
+                    Problem(f"root attributes: {e}", file=name) for e in root_errors(attrs)
+                ]
         except StoreError:
             pass
         return problems
@@ -55,8 +57,11 @@ def validate_store(path: Path | str, *, check_data: bool = True) -> list[Problem
         for cid in sorted(set(on_disk) - set(ids)):
             problems.append(Problem("clip group not listed in the index", file=name, clip_id=cid))
         if attrs.get("n_clips") != len(ids):
-            problems.append(Problem(f"n_clips says {attrs.get('n_clips')} but the index lists "
-                                    f"{len(ids)}", file=name))
+            problems.append(
+                Problem(
+                    f"n_clips says {attrs.get('n_clips')} but the index lists {len(ids)}", file=name
+                )
+            )
 
         digests: list[tuple[str, str]] = []
         for cid in ids:
@@ -86,14 +91,16 @@ def _clip_groups(f: h5py.File) -> list[str]:
     return found
 
 
-def _check_clip(store: ClipStore, cid: str, attrs: dict, check_data: bool,
-                problems: list[Problem]) -> str | None:
+def _check_clip(
+    store: ClipStore, cid: str, attrs: dict, check_data: bool, problems: list[Problem]
+) -> str | None:
     name = str(store.path)
     try:
         group = store._file[layout.clip_path(cid)]
     except KeyError:
-        problems.append(Problem("listed in the index but its group is missing", file=name,
-                                clip_id=cid))
+        problems.append(
+            Problem("listed in the index but its group is missing", file=name, clip_id=cid)
+        )
         return None
     raw = group.attrs.get("record")
     if raw is None:
@@ -107,8 +114,9 @@ def _check_clip(store: ClipStore, cid: str, attrs: dict, check_data: bool,
     for e in clip_errors(record):
         problems.append(Problem(f"record: {e}", file=name, clip_id=cid))
     if record.get("clip_id") != cid:
-        problems.append(Problem(f"record says clip_id {record.get('clip_id')!r}", file=name,
-                                clip_id=cid))
+        problems.append(
+            Problem(f"record says clip_id {record.get('clip_id')!r}", file=name, clip_id=cid)
+        )
     missing = [a for a in layout.BASE_ARRAYS if a not in group]
     if missing:
         problems.append(Problem(f"missing array(s): {', '.join(missing)}", file=name, clip_id=cid))
@@ -116,20 +124,34 @@ def _check_clip(store: ClipStore, cid: str, attrs: dict, check_data: bool,
     frames_ds, lm_ds = group[stages.FRAMES], group[stages.LANDMARKS]
     t = frames_ds.shape[0] if frames_ds.ndim == 4 else -1
     if frames_ds.dtype != np.uint8 or frames_ds.ndim != 4:
-        problems.append(Problem(f"frames must be uint8 (T,H,W,C), found {frames_ds.dtype} "
-                                f"{frames_ds.shape}", file=name, clip_id=cid))
+        problems.append(
+            Problem(
+                f"frames must be uint8 (T,H,W,C), found {frames_ds.dtype} {frames_ds.shape}",
+                file=name,
+                clip_id=cid,
+            )
+        )
     else:
         expect = (attrs.get("frame_height"), attrs.get("frame_width"), attrs.get("channels"))
         # (a missing geometry attribute is reported once, with the root attributes)
         if None not in expect and frames_ds.shape[1:] != expect:
-            problems.append(Problem(f"frames are {frames_ds.shape[1:]}, store says {expect}",
-                                    file=name, clip_id=cid))
+            problems.append(
+                Problem(
+                    f"frames are {frames_ds.shape[1:]}, store says {expect}", file=name, clip_id=cid
+                )
+            )
     if lm_ds.shape != (t, 68, 2):
-        problems.append(Problem(f"landmarks shape {lm_ds.shape}, expected ({t}, 68, 2)",
-                                file=name, clip_id=cid))
+        problems.append(
+            Problem(f"landmarks shape {lm_ds.shape}, expected ({t}, 68, 2)", file=name, clip_id=cid)
+        )
     if record.get("n_frames") != t or len(record.get("frame_numbers", [])) != t:
-        problems.append(Problem(f"record says {record.get('n_frames')} frames, array holds {t}",
-                                file=name, clip_id=cid))
+        problems.append(
+            Problem(
+                f"record says {record.get('n_frames')} frames, array holds {t}",
+                file=name,
+                clip_id=cid,
+            )
+        )
     if not check_data:
         return None
     arrays = {}
@@ -137,14 +159,24 @@ def _check_clip(store: ClipStore, cid: str, attrs: dict, check_data: bool,
         try:
             arrays[a] = group[a][()]
         except OSError as exc:
-            problems.append(Problem(f"array {a!r} is damaged: checksum or read error ({exc})",
-                                    file=name, clip_id=cid))
+            problems.append(
+                Problem(
+                    f"array {a!r} is damaged: checksum or read error ({exc})",
+                    file=name,
+                    clip_id=cid,
+                )
+            )
     if len(arrays) != len(layout.BASE_ARRAYS):
         return None
     digest = clip_digest(record, arrays)
     if digest != group.attrs.get("digest"):
-        problems.append(Problem("content digest mismatch: frames, landmarks or record changed "
-                                "after writing", file=name, clip_id=cid))
+        problems.append(
+            Problem(
+                "content digest mismatch: frames, landmarks or record changed after writing",
+                file=name,
+                clip_id=cid,
+            )
+        )
     return digest
 
 
@@ -158,18 +190,25 @@ def _check_stage(store: ClipStore, stage: str, info: dict, problems: list[Proble
         h = hashlib.sha256()
         for arr_name in sorted(info.get("arrays", [])):
             if arr_name not in group:
-                problems.append(Problem(f"stage {stage!r}: array {arr_name!r} missing", file=name,
-                                        clip_id=cid))
+                problems.append(
+                    Problem(f"stage {stage!r}: array {arr_name!r} missing", file=name, clip_id=cid)
+                )
                 continue
             try:
                 array_digest_update(h, arr_name, group[arr_name][()])
             except OSError as exc:
-                problems.append(Problem(f"stage {stage!r}: array {arr_name!r} is damaged ({exc})",
-                                        file=name, clip_id=cid))
+                problems.append(
+                    Problem(
+                        f"stage {stage!r}: array {arr_name!r} is damaged ({exc})",
+                        file=name,
+                        clip_id=cid,
+                    )
+                )
         extra = group.attrs.get(f"stage:{stage}")
         if extra is not None:
             h.update(str(extra).encode())
         items.append((cid, h.hexdigest()))
     if combined_digest(items) != info.get("fingerprint"):
-        problems.append(Problem(f"stage {stage!r}: fingerprint does not match its arrays",
-                                file=name))
+        problems.append(
+            Problem(f"stage {stage!r}: fingerprint does not match its arrays", file=name)
+        )

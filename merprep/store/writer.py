@@ -10,9 +10,10 @@ import datetime as _dt
 import hashlib
 import logging
 import shutil
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import h5py
 import numpy as np
@@ -31,14 +32,22 @@ from merprep.store.tempfiles import TEMP_MARK, new_temp_path, temp_files
 
 # The root-attribute codec and the temporary-file names live in merprep.store.attrs and
 # merprep.store.tempfiles (the reader and the lock use them too); re-exported for old imports.
-__all__ = ["TEMP_MARK", "StageWriter", "StoreWriter", "decode_root_attrs", "encode_root_attrs",
-           "modify_store", "temp_files", "utc_now"]
+__all__ = [
+    "TEMP_MARK",
+    "StageWriter",
+    "StoreWriter",
+    "decode_root_attrs",
+    "encode_root_attrs",
+    "modify_store",
+    "temp_files",
+    "utc_now",
+]
 
 log = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
 
 
 class StoreWriter:
@@ -63,15 +72,22 @@ class StoreWriter:
         self.fingerprint: str | None = None
 
     # -- adding content ------------------------------------------------------------------------
-    def add_clip(self, record: Mapping[str, Any], frames: np.ndarray,
-                 landmarks: np.ndarray | None = None,
-                 compression: str = DEFAULT_FRAME_COMPRESSION) -> str:
+    def add_clip(
+        self,
+        record: Mapping[str, Any],
+        frames: np.ndarray,
+        landmarks: np.ndarray | None = None,
+        compression: str = DEFAULT_FRAME_COMPRESSION,
+    ) -> str:
         """Add one clip; returns its digest. ``record`` must satisfy the schema's clip record;
         ``compression`` is one of codec.FRAME_COMPRESSIONS."""
         frames = np.asarray(frames)
         if frames.dtype != np.uint8 or frames.ndim != 4:
-            raise StoreError(f"{record.get('clip_id')}: frames must be uint8 (T, H, W, C), got "
-                             f"{frames.dtype} {frames.shape}", file=self.path)
+            raise StoreError(
+                f"{record.get('clip_id')}: frames must be uint8 (T, H, W, C), got "
+                f"{frames.dtype} {frames.shape}",
+                file=self.path,
+            )
         return self.add_encoded(EncodedClip.encode(record, frames, landmarks, compression))
 
     def add_encoded(self, clip: EncodedClip) -> str:
@@ -82,18 +98,23 @@ class StoreWriter:
             raise StoreError(f"duplicate clip id {clip_id!r}", file=self.path)
         errors = clip_errors(record)
         if errors:
-            raise StoreError(f"{clip_id}: record does not match the schema: {'; '.join(errors)}",
-                             file=self.path)
+            raise StoreError(
+                f"{clip_id}: record does not match the schema: {'; '.join(errors)}", file=self.path
+            )
         t = clip.frames_shape[0]
         if len(clip.frames_shape) != 4 or len(clip.frame_chunks) != t:
-            raise StoreError(f"{clip_id}: {len(clip.frame_chunks)} encoded frames for shape "
-                             f"{clip.frames_shape}", file=self.path)
+            raise StoreError(
+                f"{clip_id}: {len(clip.frame_chunks)} encoded frames for shape {clip.frames_shape}",
+                file=self.path,
+            )
         if record["n_frames"] != t or len(record["frame_numbers"]) != t:
-            raise StoreError(f"{clip_id}: n_frames/frame_numbers disagree with {t} frames",
-                             file=self.path)
+            raise StoreError(
+                f"{clip_id}: n_frames/frame_numbers disagree with {t} frames", file=self.path
+            )
         group = self._file.create_group(layout.clip_path(clip_id))
-        layout.write_encoded_frames(group, stages.FRAMES, clip.frames_shape, clip.frame_chunks,
-                                    clip.compression)
+        layout.write_encoded_frames(
+            group, stages.FRAMES, clip.frames_shape, clip.frame_chunks, clip.compression
+        )
         layout.write_array(group, stages.LANDMARKS, clip.landmarks)
         group.attrs["record"] = canonical_json(record)
         group.attrs["digest"] = clip.digest
@@ -127,13 +148,16 @@ class StoreWriter:
         errors = root_errors(attrs)
         if errors:
             self.abort()
-            raise StoreError("store metadata does not match the schema: " + "; ".join(errors),
-                             file=self.path)
+            raise StoreError(
+                "store metadata does not match the schema: " + "; ".join(errors), file=self.path
+            )
         f = self._file
-        f.create_dataset(layout.INDEX, data=np.array(ids, dtype=object),
-                         dtype=h5py.string_dtype("utf-8"))
-        f.create_dataset(layout.SKIPPED, data=canonical_json(self._skipped),
-                         dtype=h5py.string_dtype("utf-8"))
+        f.create_dataset(
+            layout.INDEX, data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8")
+        )
+        f.create_dataset(
+            layout.SKIPPED, data=canonical_json(self._skipped), dtype=h5py.string_dtype("utf-8")
+        )
         for k, v in encode_root_attrs(attrs).items():
             f.attrs[k] = v
         f.close()
@@ -149,7 +173,7 @@ class StoreWriter:
             pass
         self._tmp.unlink(missing_ok=True)
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -202,8 +226,9 @@ class StageWriter:
 
 
 @contextmanager
-def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str, Any]
-                 ) -> Iterator[StageWriter]:
+def modify_store(
+    path: Path | str, stage: str, command: str, params: Mapping[str, Any]
+) -> Iterator[StageWriter]:
     """Open a copy of the store for adding stage ``stage``; replace the original on success.
 
     Previous output of the same stage is removed first, so re-running a command replaces its
@@ -214,8 +239,12 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
     with ClipStore(path) as store:  # version checks before we copy
         errors = root_errors(store.attrs)
         if errors:  # adding to a store with broken metadata would only hide the damage
-            raise StoreError("root attributes do not match the schema (" + "; ".join(errors)
-                             + "); see `merprep validate`", file=path)
+            raise StoreError(
+                "root attributes do not match the schema ("
+                + "; ".join(errors)
+                + "); see `merprep validate`",
+                file=path,
+            )
         old_stage = store.stages.get(stage)
         ids = store.clip_ids
     tmp = new_temp_path(path)
@@ -243,8 +272,11 @@ def modify_store(path: Path | str, stage: str, command: str, params: Mapping[str
             f.attrs["stages"] = canonical_json(stages)
             errors = root_errors(decode_root_attrs(dict(f.attrs)))
             if errors:
-                raise StoreError("store metadata does not match the schema after adding stage "
-                                 f"{stage!r}: " + "; ".join(errors), file=path)
+                raise StoreError(
+                    "store metadata does not match the schema after adding stage "
+                    f"{stage!r}: " + "; ".join(errors),
+                    file=path,
+                )
         # HDF5 never reclaims the space of deleted datasets: repack when a stage was replaced.
         if old_stage:
             _repack(tmp)

@@ -29,17 +29,24 @@ def describe_models(params: bool = True, name: str | None = None) -> list[dict]:
             "kind": spec.kind,
             "description": spec.description,
             "inputs": [
-                {"name": i.name, "source": i.source, "command": i.command, "rank": i.rank,
-                 "shape": list(shapes[i.name]), "channels": i.channels if i.source != "flow"
-                 else 3}
+                {
+                    "name": i.name,
+                    "source": i.source,
+                    "command": i.command,
+                    "rank": i.rank,
+                    "shape": list(shapes[i.name]),
+                    "channels": i.channels if i.source != "flow" else 3,
+                }
                 for i in spec.required_inputs(cfg)
             ],
             "presets": sorted(spec.presets),
             "recipe": spec.recipe.to_dict() if spec.kind == "keras" else None,
             "params": None,
-            "expected_params": ({k: {"count": v[0], "rel_tol": v[1]}
-                                 for k, v in spec.expected_params.items()}
-                                if spec.expected_params else None),
+            "expected_params": (
+                {k: {"count": v[0], "rel_tol": v[1]} for k, v in spec.expected_params.items()}
+                if spec.expected_params
+                else None
+            ),
             "reference": spec.reference,
         }
         if params and spec.kind == "keras":
@@ -64,8 +71,11 @@ def _fmt_params(n: int | None) -> str:
 @click.command("models")
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the listing as JSON.")
-@click.option("--no-params", is_flag=True,
-              help="Skip parameter counts (they build each model, which imports TensorFlow).")
+@click.option(
+    "--no-params",
+    is_flag=True,
+    help="Skip parameter counts (they build each model, which imports TensorFlow).",
+)
 def models(name: str | None, as_json: bool, no_params: bool) -> None:
     """List the registered models (or one, NAME): kind, inputs with the store content and the
     merprep command that writes it, default input shape, parameters at defaults (3 classes),
@@ -78,18 +88,22 @@ def models(name: str | None, as_json: bool, no_params: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['name']}  [{row['kind']}, {row['family']}]  "
-                   f"params: {_fmt_params(row['params'])}")
+        click.echo(
+            f"{row['name']}  [{row['kind']}, {row['family']}]  params: {_fmt_params(row['params'])}"
+        )
         click.echo(f"  {row['description']}")
         for i in row["inputs"]:
             shape = "x".join(str(s) for s in i["shape"])
-            click.echo(f"  input {i['name']:<5} {shape:<14} store: {i['source']:<5} "
-                       f"<- {i['command']}")
+            click.echo(
+                f"  input {i['name']:<5} {shape:<14} store: {i['source']:<5} <- {i['command']}"
+            )
         if row["recipe"]:
             r = row["recipe"]
-            click.echo(f"  recipe: adam lr {r['lr']:g}, {r['epochs']} epochs x batch "
-                       f"{r['batch_size']}, schedule {parse_schedule(r['schedule']).spec}, "
-                       f"loss {describe_loss(loss_from_dict(r['loss']))}")
+            click.echo(
+                f"  recipe: adam lr {r['lr']:g}, {r['epochs']} epochs x batch "
+                f"{r['batch_size']}, schedule {parse_schedule(r['schedule']).spec}, "
+                f"loss {describe_loss(loss_from_dict(r['loss']))}"
+            )
         if row["presets"]:
             click.echo(f"  presets: {', '.join(row['presets'])}")
         click.echo(f"  reference: {row['reference']}")

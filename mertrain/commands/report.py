@@ -10,11 +10,20 @@ import click
 
 @click.command()
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--merge", is_flag=True, help="The RUN_DIRs are shards (--folds subsets) of ONE "
-              "run: pool their folds (same splits sha256 and configuration required).")
-@click.option("-o", "--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write the (merged) run's outputs here: predictions.csv, results.json, "
-              "pictures and fold records; may be the RUN_DIR itself to rebuild its outputs.")
+@click.option(
+    "--merge",
+    is_flag=True,
+    help="The RUN_DIRs are shards (--folds subsets) of ONE "
+    "run: pool their folds (same splits sha256 and configuration required).",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the (merged) run's outputs here: predictions.csv, results.json, "
+    "pictures and fold records; may be the RUN_DIR itself to rebuild its outputs.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def report(run_dirs, merge, out, as_json):
     """Print each run's per-subject, per-dataset and pooled table (recomputed from its fold

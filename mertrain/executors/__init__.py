@@ -32,8 +32,9 @@ class ExecutorError(MerprepError):
 
 
 class Executor(Protocol):
-    def run(self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob],
-            on_done: OnDone) -> None: ...
+    def run(
+        self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob], on_done: OnDone
+    ) -> None: ...
 
 
 #: executor name -> class taking keyword options (``address`` for Ray)

@@ -13,8 +13,9 @@ from mertrain.trainer import FoldTrainer
 
 
 class LocalExecutor:
-    def run(self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob],
-            on_done: OnDone) -> None:
+    def run(
+        self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob], on_done: OnDone
+    ) -> None:
         trainer = FoldTrainer(ctx)
         for job in jobs:
             on_done(trainer.train(data, job))

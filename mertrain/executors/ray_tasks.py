@@ -40,20 +40,21 @@ class RayExecutor:
         try:
             import ray
         except ImportError:
-            raise ExecutorError("--executor ray needs Ray: install the optional extra "
-                                "(pip install 'merprep[ray]')") from None
+            raise ExecutorError(
+                "--executor ray needs Ray: install the optional extra (pip install 'merprep[ray]')"
+            ) from None
         if ray.is_initialized():
             return ray, False
         try:
-            ray.init(address=self.address, include_dashboard=False,
-                     logging_level=logging.WARNING)
+            ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = self.address or "a new local instance"
             raise ExecutorError(f"cannot start or reach Ray at {where}: {exc}") from None
         return ray, True
 
-    def run(self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob],
-            on_done: OnDone) -> None:
+    def run(
+        self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob], on_done: OnDone
+    ) -> None:
         ray, started = self._connect()
         pending: dict = {}
         try:
@@ -72,4 +73,3 @@ class RayExecutor:
                 ray.cancel(ref, force=True)
             if started:
                 ray.shutdown()
-

@@ -24,10 +24,14 @@ from mertrain.recipe import Recipe, StepDecay
 
 from .registry import InputSpec, ModelConfig, _choice, ceil_div, register_model
 
-ICIP2024 = ("C.-T. Fang, T.-J. Liu, K.-H. Liu, 'Micro-expression recognition based on 3DCNN "
-            "combined with GRU and new attention mechanism', ICIP 2024")
-EXTENDED = ("C.-T. Fang, T.-J. Liu, K.-H. Liu, 'Micro-expression recognition using dual-branch "
-            "3DCNN network with novel attention mechanism' (extended version; MLSP 2024)")
+ICIP2024 = (
+    "C.-T. Fang, T.-J. Liu, K.-H. Liu, 'Micro-expression recognition based on 3DCNN "
+    "combined with GRU and new attention mechanism', ICIP 2024"
+)
+EXTENDED = (
+    "C.-T. Fang, T.-J. Liu, K.-H. Liu, 'Micro-expression recognition using dual-branch "
+    "3DCNN network with novel attention mechanism' (extended version; MLSP 2024)"
+)
 
 _WCE = {"loss": "weighted_ce", "class_weights": (0.3, 0.35, 0.35)}
 #: Adam 1e-3, batch 8, 200 epochs (the reference scripts); section B decays the rate x0.9 every
@@ -46,15 +50,15 @@ class Dual3DCNNConfig(ModelConfig):
     pool: int = 2
     branch_filters: int = 32
     merge_filters: int = 32
-    attention: str = "ecbam"          # ecbam | cbam | none (the paper's ablation)
+    attention: str = "ecbam"  # ecbam | cbam | none (the paper's ablation)
     reduction: int = 8
     l2: float = 0.01
-    dropout: float = 0.5              # .5 CASME II, .3 SAMM / SMIC
+    dropout: float = 0.5  # .5 CASME II, .3 SAMM / SMIC
     embed_units: tuple[int, ...] = (128, 64)
     dropout_after_embed: bool = True  # A: Dropout after the TD Dense(64); B: none
-    head: str = "gru"                 # gru | lstm
+    head: str = "gru"  # gru | lstm
     gru_units: int = 1024
-    readout: str = "last"             # last | mean (one prediction per clip)
+    readout: str = "last"  # last | mean (one prediction per clip)
     head_units: tuple[int, ...] = (32,)
 
     def __post_init__(self):
@@ -70,10 +74,12 @@ class Dual3DCNNConfig(ModelConfig):
         if self.pool < 1:
             raise ValueError("pool must be >= 1")
         # two poolings: every remaining time step / pixel must cover a whole pooling window
-        if self.frames < self.pool ** 2:
-            raise ValueError(f"frames={self.frames} is too short for two MaxPool3D({self.pool}) "
-                             f"(need >= {self.pool ** 2})")
-        if self.size < self.pool ** 2:
+        if self.frames < self.pool**2:
+            raise ValueError(
+                f"frames={self.frames} is too short for two MaxPool3D({self.pool}) "
+                f"(need >= {self.pool**2})"
+            )
+        if self.size < self.pool**2:
             raise ValueError(f"size={self.size} is too small for two MaxPool3D({self.pool})")
         if min(self.branch_filters, self.merge_filters, self.gru_units, self.reduction) < 1:
             raise ValueError("filters, units and reduction must be >= 1")
@@ -103,7 +109,7 @@ class Dual3DCNNAUConfig(Dual3DCNNConfig):
     dropout_after_embed: bool = False
     head_units: tuple[int, ...] = (128, 64)
     temporal_attention: str = "msmh"  # none | mh | msmh
-    au_branch: bool = True            # False: both branches read the face clip
+    au_branch: bool = True  # False: both branches read the face clip
     d_model: int = 512
     scales: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256)
     query_pool: int = 10
@@ -141,15 +147,18 @@ def _build_dual3dcnn(cfg: Dual3DCNNConfig, n_classes: int, face, second):
     def pool(x, lname):
         return layers.MaxPooling3D(cfg.pool, padding="same", name=lname)(x)
 
-    b1 = layers.Conv3D(cfg.branch_filters, 5, padding="same", kernel_initializer="he_normal",
-                       name="branch5_conv")(face)
+    b1 = layers.Conv3D(
+        cfg.branch_filters, 5, padding="same", kernel_initializer="he_normal", name="branch5_conv"
+    )(face)
     b1 = pool(leaky(b1), "branch5_pool")
-    b2 = layers.Conv3D(cfg.branch_filters, 3, padding="same", kernel_initializer="he_normal",
-                       name="branch3_conv")(second)
+    b2 = layers.Conv3D(
+        cfg.branch_filters, 3, padding="same", kernel_initializer="he_normal", name="branch3_conv"
+    )(second)
     b2 = pool(leaky(b2), "branch3_pool")
     x = layers.Concatenate(name="merge")([b1, b2])
-    x = layers.Conv3D(cfg.merge_filters, 3, padding="same", kernel_initializer="he_normal",
-                      name="merge_conv")(x)
+    x = layers.Conv3D(
+        cfg.merge_filters, 3, padding="same", kernel_initializer="he_normal", name="merge_conv"
+    )(x)
     x = pool(leaky(x), "merge_pool")
     att = make_attention(cfg.attention, reduction=cfg.reduction, l2=cfg.l2, name=cfg.attention)
     if att is not None:
@@ -159,8 +168,9 @@ def _build_dual3dcnn(cfg: Dual3DCNNConfig, n_classes: int, face, second):
     x = layers.Dropout(cfg.dropout, name="drop_flat")(x)
     reg = keras.regularizers.L2(cfg.l2) if cfg.l2 else None
     for i, units in enumerate(cfg.embed_units):
-        x = layers.Dense(units, kernel_initializer="he_normal", kernel_regularizer=reg,
-                         name=f"embed{i}")(x)  # Dense on (B, T, F) == TimeDistributed(Dense)
+        x = layers.Dense(
+            units, kernel_initializer="he_normal", kernel_regularizer=reg, name=f"embed{i}"
+        )(x)  # Dense on (B, T, F) == TimeDistributed(Dense)
         x = leaky(x)
         if i < len(cfg.embed_units) - 1 or cfg.dropout_after_embed:
             x = layers.Dropout(cfg.dropout, name=f"drop_embed{i}")(x)
@@ -178,6 +188,7 @@ def _build_dual3dcnn(cfg: Dual3DCNNConfig, n_classes: int, face, second):
 
 
 # --------------------------------------------------------------------------- section A
+
 
 @register_model(
     "dual3dcnn-gru-ecbam",
@@ -216,10 +227,13 @@ def dual3dcnn_gru_ecbam(cfg: Dual3DCNNConfig, n_classes: int, inputs):
 
 # --------------------------------------------------------------------------- section B
 
+
 @register_model(
     "dual3dcnn-au-msmh",
-    inputs=(InputSpec("face", "face", "clip", frames=30, size=128, channels=3),
-            InputSpec("au", "au", "clip", frames=30, size=128, channels=3)),
+    inputs=(
+        InputSpec("face", "face", "clip", frames=30, size=128, channels=3),
+        InputSpec("au", "au", "clip", frames=30, size=128, channels=3),
+    ),
     config_cls=Dual3DCNNAUConfig,
     description="Dual-branch 3D-CNN (face + AU-region clips) + EC-CBAM + GRU + MSMH",
     reference=EXTENDED,
@@ -228,15 +242,33 @@ def dual3dcnn_gru_ecbam(cfg: Dual3DCNNConfig, n_classes: int, inputs):
         "samm": {"frames": 30, "dropout": 0.5, **_WCE},
         # the SMIC reference script: 10 frames, dropout .3, 32 filters after the merge
         "smic": {"frames": 10, "dropout": 0.3, "merge_filters": 32, **_WCE},
-        "casme3": {"frames": 30, "pool": 2, "dropout": 0.3, "epochs": 100,
-                   "lr_schedule": "step:0.9:20"},
-        "deception": {"frames": 16, "epochs": 100, "loss": "weighted_ce",
-                      "class_weights": (0.5, 0.5)},
+        "casme3": {
+            "frames": 30,
+            "pool": 2,
+            "dropout": 0.3,
+            "epochs": 100,
+            "lr_schedule": "step:0.9:20",
+        },
+        "deception": {
+            "frames": 16,
+            "epochs": 100,
+            "loss": "weighted_ce",
+            "class_weights": (0.5, 0.5),
+        },
     },
     expected_params={"casme2": (3_800_000, 0.03), "smic": (2_800_000, 0.03)},
-    test_overrides={"frames": 18, "size": 27, "gru_units": 64, "d_model": 64,
-                    "scales": (2, 4, 8), "dropout": 0.1, "head_units": (32, 16),
-                    "query_pool": 2, "mh_key_dim": 16, "mh_heads": 2},
+    test_overrides={
+        "frames": 18,
+        "size": 27,
+        "gru_units": 64,
+        "d_model": 64,
+        "scales": (2, 4, 8),
+        "dropout": 0.1,
+        "head_units": (32, 16),
+        "query_pool": 2,
+        "mh_key_dim": 16,
+        "mh_heads": 2,
+    },
     recipe=RECIPE_B,
 )
 def dual3dcnn_au_msmh(cfg: Dual3DCNNAUConfig, n_classes: int, inputs):

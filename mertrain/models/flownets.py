@@ -13,14 +13,19 @@ from mertrain.recipe import LogitAdjusted, Recipe
 
 from .registry import InputSpec, ModelConfig, register_model
 
-AM3F_REF = ("C. Fu, W. Yang, D. Chen, F. Wei, 'AM3F-FlowNet: Attention-Based Multi-Scale "
-            "Multi-Branch Flow Network', Entropy 25(7):1064, 2023")
-STSTNET_REF = ("S.-T. Liong, Y. S. Gan, J. See, H.-Q. Khor, Y.-C. Huang, 'Shallow triple stream "
-               "three-dimensional CNN (STSTNet) for micro-expression recognition', FG 2019 "
-               "(MEGC2019)")
+AM3F_REF = (
+    "C. Fu, W. Yang, D. Chen, F. Wei, 'AM3F-FlowNet: Attention-Based Multi-Scale "
+    "Multi-Branch Flow Network', Entropy 25(7):1064, 2023"
+)
+STSTNET_REF = (
+    "S.-T. Liong, Y. S. Gan, J. See, H.-Q. Khor, Y.-C. Huang, 'Shallow triple stream "
+    "three-dimensional CNN (STSTNet) for micro-expression recognition', FG 2019 "
+    "(MEGC2019)"
+)
 
 
 # --------------------------------------------------------------------------- AM3F-FlowNet
+
 
 @dataclass
 class AM3FConfig(ModelConfig):
@@ -58,12 +63,19 @@ def _conv_bn_relu(x, filters, kernel, name, momentum):
     inputs=(InputSpec("flow", "flow", "image", size=128, channels=3),),
     config_cls=AM3FConfig,
     description="Three flow branches (u, v, strain), multi-scale fusion with spatial attention, "
-                "channel reweighting across branches; logit-adjusted loss",
+    "channel reweighting across branches; logit-adjusted loss",
     reference=AM3F_REF,
-    presets={name: {"loss": "logit_adjusted", "logit_adjust_tau": 1.0}
-             for name in ("casme2", "samm", "smic")},
-    test_overrides={"size": 32, "stem_filters": 8, "scale_filters": 8, "branch_filters": 16,
-                    "dropout": 0.1},
+    presets={
+        name: {"loss": "logit_adjusted", "logit_adjust_tau": 1.0}
+        for name in ("casme2", "samm", "smic")
+    },
+    test_overrides={
+        "size": 32,
+        "stem_filters": 8,
+        "scale_filters": 8,
+        "branch_filters": 16,
+        "dropout": 0.1,
+    },
     recipe=Recipe(epochs=100, batch_size=32, lr=1e-3, loss=LogitAdjusted(tau=1.0)),
 )
 def am3f_flownet(cfg: AM3FConfig, n_classes: int, inputs):
@@ -102,6 +114,7 @@ def am3f_flownet(cfg: AM3FConfig, n_classes: int, inputs):
 
 
 # --------------------------------------------------------------------------- STSTNet
+
 
 @dataclass
 class STSTNetConfig(ModelConfig):

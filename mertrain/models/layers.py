@@ -50,8 +50,9 @@ def _expand_channels(w, ndim: int):
 
 def _pool_stats(x):
     """Channel-wise mean and max maps, concatenated: (..., 2) in the order [mean, max]."""
-    return ops.concatenate([ops.mean(x, axis=-1, keepdims=True),
-                            ops.max(x, axis=-1, keepdims=True)], axis=-1)
+    return ops.concatenate(
+        [ops.mean(x, axis=-1, keepdims=True), ops.max(x, axis=-1, keepdims=True)], axis=-1
+    )
 
 
 @_register
@@ -69,8 +70,14 @@ class ECCBAM(layers.Layer):
     breaks at C=64; here it has C filters, as described.
     """
 
-    def __init__(self, reduction: int = 8, l2: float = 0.01, kernel_size: int = 3,
-                 negative_slope: float = 0.2, **kwargs):
+    def __init__(
+        self,
+        reduction: int = 8,
+        l2: float = 0.01,
+        kernel_size: int = 3,
+        negative_slope: float = 0.2,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.reduction = int(reduction)
         self.l2 = float(l2)
@@ -86,8 +93,9 @@ class ECCBAM(layers.Layer):
         self.avg_fc2 = layers.Dense(c, kernel_initializer="he_normal", name="avg_fc2")
         self.max_fc1 = layers.Dense(hidden, kernel_regularizer=reg, name="max_fc1")
         self.max_fc2 = layers.Dense(c, kernel_initializer="he_normal", name="max_fc2")
-        self.spatial = _conv_cls(ndim)(c, self.kernel_size, padding="same", activation="sigmoid",
-                                       name="spatial")
+        self.spatial = _conv_cls(ndim)(
+            c, self.kernel_size, padding="same", activation="sigmoid", name="spatial"
+        )
         for fc1, fc2 in ((self.avg_fc1, self.avg_fc2), (self.max_fc1, self.max_fc2)):
             fc1.build((None, c))
             fc2.build((None, hidden))
@@ -107,8 +115,13 @@ class ECCBAM(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "reduction": self.reduction, "l2": self.l2,
-                "kernel_size": self.kernel_size, "negative_slope": self.negative_slope}
+        return {
+            **super().get_config(),
+            "reduction": self.reduction,
+            "l2": self.l2,
+            "kernel_size": self.kernel_size,
+            "negative_slope": self.negative_slope,
+        }
 
 
 @_register
@@ -132,8 +145,9 @@ class CBAM(layers.Layer):
         hidden = max(1, c // self.reduction)
         self.fc1 = layers.Dense(hidden, activation="relu", name="fc1")
         self.fc2 = layers.Dense(c, name="fc2")
-        self.spatial = _conv_cls(ndim)(1, self.kernel_size, padding="same", activation="sigmoid",
-                                       name="spatial")
+        self.spatial = _conv_cls(ndim)(
+            1, self.kernel_size, padding="same", activation="sigmoid", name="spatial"
+        )
         self.fc1.build((None, c))
         self.fc2.build((None, hidden))
         self.spatial.build(tuple(input_shape[:-1]) + (2,))
@@ -150,8 +164,11 @@ class CBAM(layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "reduction": self.reduction,
-                "kernel_size": self.kernel_size}
+        return {
+            **super().get_config(),
+            "reduction": self.reduction,
+            "kernel_size": self.kernel_size,
+        }
 
 
 @_register
@@ -163,8 +180,9 @@ class SpatialAttention(layers.Layer):
         self.kernel_size = int(kernel_size)
 
     def build(self, input_shape):
-        self.conv = _conv_cls(len(input_shape))(1, self.kernel_size, padding="same",
-                                                activation="sigmoid", name="conv")
+        self.conv = _conv_cls(len(input_shape))(
+            1, self.kernel_size, padding="same", activation="sigmoid", name="conv"
+        )
         self.conv.build(tuple(input_shape[:-1]) + (2,))
 
     def call(self, x):
@@ -178,7 +196,7 @@ class SpatialAttention(layers.Layer):
 
 
 def make_attention(kind: str, reduction: int = 8, l2: float = 0.01, name: str | None = None):
-    """"ecbam" | "cbam" | "none" -> a layer (or None for none)."""
+    """ "ecbam" | "cbam" | "none" -> a layer (or None for none)."""
     if kind == "ecbam":
         return ECCBAM(reduction=reduction, l2=l2, name=name)
     if kind == "cbam":
@@ -202,8 +220,13 @@ class MultiScaleMultiHeadAttention(layers.Layer):
     here the pooling is built once and ``query_pool=None`` (or 1) disables it.
     """
 
-    def __init__(self, d_model: int = 512, scales=(2, 4, 8, 16, 32, 64, 128, 256),
-                 query_pool: int | None = 10, **kwargs):
+    def __init__(
+        self,
+        d_model: int = 512,
+        scales=(2, 4, 8, 16, 32, 64, 128, 256),
+        query_pool: int | None = 10,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.d_model = int(d_model)
         self.scales = tuple(int(s) for s in scales)
@@ -222,13 +245,16 @@ class MultiScaleMultiHeadAttention(layers.Layer):
                 layer.build((None, None, d if part == "o" else f))
                 dense.append(layer)
         self.dense_layers = dense
-        self.pool = (layers.MaxPooling1D(self.query_pool, padding="same", name="query_pool")
-                     if self.query_pool else None)
+        self.pool = (
+            layers.MaxPooling1D(self.query_pool, padding="same", name="query_pool")
+            if self.query_pool
+            else None
+        )
 
     def call(self, x):
         outs = []
         for i, d in enumerate(self.widths):
-            wq, wk, wv, wo = self.dense_layers[4 * i:4 * i + 4]
+            wq, wk, wv, wo = self.dense_layers[4 * i : 4 * i + 4]
             q, k, v = wq(x), wk(x), wv(x)
             scores = ops.matmul(q, ops.transpose(k, (0, 2, 1))) / math.sqrt(d)
             if self.pool is not None:
@@ -243,8 +269,12 @@ class MultiScaleMultiHeadAttention(layers.Layer):
         return (input_shape[0], t, sum(self.widths))
 
     def get_config(self):
-        return {**super().get_config(), "d_model": self.d_model, "scales": list(self.scales),
-                "query_pool": self.query_pool}
+        return {
+            **super().get_config(),
+            "d_model": self.d_model,
+            "scales": list(self.scales),
+            "query_pool": self.query_pool,
+        }
 
 
 def multi_head_attention(num_heads: int = 8, key_dim: int = 512, name: str | None = None):
@@ -281,7 +311,7 @@ class SplitChannels(layers.Layer):
     """(..., C) -> C tensors (..., 1): one per channel (e.g. u, v, strain of a flow stack)."""
 
     def call(self, x):
-        return [x[..., i:i + 1] for i in range(x.shape[-1])]
+        return [x[..., i : i + 1] for i in range(x.shape[-1])]
 
     def compute_output_shape(self, input_shape):
         return [tuple(input_shape[:-1]) + (1,) for _ in range(input_shape[-1])]
@@ -317,7 +347,7 @@ class MultiFlowReweighting(layers.Layer):
     def call(self, feats):
         z = ops.concatenate(feats, axis=-1)
         a = ops.softmax(self.score(z), axis=-1) * self.n_branches
-        weighted = ops.concatenate([f * a[:, i:i + 1] for i, f in enumerate(feats)], axis=-1)
+        weighted = ops.concatenate([f * a[:, i : i + 1] for i, f in enumerate(feats)], axis=-1)
         return weighted * self.fc2(self.fc1(z))
 
     def compute_output_shape(self, input_shape):

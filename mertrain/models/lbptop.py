@@ -27,9 +27,11 @@ import numpy as np
 
 from .registry import InputSpec, ModelConfig, _choice, register_model
 
-REFERENCE = ("G. Zhao, M. Pietikainen, 'Dynamic texture recognition using local binary patterns "
-             "with an application to facial expressions', TPAMI 2007; MEGC2019 baseline "
-             "(LBP-TOP + SVM)")
+REFERENCE = (
+    "G. Zhao, M. Pietikainen, 'Dynamic texture recognition using local binary patterns "
+    "with an application to facial expressions', TPAMI 2007; MEGC2019 baseline "
+    "(LBP-TOP + SVM)"
+)
 
 
 @dataclass
@@ -58,8 +60,10 @@ class LBPTOPConfig(ModelConfig):
         if self.neighbors < 4 or self.radius_xy < 1 or self.radius_t < 1:
             raise ValueError("neighbors >= 4, radius_xy >= 1, radius_t >= 1")
         if self.frames - 2 * self.radius_t < self.time_blocks:
-            raise ValueError(f"frames={self.frames} leaves fewer valid frames than time_blocks "
-                             f"with radius_t={self.radius_t}")
+            raise ValueError(
+                f"frames={self.frames} leaves fewer valid frames than time_blocks "
+                f"with radius_t={self.radius_t}"
+            )
         margin = max(self.radius_xy, self.radius_t)
         if self.size - 2 * margin < max(self.grid):
             raise ValueError(f"size={self.size} is too small for grid {self.grid}")
@@ -115,9 +119,11 @@ def lbptop_features(clip: np.ndarray, cfg: LBPTOPConfig) -> np.ndarray:
     p, rs, rt = cfg.neighbors, cfg.radius_xy, cfg.radius_t
     m = max(rs, rt)
     if t - 2 * rt < cfg.time_blocks or min(h, w) - 2 * m < max(cfg.grid):
-        raise ValueError(f"clip {v.shape} is too small for radius ({rs}, {rt}) and grid "
-                         f"{cfg.grid} x {cfg.time_blocks}")
-    xy = _plane_codes(v, p, rs, cfg.method)                                       # (T, H, W)
+        raise ValueError(
+            f"clip {v.shape} is too small for radius ({rs}, {rt}) and grid "
+            f"{cfg.grid} x {cfg.time_blocks}"
+        )
+    xy = _plane_codes(v, p, rs, cfg.method)  # (T, H, W)
     xt = _plane_codes(v.transpose(1, 0, 2), p, rt, cfg.method).transpose(1, 0, 2)  # rows
     yt = _plane_codes(v.transpose(2, 0, 1), p, rt, cfg.method).transpose(1, 2, 0)  # columns
     valid = (slice(rt, t - rt), slice(m, h - m), slice(m, w - m))
@@ -131,7 +137,7 @@ def lbptop_features(clip: np.ndarray, cfg: LBPTOPConfig) -> np.ndarray:
         for yi in yb:
             for xi in xb:
                 for codes in planes:
-                    block = codes[ti[0]:ti[-1] + 1, yi[0]:yi[-1] + 1, xi[0]:xi[-1] + 1]
+                    block = codes[ti[0] : ti[-1] + 1, yi[0] : yi[-1] + 1, xi[0] : xi[-1] + 1]
                     hist = np.bincount(block.ravel(), minlength=n_bins)[:n_bins]
                     out.append(hist / max(1, block.size))
     return np.concatenate(out).astype(np.float32)
@@ -148,9 +154,17 @@ def cached_features(clip: np.ndarray, cfg: LBPTOPConfig) -> np.ndarray:
     (about 0.2 s per 30x128x128 clip here) are computed once per process instead of once per fold.
     """
     clip = np.ascontiguousarray(clip)
-    key = (hashlib.blake2b(clip.view(np.uint8).ravel().tobytes(), digest_size=16).hexdigest(),
-           clip.shape, clip.dtype.str, cfg.grid, cfg.time_blocks, cfg.neighbors,
-           cfg.radius_xy, cfg.radius_t, cfg.method)
+    key = (
+        hashlib.blake2b(clip.view(np.uint8).ravel().tobytes(), digest_size=16).hexdigest(),
+        clip.shape,
+        clip.dtype.str,
+        cfg.grid,
+        cfg.time_blocks,
+        cfg.neighbors,
+        cfg.radius_xy,
+        cfg.radius_t,
+        cfg.method,
+    )
     hit = _CACHE.get(key)
     if hit is None:
         hit = lbptop_features(clip, cfg)
@@ -196,13 +210,20 @@ class LBPTOPSVM:
         if len(self.classes_) == 1:  # degenerate fold: predict the only class seen
             self.pipeline_ = None
             return self
-        svm = SVC(kernel="linear", C=self.config.svm_c, class_weight=self.config.class_weight,
-                  random_state=self.seed)
+        svm = SVC(
+            kernel="linear",
+            C=self.config.svm_c,
+            class_weight=self.config.class_weight,
+            random_state=self.seed,
+        )
         folds = int(min(5, counts.min()))
         # Platt scaling on out-of-fold decision values (what SVC(probability=True) did before
         # scikit-learn 1.9 deprecated it); unshuffled stratified folds keep it deterministic.
-        clf = (CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
-               if folds >= 2 else svm)
+        clf = (
+            CalibratedClassifierCV(svm, method="sigmoid", cv=folds, ensemble=False)
+            if folds >= 2
+            else svm
+        )
         pipeline = make_pipeline(StandardScaler(), clf)
         pipeline.fit(feats, y)
         self.pipeline_ = pipeline

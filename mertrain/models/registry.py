@@ -72,8 +72,10 @@ class InputSpec:
 
     def __post_init__(self):
         if self.source not in SOURCE_COMMANDS:
-            raise ValueError(f"InputSpec {self.name!r}: unknown source {self.source!r}; "
-                             f"choose from {sorted(SOURCE_COMMANDS)}")
+            raise ValueError(
+                f"InputSpec {self.name!r}: unknown source {self.source!r}; "
+                f"choose from {sorted(SOURCE_COMMANDS)}"
+            )
         if self.rank not in _RANKS:
             raise ValueError(f"InputSpec {self.name!r}: rank must be one of {_RANKS}")
         if self.rank == "clip" and not self.frames:
@@ -86,8 +88,9 @@ class InputSpec:
         """The merprep command that writes this input's source into the store."""
         return SOURCE_COMMANDS[self.source]
 
-    def shape(self, frames: int | None = None, size: int | None = None,
-              channels: int | None = None) -> tuple[int, ...]:
+    def shape(
+        self, frames: int | None = None, size: int | None = None, channels: int | None = None
+    ) -> tuple[int, ...]:
         """Per-sample shape (no batch axis): (T, H, W, C) for clips, (H, W, C) for images."""
         s = size or self.size
         c = channels or self.channels
@@ -99,6 +102,7 @@ class InputSpec:
 
 
 # --------------------------------------------------------------------------- configuration
+
 
 @dataclass
 class ModelConfig:
@@ -131,13 +135,16 @@ def _check_fields(cls: type, overrides: Mapping[str, Any]) -> None:
     names = {f.name for f in dataclasses.fields(cls)}
     recipe = sorted(set(overrides) & set(RECIPE_PRESET_KEYS))
     if recipe:
-        raise ValueError(f"{cls.__name__}: {', '.join(recipe)} belong to the training recipe, "
-                         "not the architecture (set them on the run's recipe, e.g. "
-                         "RecipeRequest(epochs=...) / mertrain run --epochs)")
+        raise ValueError(
+            f"{cls.__name__}: {', '.join(recipe)} belong to the training recipe, "
+            "not the architecture (set them on the run's recipe, e.g. "
+            "RecipeRequest(epochs=...) / mertrain run --epochs)"
+        )
     unknown = sorted(set(overrides) - names)
     if unknown:
-        raise ValueError(f"{cls.__name__}: unknown option(s) {unknown}; "
-                         f"valid options: {sorted(names)}")
+        raise ValueError(
+            f"{cls.__name__}: unknown option(s) {unknown}; valid options: {sorted(names)}"
+        )
 
 
 def split_preset(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -153,6 +160,7 @@ def _choice(name: str, value: Any, choices: tuple) -> None:
 
 
 # --------------------------------------------------------------------------- spec + registry
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -180,8 +188,10 @@ class ModelSpec:
         if preset is None:
             return {}
         if preset not in self.presets:
-            raise ValueError(f"model {self.name!r} has no preset {preset!r}; "
-                             f"presets: {sorted(self.presets) or 'none'}")
+            raise ValueError(
+                f"model {self.name!r} has no preset {preset!r}; "
+                f"presets: {sorted(self.presets) or 'none'}"
+            )
         return self.presets[preset]
 
     def make_config(self, preset: str | None = None, **overrides: Any) -> ModelConfig:
@@ -210,11 +220,18 @@ class ModelSpec:
             out[spec.name] = spec.shape(
                 frames=getattr(cfg, "frames", None),
                 size=getattr(cfg, "size", None),
-                channels=getattr(cfg, "channels", None) if spec.source != "flow" else None)
+                channels=getattr(cfg, "channels", None) if spec.source != "flow" else None,
+            )
         return out
 
-    def build(self, n_classes: int, preset: str | None = None,
-              config: ModelConfig | None = None, seed: int = 0, **overrides: Any):
+    def build(
+        self,
+        n_classes: int,
+        preset: str | None = None,
+        config: ModelConfig | None = None,
+        seed: int = 0,
+        **overrides: Any,
+    ):
         """Build the model; returns ``(model, config)``. ``seed`` seeds estimators that draw
         random numbers (Keras models are seeded by the caller's ``keras.utils.set_random_seed``)."""
         if not isinstance(n_classes, int) or n_classes < 2:
@@ -232,8 +249,11 @@ class ModelSpec:
         shapes = self.input_shapes(cfg)
         inputs = {k: keras.Input(shape=s, name=k, dtype="float32") for k, s in shapes.items()}
         out = self.builder(cfg, n_classes, inputs)
-        model = out if isinstance(out, keras.Model) else keras.Model(
-            inputs=inputs, outputs=out, name=self.name.replace("-", "_"))
+        model = (
+            out
+            if isinstance(out, keras.Model)
+            else keras.Model(inputs=inputs, outputs=out, name=self.name.replace("-", "_"))
+        )
         return model, cfg
 
 
@@ -241,13 +261,20 @@ class ModelSpec:
 MODELS: Registry[ModelSpec] = Registry("model")
 
 
-def register_model(name: str, *, inputs: tuple[InputSpec, ...] | list[InputSpec],
-                   config_cls: type, kind: str = "keras", description: str = "",
-                   reference: str = "", expected_params: dict[str, tuple[int, float]] | None = None,
-                   presets: dict[str, dict[str, Any]] | None = None,
-                   test_overrides: dict[str, Any] | None = None,
-                   predict_fn: Callable[..., Any] | None = None,
-                   recipe: Recipe | None = None):
+def register_model(
+    name: str,
+    *,
+    inputs: tuple[InputSpec, ...] | list[InputSpec],
+    config_cls: type,
+    kind: str = "keras",
+    description: str = "",
+    reference: str = "",
+    expected_params: dict[str, tuple[int, float]] | None = None,
+    presets: dict[str, dict[str, Any]] | None = None,
+    test_overrides: dict[str, Any] | None = None,
+    predict_fn: Callable[..., Any] | None = None,
+    recipe: Recipe | None = None,
+):
     """Decorator registering ``builder`` under ``name``.
 
     Keras builders are called as ``builder(config, n_classes, inputs)`` with ``inputs`` a dict of
@@ -272,26 +299,40 @@ def register_model(name: str, *, inputs: tuple[InputSpec, ...] | list[InputSpec]
             if spec.source == "flow" and attr == "channels":
                 continue
             if hasattr(defaults, attr) and getattr(spec, attr) != getattr(defaults, attr):
-                raise ValueError(f"{name}: InputSpec {spec.name}.{attr}={getattr(spec, attr)} "
-                                 f"differs from the config default {getattr(defaults, attr)}")
+                raise ValueError(
+                    f"{name}: InputSpec {spec.name}.{attr}={getattr(spec, attr)} "
+                    f"differs from the config default {getattr(defaults, attr)}"
+                )
     recipe = recipe or Recipe()
     for values in presets.values():  # fail at import, not at training time
         arch, recipe_keys = split_preset(values)
         _check_fields(config_cls, arch)
         config_cls(**arch)
         apply_preset(recipe, recipe_keys)
-    for pname in (expected_params or {}):
+    for pname in expected_params or {}:
         if pname != "default" and pname not in presets:
             raise ValueError(f"{name}: expected_params names unknown preset {pname!r}")
 
     def deco(builder):
         family = builder.__module__.rsplit(".", 1)[-1]
-        MODELS.register(name, ModelSpec(
-            name=name, family=family, kind=kind, inputs=inputs, config_cls=config_cls,
-            builder=builder, description=description, reference=reference,
-            expected_params=dict(expected_params) if expected_params else None,
-            presets=presets, test_overrides=dict(test_overrides or {}), predict_fn=predict_fn,
-            recipe=recipe))
+        MODELS.register(
+            name,
+            ModelSpec(
+                name=name,
+                family=family,
+                kind=kind,
+                inputs=inputs,
+                config_cls=config_cls,
+                builder=builder,
+                description=description,
+                reference=reference,
+                expected_params=dict(expected_params) if expected_params else None,
+                presets=presets,
+                test_overrides=dict(test_overrides or {}),
+                predict_fn=predict_fn,
+                recipe=recipe,
+            ),
+        )
         return builder
 
     return deco
@@ -333,8 +374,9 @@ def build_model(name: str, n_classes: int, preset: str | None = None, **override
     return get_model(name).build(n_classes, preset=preset, **overrides)
 
 
-def predict_proba(model, x: Mapping[str, Any], spec: ModelSpec | str | None = None,
-                  batch_size: int = 16):
+def predict_proba(
+    model, x: Mapping[str, Any], spec: ModelSpec | str | None = None, batch_size: int = 16
+):
     """Class probabilities (N, n_classes) as the model's paper predicts them.
 
     sklearn estimators: ``model.predict_proba(x)``. Keras models: the spec's ``predict_fn`` when

@@ -24,12 +24,21 @@ from mertrain.recipe import Plateau, Recipe
 
 from .registry import InputSpec, ModelConfig, _choice, register_model
 
-REFERENCE = ("Spatio-temporal CNNs for micro-expression recognition on SAMM (3D-CNN, CNN+LSTM, "
-             "ConvLSTM2D, 2D-CNN with majority voting); MODELS.md section C")
+REFERENCE = (
+    "Spatio-temporal CNNs for micro-expression recognition on SAMM (3D-CNN, CNN+LSTM, "
+    "ConvLSTM2D, 2D-CNN with majority voting); MODELS.md section C"
+)
 
 _INPUT = (InputSpec("face", "face", "clip", frames=9, size=128, channels=1),)
-_PRESETS = {"samm": {"frames": 9, "epochs": 25, "batch_size": 16, "lr": 3e-3,
-                     "lr_schedule": "plateau:0.5:3"}}
+_PRESETS = {
+    "samm": {
+        "frames": 9,
+        "epochs": 25,
+        "batch_size": 16,
+        "lr": 3e-3,
+        "lr_schedule": "plateau:0.5:3",
+    }
+}
 _TEST = {"size": 32}
 #: CE, Adam 3e-3, 25 epochs, batch 16, ReduceLROnPlateau(0.5, patience 3)
 RECIPE = Recipe(epochs=25, batch_size=16, lr=3e-3, schedule=Plateau(0.5, 3))
@@ -63,8 +72,10 @@ class STCNNConfig(ModelConfig):
         for _ in range(self._blocks):
             s = (s - 2) // 2
         if s < 1:
-            raise ValueError(f"size={self.size} is too small for {self._blocks} blocks of "
-                             f"valid 3x3 conv + 2x2 pooling")
+            raise ValueError(
+                f"size={self.size} is too small for {self._blocks} blocks of "
+                f"valid 3x3 conv + 2x2 pooling"
+            )
 
     @property
     def feature_size(self) -> int:
@@ -124,10 +135,16 @@ class Vote2DConfig(STCNNConfig):
         super().__post_init__()
 
 
-@register_model("stcnn-3dcnn", inputs=_INPUT, config_cls=STCNN3DConfig,
-                description="3D-CNN with 1x3x3 kernels on 9 grayscale key frames",
-                reference=REFERENCE, presets=_PRESETS, test_overrides=_TEST,
-                recipe=RECIPE)
+@register_model(
+    "stcnn-3dcnn",
+    inputs=_INPUT,
+    config_cls=STCNN3DConfig,
+    description="3D-CNN with 1x3x3 kernels on 9 grayscale key frames",
+    reference=REFERENCE,
+    presets=_PRESETS,
+    test_overrides=_TEST,
+    recipe=RECIPE,
+)
 def stcnn_3dcnn(cfg: STCNN3DConfig, n_classes: int, inputs):
     """Section C 3dcnn: [Conv3D(f, 1x3x3, relu) -> MaxPool3D(1,2,2) -> BN] for f in 32, 64 ->
     Flatten -> Dense(32, relu) -> Dropout(.27) -> BN -> Dense(n) (logits)."""
@@ -145,10 +162,16 @@ def stcnn_3dcnn(cfg: STCNN3DConfig, n_classes: int, inputs):
     return layers.Dense(n_classes, name="logits")(x)
 
 
-@register_model("stcnn-cnnlstm", inputs=_INPUT, config_cls=CNNLSTMConfig,
-                description="Per-frame 2D-CNN + LSTM(32) on 9 grayscale key frames",
-                reference=REFERENCE, presets=_PRESETS, test_overrides=_TEST,
-                recipe=RECIPE)
+@register_model(
+    "stcnn-cnnlstm",
+    inputs=_INPUT,
+    config_cls=CNNLSTMConfig,
+    description="Per-frame 2D-CNN + LSTM(32) on 9 grayscale key frames",
+    reference=REFERENCE,
+    presets=_PRESETS,
+    test_overrides=_TEST,
+    recipe=RECIPE,
+)
 def stcnn_cnnlstm(cfg: CNNLSTMConfig, n_classes: int, inputs):
     """Section C cnn+lstm: TD[Conv2D(32, relu) -> MaxPool2D -> Conv2D(64, relu) -> MaxPool2D
     -> Flatten] -> Dropout(.3) -> LSTM(32, dropout .4) -> Dense(24, relu) -> Dropout(.3) ->
@@ -167,10 +190,16 @@ def stcnn_cnnlstm(cfg: CNNLSTMConfig, n_classes: int, inputs):
     return layers.Dense(n_classes, name="logits")(x)
 
 
-@register_model("stcnn-convlstm2d", inputs=_INPUT, config_cls=ConvLSTMConfig,
-                description="ConvLSTM2D(32) on 9 grayscale key frames",
-                reference=REFERENCE, presets=_PRESETS, test_overrides=_TEST,
-                recipe=RECIPE)
+@register_model(
+    "stcnn-convlstm2d",
+    inputs=_INPUT,
+    config_cls=ConvLSTMConfig,
+    description="ConvLSTM2D(32) on 9 grayscale key frames",
+    reference=REFERENCE,
+    presets=_PRESETS,
+    test_overrides=_TEST,
+    recipe=RECIPE,
+)
 def stcnn_convlstm2d(cfg: ConvLSTMConfig, n_classes: int, inputs):
     """Section C convlstm2d: ConvLSTM2D(32, 3x3, return_sequences) -> MaxPool3D(1,2,2) ->
     Flatten -> Dense(64, relu) -> Dropout(.3) -> Dense(n) (logits)."""
@@ -205,11 +234,17 @@ def vote_predict(model, x, batch_size: int = 16) -> np.ndarray:
     return out / out.sum(axis=1, keepdims=True)
 
 
-@register_model("stcnn-2dcnn-vote", inputs=_INPUT, config_cls=Vote2DConfig,
-                description="Per-frame 2D-CNN, clip class by majority vote over the 9 frames",
-                reference=REFERENCE, presets=_PRESETS, predict_fn=vote_predict,
-                test_overrides={**_TEST, "filters": (16, 32, 64), "dense_units": (64, 32)},
-                recipe=RECIPE)
+@register_model(
+    "stcnn-2dcnn-vote",
+    inputs=_INPUT,
+    config_cls=Vote2DConfig,
+    description="Per-frame 2D-CNN, clip class by majority vote over the 9 frames",
+    reference=REFERENCE,
+    presets=_PRESETS,
+    predict_fn=vote_predict,
+    test_overrides={**_TEST, "filters": (16, 32, 64), "dense_units": (64, 32)},
+    recipe=RECIPE,
+)
 def stcnn_2dcnn_vote(cfg: Vote2DConfig, n_classes: int, inputs):
     """Section C 2dcnn + majority voting: [Conv2D(f, 3x3, relu) -> MaxPool2D -> BN] for f in
     64, 128, 256 -> Flatten -> Dense(384, relu) -> Dropout(.42) -> Dense(96, relu) ->

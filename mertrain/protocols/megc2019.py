@@ -88,8 +88,11 @@ def match_key(dataset: str, subject: str, clip: str) -> tuple[str, str, str] | N
 @lru_cache(maxsize=1)
 def official_list() -> tuple[OfficialSample, ...]:
     """The 442 official samples, in file order."""
-    text = resources.files("mertrain.protocols").joinpath(
-        "data/megc2019_combined_3class_gt.csv").read_text("utf-8")
+    text = (
+        resources.files("mertrain.protocols")
+        .joinpath("data/megc2019_combined_3class_gt.csv")
+        .read_text("utf-8")
+    )
     out = []
     for row in csv.reader(io.StringIO(text)):
         if not row:
@@ -101,16 +104,19 @@ def official_list() -> tuple[OfficialSample, ...]:
     return tuple(out)
 
 
-def official_samples(records: Iterable[Mapping[str, Any]], task: Task
-                     ) -> tuple[list[Sample], dict[str, Any]]:
+def official_samples(
+    records: Iterable[Mapping[str, Any]], task: Task
+) -> tuple[list[Sample], dict[str, Any]]:
     """(samples present in the stores with their official labels, coverage info).
 
     Fold subjects use the list's spelling (``samm/006``), so every store version produces the
     same fold names. Raises when the task is not 3class or a whole dataset is absent.
     """
     if task.name != TASK or tuple(task.classes) != CLASSES:
-        raise ProtocolError(f"protocol 'megc2019' is the 3-class composite ({', '.join(CLASSES)}); "
-                            f"use --task {TASK} (got {task.name!r})")
+        raise ProtocolError(
+            f"protocol 'megc2019' is the 3-class composite ({', '.join(CLASSES)}); "
+            f"use --task {TASK} (got {task.name!r})"
+        )
     listed = {match_key(o.dataset, o.subject, o.clip): o for o in official_list()}
     found: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     excluded = 0
@@ -118,8 +124,10 @@ def official_samples(records: Iterable[Mapping[str, Any]], task: Task
         key = match_key(r["dataset"], r["subject"], r.get("clip") or local_name(r["clip_id"]))
         if key is not None and key in listed:
             if key in found:
-                raise ProtocolError(f"MEGC2019 sample {listed[key].clip_id} is in the stores "
-                                    f"twice ({found[key]['clip_id']}, {r['clip_id']})")
+                raise ProtocolError(
+                    f"MEGC2019 sample {listed[key].clip_id} is in the stores "
+                    f"twice ({found[key]['clip_id']}, {r['clip_id']})"
+                )
             found[key] = r
         else:
             excluded += 1
@@ -138,14 +146,19 @@ def official_samples(records: Iterable[Mapping[str, Any]], task: Task
         samples.append(Sample(rec["clip_id"], o.dataset, o.subject_id, o.label))
     absent = [ds for ds in DATASETS if present[ds] == 0]
     if absent:
-        raise ProtocolError("protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM stores "
-                            f"together; none of the listed {', '.join(absent)} samples are in the "
-                            "given stores")
+        raise ProtocolError(
+            "protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM stores "
+            f"together; none of the listed {', '.join(absent)} samples are in the "
+            "given stores"
+        )
     listed_subjects = sorted({o.subject_id for o in official_list()})
     have_subjects = {s.subject_id for s in samples}
     if disagree:
-        log.warning("%d MEGC2019 sample(s) carry a store emotion whose 3-class mapping differs "
-                    "from the official label; the official label is used", disagree)
+        log.warning(
+            "%d MEGC2019 sample(s) carry a store emotion whose 3-class mapping differs "
+            "from the official label; the official label is used",
+            disagree,
+        )
     info = {
         "partial": any(missing.values()),
         "official": dict(OFFICIAL_COUNTS),

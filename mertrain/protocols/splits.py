@@ -30,6 +30,7 @@ from mertrain.protocols.types import Fold, ProtocolError, Sample, Splits
 
 # --------------------------------------------------------------------------- samples
 
+
 def labelled_samples(records: Iterable[Mapping[str, Any]], task: Task) -> list[Sample]:
     """The records the task uses, as Samples sorted by clip id."""
     out = []
@@ -44,16 +45,21 @@ def check_classes(samples: Sequence[Sample], task: Task) -> None:
     """Refuse a mapping that leaves a class without any clip (the model could never learn it
     and UAR would be undefined)."""
     if not samples:
-        raise ProtocolError(f"no clip in the store(s) maps to a class of task {task.name!r} "
-                            f"({', '.join(task.classes)}): {task.description}")
+        raise ProtocolError(
+            f"no clip in the store(s) maps to a class of task {task.name!r} "
+            f"({', '.join(task.classes)}): {task.description}"
+        )
     counts = np.bincount([s.label for s in samples], minlength=len(task.classes))
     empty = [c for c, n in zip(task.classes, counts) if n == 0]
     if empty:
-        raise ProtocolError(f"task {task.name!r} leaves class(es) {', '.join(empty)} without "
-                            "clips in these stores; choose another task or add data")
+        raise ProtocolError(
+            f"task {task.name!r} leaves class(es) {', '.join(empty)} without "
+            "clips in these stores; choose another task or add data"
+        )
 
 
 # --------------------------------------------------------------------------- protocols
+
 
 def _by_subject(samples: Sequence[Sample]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
@@ -86,14 +92,17 @@ def resolve_subjects(names: Sequence[str], subjects: Sequence[str]) -> list[str]
         hits = [s for s in subjects if local_name(s) == name]
         if len(hits) != 1:
             why = "is ambiguous" if hits else "is not in the stores"
-            raise ProtocolError(f"test subject {name!r} {why}; subjects: "
-                                f"{', '.join(subjects[:40])}{' ...' if len(subjects) > 40 else ''}")
+            raise ProtocolError(
+                f"test subject {name!r} {why}; subjects: "
+                f"{', '.join(subjects[:40])}{' ...' if len(subjects) > 40 else ''}"
+            )
         out.append(hits[0])
     return sorted(set(out))
 
 
-def holdout(samples: Sequence[Sample], task: Task, *, test_subjects: Sequence[str] | None = None,
-            **_: Any) -> Splits:
+def holdout(
+    samples: Sequence[Sample], task: Task, *, test_subjects: Sequence[str] | None = None, **_: Any
+) -> Splits:
     """One fold: the named subjects are tested, every other subject trains."""
     if not test_subjects:
         raise ProtocolError("protocol 'holdout' needs --test-subjects")
@@ -101,8 +110,13 @@ def holdout(samples: Sequence[Sample], task: Task, *, test_subjects: Sequence[st
     chosen = resolve_subjects(test_subjects, list(groups))
     if len(chosen) == len(groups):
         raise ProtocolError("holdout: every subject is a test subject; nothing left to train on")
-    return Splits("holdout", task.name, list(task.classes), [_fold("holdout", chosen, groups)],
-                  {"test_subjects": chosen})
+    return Splits(
+        "holdout",
+        task.name,
+        list(task.classes),
+        [_fold("holdout", chosen, groups)],
+        {"test_subjects": chosen},
+    )
 
 
 def kfold(samples: Sequence[Sample], task: Task, *, k: int | None = None, **_: Any) -> Splits:
@@ -112,8 +126,9 @@ def kfold(samples: Sequence[Sample], task: Task, *, k: int | None = None, **_: A
     if k is None or k < 2:
         raise ProtocolError("protocol 'kfold' needs --k of at least 2")
     if k > len(groups):
-        raise ProtocolError(f"kfold: k={k} but only {len(groups)} subjects; every fold needs "
-                            "test subjects")
+        raise ProtocolError(
+            f"kfold: k={k} but only {len(groups)} subjects; every fold needs test subjects"
+        )
     members: list[list[str]] = [[] for _ in range(k)]
     load = [0] * k
     for subject in sorted(groups, key=lambda s: (-len(groups[s]), s)):
@@ -149,8 +164,9 @@ def make_splits(samples: Sequence[Sample], protocol: str, task: Task, **options:
     return fn(samples, task, **options)
 
 
-def build_splits(records: Sequence[Mapping[str, Any]], protocol: str, task: str | Task,
-                 **options: Any) -> tuple[list[Sample], Splits]:
+def build_splits(
+    records: Sequence[Mapping[str, Any]], protocol: str, task: str | Task, **options: Any
+) -> tuple[list[Sample], Splits]:
     """(samples, splits) from store records: the one entry point ``mertrain splits`` and
     ``mertrain run`` share. Raises :class:`ProtocolError` for every unusable combination."""
     task = task if isinstance(task, Task) else _task(task)
@@ -185,8 +201,9 @@ def check_folds(splits: Splits) -> None:
             raise ProtocolError(f"fold {f.name!r} has no training samples")
         both = set(f.test) & set(f.train)
         if both:
-            raise ProtocolError(f"fold {f.name!r} has {len(both)} clip(s) on both sides, e.g. "
-                                f"{sorted(both)[0]!r}")
+            raise ProtocolError(
+                f"fold {f.name!r} has {len(both)} clip(s) on both sides, e.g. {sorted(both)[0]!r}"
+            )
         twice = seen & set(f.test)
         if twice:
             raise ProtocolError(f"clip {sorted(twice)[0]!r} is tested in two folds")
@@ -197,14 +214,18 @@ def check_against(splits: Splits, samples: Sequence[Sample], task: Task) -> None
     """A saved split (``--splits FILE``) must fit these stores: same task classes, and every
     clip id it names is a labelled clip of the stores."""
     if list(splits.classes) != list(task.classes):
-        raise ProtocolError(f"splits file classes {splits.classes} differ from task "
-                            f"{task.name!r} classes {list(task.classes)}")
+        raise ProtocolError(
+            f"splits file classes {splits.classes} differ from task "
+            f"{task.name!r} classes {list(task.classes)}"
+        )
     known = {s.clip_id for s in samples}
     unknown = sorted({c for f in splits.folds for c in (*f.test, *f.train)} - known)
     if unknown:
-        raise ProtocolError(f"splits file names {len(unknown)} clip id(s) the stores do not hold "
-                            f"(as labelled clips of task {task.name!r}), e.g. "
-                            f"{', '.join(unknown[:3])}")
+        raise ProtocolError(
+            f"splits file names {len(unknown)} clip id(s) the stores do not hold "
+            f"(as labelled clips of task {task.name!r}), e.g. "
+            f"{', '.join(unknown[:3])}"
+        )
     check_folds(splits)
 
 
@@ -227,14 +248,16 @@ def parse_fold_selection(text: str | None, n_folds: int) -> list[int]:
         if hi < lo:
             raise ProtocolError(f"--folds {text!r}: range {lo}-{hi} is backwards")
         if hi >= n_folds:
-            raise ProtocolError(f"--folds {text!r}: fold {hi} does not exist (folds 0-"
-                                f"{n_folds - 1})")
+            raise ProtocolError(
+                f"--folds {text!r}: fold {hi} does not exist (folds 0-{n_folds - 1})"
+            )
         chosen.update(range(lo, hi + 1))
     return sorted(chosen)
 
 
-def inner_validation_subjects(train_subjects: Sequence[str], fraction: float,
-                              seed: int) -> list[str]:
+def inner_validation_subjects(
+    train_subjects: Sequence[str], fraction: float, seed: int
+) -> list[str]:
     """Whole subjects held out of a fold's TRAINING subjects for epoch selection.
 
     ``ceil(fraction * n)`` subjects (at least one, at most n - 1), drawn by a generator seeded

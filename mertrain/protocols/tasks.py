@@ -16,23 +16,49 @@ from merprep.registry import Registry
 
 #: MEGC2019 3-class mapping (FORMATS.md): classes in index order negative, positive, surprise.
 _THREE_CLASS: dict[str, dict[str, str]] = {
-    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
-               "surprise": "surprise"},
-    "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative",
-             "fear": "negative", "sadness": "negative", "happiness": "positive",
-             "surprise": "surprise"},
+    "casme2": {
+        "disgust": "negative",
+        "repression": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
+    "samm": {
+        "anger": "negative",
+        "contempt": "negative",
+        "disgust": "negative",
+        "fear": "negative",
+        "sadness": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+    },
     "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
     # CAS(ME)^3 (our reading; the dataset paper's 3-class grouping): anger, disgust, fear and sad
     # are negative, happy positive, surprise surprise; "others" dropped.
-    "casme3": {"anger": "negative", "disgust": "negative", "fear": "negative", "sad": "negative",
-               "happy": "positive", "surprise": "surprise"},
+    "casme3": {
+        "anger": "negative",
+        "disgust": "negative",
+        "fear": "negative",
+        "sad": "negative",
+        "happy": "positive",
+        "surprise": "surprise",
+    },
 }
 #: For datasets without their own table (manifest data): common emotion words.
 _THREE_CLASS_GENERIC = {
-    "negative": "negative", "anger": "negative", "angry": "negative", "contempt": "negative",
-    "disgust": "negative", "fear": "negative", "sadness": "negative", "sad": "negative",
-    "repression": "negative", "happiness": "positive", "happy": "positive",
-    "positive": "positive", "surprise": "surprise", "surprised": "surprise",
+    "negative": "negative",
+    "anger": "negative",
+    "angry": "negative",
+    "contempt": "negative",
+    "disgust": "negative",
+    "fear": "negative",
+    "sadness": "negative",
+    "sad": "negative",
+    "repression": "negative",
+    "happiness": "positive",
+    "happy": "positive",
+    "positive": "positive",
+    "surprise": "surprise",
+    "surprised": "surprise",
 }
 
 
@@ -65,31 +91,63 @@ def _identity(names: tuple[str, ...]) -> dict[str, str]:
 
 _TASKS: tuple[Task, ...] = (
     Task(
-        "3class", ("negative", "positive", "surprise"),
+        "3class",
+        ("negative", "positive", "surprise"),
         "MEGC2019 composite classes (FORMATS.md): negative, positive, surprise; others dropped.",
-        _THREE_CLASS, _THREE_CLASS_GENERIC),
+        _THREE_CLASS,
+        _THREE_CLASS_GENERIC,
+    ),
     Task(
-        "5class", ("happiness", "surprise", "disgust", "repression", "others"),
+        "5class",
+        ("happiness", "surprise", "disgust", "repression", "others"),
         "CASME II 5-class: happiness, surprise, disgust, repression, others (fear and sadness, "
         "too rare, dropped).",
         {"casme2": _identity(("happiness", "surprise", "disgust", "repression", "others"))},
-        datasets=("casme2",)),
+        datasets=("casme2",),
+    ),
     Task(
-        "7class", ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"),
+        "7class",
+        ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise"),
         "SAMM 7-class: the seven basic emotions; Other dropped.",
-        {"samm": _identity(("anger", "contempt", "disgust", "fear", "happiness", "sadness",
-                            "surprise"))},
-        datasets=("samm",)),
+        {
+            "samm": _identity(
+                ("anger", "contempt", "disgust", "fear", "happiness", "sadness", "surprise")
+            )
+        },
+        datasets=("samm",),
+    ),
     Task(
-        "binary", ("negative", "positive"),
+        "binary",
+        ("negative", "positive"),
         "Positive (happiness) vs negative (every other emotion except surprise and "
         "other/others), as in MODELS.md section C.",
-        {}, generic={**dict.fromkeys(("anger", "contempt", "disgust", "fear", "sadness", "sad", "repression", "negative"), "negative"), "happiness": "positive", "happy": "positive", "positive": "positive"}),
+        {},
+        generic={
+            **dict.fromkeys(
+                (
+                    "anger",
+                    "contempt",
+                    "disgust",
+                    "fear",
+                    "sadness",
+                    "sad",
+                    "repression",
+                    "negative",
+                ),
+                "negative",
+            ),
+            "happiness": "positive",
+            "happy": "positive",
+            "positive": "positive",
+        },
+    ),
     Task(
-        "deception", ("deceptive", "truthful"),
+        "deception",
+        ("deceptive", "truthful"),
         "Real-life Deception: deceptive vs truthful (the record's emotion holds the class).",
         {"deception": {"deceptive": "deceptive", "truthful": "truthful"}},
-        datasets=("deception",)),
+        datasets=("deception",),
+    ),
 )
 #: task name -> Task
 TASKS: Registry[Task] = Registry("task")

@@ -49,8 +49,9 @@ class Splits:
             "protocol": self.protocol,
             "task": self.task,
             "classes": list(self.classes),
-            "folds": [{"name": f.name, "test": list(f.test), "train": list(f.train)}
-                      for f in self.folds],
+            "folds": [
+                {"name": f.name, "test": list(f.test), "train": list(f.train)} for f in self.folds
+            ],
             "info": self.info,
         }
 
@@ -74,16 +75,24 @@ class Splits:
     def from_json(cls, text: str, source: str | None = None) -> Splits:
         try:
             d = json.loads(text)
-            splits = cls(str(d["protocol"]), str(d["task"]), [str(c) for c in d["classes"]],
-                         [Fold(str(f["name"]), [str(c) for c in f["test"]],
-                               [str(c) for c in f["train"]]) for f in d["folds"]],
-                         dict(d.get("info") or {}))
+            splits = cls(
+                str(d["protocol"]),
+                str(d["task"]),
+                [str(c) for c in d["classes"]],
+                [
+                    Fold(str(f["name"]), [str(c) for c in f["test"]], [str(c) for c in f["train"]])
+                    for f in d["folds"]
+                ],
+                dict(d.get("info") or {}),
+            )
         except (ValueError, KeyError, TypeError) as exc:
-            raise ProtocolError(f"not a splits file ({exc.__class__.__name__}: {exc})",
-                                file=source) from None
+            raise ProtocolError(
+                f"not a splits file ({exc.__class__.__name__}: {exc})", file=source
+            ) from None
         if "sha256" in d and d["sha256"] != splits.sha256:
-            raise ProtocolError("splits file was edited: its sha256 does not match its content",
-                                file=source)
+            raise ProtocolError(
+                "splits file was edited: its sha256 does not match its content", file=source
+            )
         return splits
 
     @classmethod
@@ -101,14 +110,18 @@ class Splits:
     def summary(self) -> str:
         """A few human lines: folds, test/train sizes, coverage."""
         sizes = [len(f.test) for f in self.folds]
-        lines = [f"protocol {self.protocol}  task {self.task}  classes {', '.join(self.classes)}",
-                 f"{len(self.folds)} folds, {sum(sizes)} test clips "
-                 f"(per fold {min(sizes, default=0)}-{max(sizes, default=0)})",
-                 f"sha256 {self.sha256}"]
+        lines = [
+            f"protocol {self.protocol}  task {self.task}  classes {', '.join(self.classes)}",
+            f"{len(self.folds)} folds, {sum(sizes)} test clips "
+            f"(per fold {min(sizes, default=0)}-{max(sizes, default=0)})",
+            f"sha256 {self.sha256}",
+        ]
         if self.info.get("partial"):
             missing = self.info.get("missing", {})
-            lines.append("PARTIAL: listed samples missing from the stores: " + ", ".join(
-                f"{ds} {n}" for ds, n in missing.items() if n))
+            lines.append(
+                "PARTIAL: listed samples missing from the stores: "
+                + ", ".join(f"{ds} {n}" for ds, n in missing.items() if n)
+            )
         if self.info.get("excluded"):
             lines.append(f"excluded {self.info['excluded']} store clip(s) not in the official list")
         for i, f in enumerate(self.folds):

@@ -10,18 +10,42 @@ file, including the two unnamed blank ones; quirks reproduced: 1 row in 8 has it
 from __future__ import annotations
 
 from merprep.errors import MerprepError
-from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
-                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           SampleContext, Vocabulary, au_cell, clip_span,
-                                           write_image, write_xlsx)
+from merprep.sample.layouts.common import (
+    ANIMATION,
+    AU4,
+    AU9_10,
+    AU12,
+    BROW_RAISE,
+    OTHER,
+    PLAN,
+    SCHEDULE,
+    ClipPlan,
+    EmotionSpec,
+    LayoutResult,
+    SampleContext,
+    Vocabulary,
+    au_cell,
+    clip_span,
+    write_image,
+    write_xlsx,
+)
 
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 225.0  # faces about 280x340 px in the frame; jaw-to-jaw about 225
 FPS = 200.0
 FRAMES_FOLDER = "CASME2_RAW_selected"
 ANNOTATION = "CASME2-coding-20190701.xlsx"
-HEADER = ("Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
-          "Action Units", "Estimated Emotion")
+HEADER = (
+    "Subject",
+    "Filename",
+    None,
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    None,
+    "Action Units",
+    "Estimated Emotion",
+)
 
 VOCABULARY = Vocabulary(
     emotions=(
@@ -33,8 +57,15 @@ VOCABULARY = Vocabulary(
         EmotionSpec("sadness", None, AU4, ("4+15", "R4+15")),
         EmotionSpec("others", None, OTHER, ("14", "17", "L10+R12", "R14")),
     ),
-    extra_order=(("others", OTHER), ("fear", AU4), ("sadness", AU4), ("repression", AU9_10),
-                 ("disgust", AU4), ("happiness", AU12), ("surprise", BROW_RAISE)),
+    extra_order=(
+        ("others", OTHER),
+        ("fear", AU4),
+        ("sadness", AU4),
+        ("repression", AU9_10),
+        ("disgust", AU4),
+        ("happiness", AU12),
+        ("surprise", BROW_RAISE),
+    ),
 )
 
 
@@ -62,11 +93,22 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
             n = ctx.clip_length or int(rng.integers(40, 71))
             start = int(rng.integers(1, 300))
             onset, apex, offset = clip_span(rng, n)
-            plans.append(ClipPlan(
-                subject=subject, subject_index=s, clip_index=c, clip=name, emotion=emotion.word,
-                aus=emotion.pick_aus(rng), onset=start + onset, apex=start + apex,
-                offset=start + offset, frames=list(range(start, start + n)), fps=FPS,
-                source=f"{FRAMES_FOLDER}/{subject}/{name}"))
+            plans.append(
+                ClipPlan(
+                    subject=subject,
+                    subject_index=s,
+                    clip_index=c,
+                    clip=name,
+                    emotion=emotion.word,
+                    aus=emotion.pick_aus(rng),
+                    onset=start + onset,
+                    apex=start + apex,
+                    offset=start + offset,
+                    frames=list(range(start, start + n)),
+                    fps=FPS,
+                    source=f"{FRAMES_FOLDER}/{subject}/{name}",
+                )
+            )
     return ctx.number_rows(plans, first_row=2, hide_apex_every=8, missing="/")
 
 
@@ -75,16 +117,28 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan in plans:
         s = plan.subject_index
-        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan],
-                               s, plan.clip_index, ANIMATION)
+        recording = ctx.record(
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan], s, plan.clip_index, ANIMATION
+        )
         folder = ctx.out / plan.source
         for number, image in recording.frames(plan.frames):
             write_image(folder / f"img{number}.jpg", image)
         truth.append(recording.truth(ctx.dataset))
         ctx.clip_done()
     rows = [HEADER] + [
-        (int(p.subject[3:]), p.clip, None, p.onset, p.apex_written, p.offset, None,
-         au_cell(p.aus), p.emotion) for p in plans]
+        (
+            int(p.subject[3:]),
+            p.clip,
+            None,
+            p.onset,
+            p.apex_written,
+            p.offset,
+            None,
+            au_cell(p.aus),
+            p.emotion,
+        )
+        for p in plans
+    ]
     annotation = ctx.out / ANNOTATION
     write_xlsx(annotation, [("Sheet1", rows)])
     return LayoutResult(root=ctx.out, annotation_file=annotation, clips=truth)

@@ -35,10 +35,26 @@ import numpy as np
 
 from merprep.sample import TRUTH_FILE
 from merprep.sample.faces import Rendering, load_photos
-from merprep.sample.layouts.common import (ANIMATION, AU4, AU9_10, AU12, BROW_RAISE, OTHER, PLAN,
-                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           SampleContext, Vocabulary, au_cell, encode_image,
-                                           objective_class, write_image, write_xlsx)
+from merprep.sample.layouts.common import (
+    ANIMATION,
+    AU4,
+    AU9_10,
+    AU12,
+    BROW_RAISE,
+    OTHER,
+    PLAN,
+    SCHEDULE,
+    ClipPlan,
+    EmotionSpec,
+    LayoutResult,
+    SampleContext,
+    Vocabulary,
+    au_cell,
+    encode_image,
+    objective_class,
+    write_image,
+    write_xlsx,
+)
 
 FRAME_SIZE = (1280, 720)
 FACE_WIDTH = 280.0
@@ -59,13 +75,19 @@ VOCABULARY = Vocabulary(
         EmotionSpec("sad", "negative", AU9_10, ("10+15", "15+10")),
         EmotionSpec("others", None, OTHER, ("14", "17", "L14")),
     ),
-    extra_order=(("others", OTHER), ("anger", AU4), ("fear", AU4), ("sad", AU9_10),
-                 ("disgust", AU9_10), ("happy", AU12), ("surprise", BROW_RAISE)),
+    extra_order=(
+        ("others", OTHER),
+        ("anger", AU4),
+        ("fear", AU4),
+        ("sad", AU9_10),
+        ("disgust", AU9_10),
+        ("happy", AU12),
+        ("surprise", BROW_RAISE),
+    ),
 )
 
 
-def group_into_videos(rng: np.random.Generator, n_clips: int, force_pair: bool
-                      ) -> list[list[int]]:
+def group_into_videos(rng: np.random.Generator, n_clips: int, force_pair: bool) -> list[list[int]]:
     """Which clips share a stimulus video: about a third of videos hold two (13 videos at most)."""
     groups: list[list[int]] = []
     for c in range(n_clips):
@@ -103,12 +125,26 @@ def plan_videos(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int]]]:
                 word = emotion.word
                 if word == "others" and rng.random() < 0.2:
                     word = "Others"  # the real sheet capitalises it a few times
-                plans.append(ClipPlan(
-                    subject=subject, subject_index=s, clip_index=c, clip=letter, emotion=word,
-                    aus=emotion.pick_aus(rng), onset=onset, apex=apex, offset=offset, frames=[],
-                    fps=FPS, source=f"{FRAMES_FOLDER}/{subject}/{letter}/color",
-                    extra={"depth_source": f"{FRAMES_FOLDER}/{subject}/{letter}/depth",
-                           "index_in_video": k + 1}))
+                plans.append(
+                    ClipPlan(
+                        subject=subject,
+                        subject_index=s,
+                        clip_index=c,
+                        clip=letter,
+                        emotion=word,
+                        aus=emotion.pick_aus(rng),
+                        onset=onset,
+                        apex=apex,
+                        offset=offset,
+                        frames=[],
+                        fps=FPS,
+                        source=f"{FRAMES_FOLDER}/{subject}/{letter}/color",
+                        extra={
+                            "depth_source": f"{FRAMES_FOLDER}/{subject}/{letter}/depth",
+                            "index_in_video": k + 1,
+                        },
+                    )
+                )
                 position = offset + 1 + int(rng.integers(3, 9))
             end = plans[-1].offset + int(rng.integers(2, 5) if short else rng.integers(3, 9))
             timeline = list(range(start, end + 1))
@@ -166,8 +202,18 @@ def write(ctx: SampleContext) -> LayoutResult:
         plan = rows[i]
         plan.annotation_row = truth[i]["annotation_row"] = excel_row
         plan.apex_written = truth[i]["apex_annotated"] = str(plan.apex)
-        table.append((plan.subject, plan.clip, str(plan.onset), str(plan.apex), str(plan.offset),
-                      plan.aus, ROMAN[objective_class(plan.au_codes) - 1], plan.emotion))
+        table.append(
+            (
+                plan.subject,
+                plan.clip,
+                str(plan.onset),
+                str(plan.apex),
+                str(plan.offset),
+                plan.aus,
+                ROMAN[objective_class(plan.au_codes) - 1],
+                plan.emotion,
+            )
+        )
     annotation = ctx.out / ANNOTATION
     write_xlsx(annotation, [("label", table), ("Sheet1", []), ("Sheet3", [])])
     truth = [truth[i] for i in order]
@@ -192,8 +238,13 @@ PART_C_VOCABULARY = Vocabulary(
         EmotionSpec("surprise", "surprise", BROW_RAISE, ("1,2", "2,1")),
         EmotionSpec("others", None, OTHER, ("14", "17", "14,24")),
     ),
-    extra_order=(("others", OTHER), ("negative", AU4), ("positive", AU12),
-                 ("surprise", BROW_RAISE), ("negative", AU9_10)),
+    extra_order=(
+        ("others", OTHER),
+        ("negative", AU4),
+        ("positive", AU12),
+        ("surprise", BROW_RAISE),
+        ("negative", AU9_10),
+    ),
 )
 
 
@@ -202,8 +253,9 @@ def plan_part_c(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int], lis
     and the frame numbers written (the timeline less a few dropped frames)."""
     subjects = []
     for s in range(ctx.subjects):
-        emotions = PART_C_VOCABULARY.schedule(ctx.clips_per_subject, s,
-                                              ctx.rng(_PART_C_KEY + s, SCHEDULE))
+        emotions = PART_C_VOCABULARY.schedule(
+            ctx.clips_per_subject, s, ctx.rng(_PART_C_KEY + s, SCHEDULE)
+        )
         rng = ctx.rng(_PART_C_KEY + s, PLAN)
         position = 1 + int(rng.integers(2, 5))
         plans = []
@@ -212,15 +264,27 @@ def plan_part_c(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int], lis
             onset, offset = position, position + length - 1
             apex = onset + int(round(rng.uniform(0.3, 0.6) * (length - 1)))
             apex = min(max(apex, onset + 1), offset - 1)
-            plans.append(ClipPlan(
-                subject=f"sub{s + 1:02d}", subject_index=s, clip_index=c, clip=f"me{c + 1:02d}",
-                emotion=emotion.word, aus=emotion.pick_aus(rng), onset=onset, apex=apex,
-                offset=offset, frames=[], fps=FPS,
-                source=f"{PART_C_FRAMES}/{s + 1}/color", extra={"sub": s + 1, "count": c + 1}))
+            plans.append(
+                ClipPlan(
+                    subject=f"sub{s + 1:02d}",
+                    subject_index=s,
+                    clip_index=c,
+                    clip=f"me{c + 1:02d}",
+                    emotion=emotion.word,
+                    aus=emotion.pick_aus(rng),
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    frames=[],
+                    fps=FPS,
+                    source=f"{PART_C_FRAMES}/{s + 1}/color",
+                    extra={"sub": s + 1, "count": c + 1},
+                )
+            )
             position = offset + 1 + int(rng.integers(3, 9))
         timeline = list(range(1, position + int(rng.integers(1, 4))))
         keys = {f for p in plans for f in (p.onset, p.apex, p.offset)}
-        candidates = [f for f in timeline[1:plans[0].onset] if f not in keys]
+        candidates = [f for f in timeline[1 : plans[0].onset] if f not in keys]
         dropped = {int(f) for f in rng.choice(candidates, min(2, len(candidates)), replace=False)}
         written = [f for f in timeline if f not in dropped]
         for plan in plans:
@@ -234,8 +298,9 @@ def write_part_c(ctx: SampleContext) -> LayoutResult:
     truth, rows = [], [PART_C_HEADER]
     for plans, timeline, written in plan_part_c(ctx):
         s = plans[0].subject_index
-        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH), plans,
-                               _PART_C_KEY + s, ANIMATION)
+        recording = ctx.record(
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH), plans, _PART_C_KEY + s, ANIMATION
+        )
         color = ctx.out / plans[0].source
         kept = set(written)
         for number, image in recording.frames(timeline):
@@ -244,34 +309,68 @@ def write_part_c(ctx: SampleContext) -> LayoutResult:
         position = {number: i for i, number in enumerate(written)}
         for i, plan in enumerate(plans):
             record = recording.truth("casme3c", i)
-            record.update(onset=position[plan.onset], apex=position[plan.apex],
-                          offset=position[plan.offset], onset_file=plan.onset,
-                          apex_file=plan.apex, offset_file=plan.offset, apex_annotated=None,
-                          annotation_row=len(rows) + 1)
+            record.update(
+                onset=position[plan.onset],
+                apex=position[plan.apex],
+                offset=position[plan.offset],
+                onset_file=plan.onset,
+                apex_file=plan.apex,
+                offset_file=plan.offset,
+                apex_annotated=None,
+                annotation_row=len(rows) + 1,
+            )
             truth.append(record)
-            rows.append((plan.extra["sub"], plan.extra["count"], position[plan.onset],
-                         position[plan.offset], au_cell(plan.aus), plan.emotion))
+            rows.append(
+                (
+                    plan.extra["sub"],
+                    plan.extra["count"],
+                    position[plan.onset],
+                    position[plan.offset],
+                    au_cell(plan.aus),
+                    plan.emotion,
+                )
+            )
             ctx.clip_done()
     annotation = ctx.out / PART_C_ANNOTATION
     write_xlsx(annotation, [("mockCrimeME", rows)])
     return LayoutResult(root=ctx.out, annotation_file=annotation, clips=truth)
 
 
-def generate_part_c(out: Path, *, subjects: int = 2, clips_per_subject: int = 6,
-                    amplitude: float = 3.0, seed: int = 0, clip_length: int | None = None
-                    ) -> LayoutResult:
+def generate_part_c(
+    out: Path,
+    *,
+    subjects: int = 2,
+    clips_per_subject: int = 6,
+    amplitude: float = 3.0,
+    seed: int = 0,
+    clip_length: int | None = None,
+) -> LayoutResult:
     """Write a part C sample into the new folder ``out`` with ``merprep_sample_truth.json``
     (what :func:`merprep.sample.generate` does for the other layouts)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=False)
-    ctx = SampleContext(dataset="casme3", out=out, subjects=subjects,
-                        clips_per_subject=clips_per_subject, amplitude=float(amplitude),
-                        seed=int(seed), clip_length=clip_length, modality="HS",
-                        photos=load_photos())
+    ctx = SampleContext(
+        dataset="casme3",
+        out=out,
+        subjects=subjects,
+        clips_per_subject=clips_per_subject,
+        amplitude=float(amplitude),
+        seed=int(seed),
+        clip_length=clip_length,
+        modality="HS",
+        photos=load_photos(),
+    )
     result = write_part_c(ctx)
-    document = {"dataset": "casme3c", "seed": int(seed), "amplitude": float(amplitude),
-                "subjects": subjects, "clips_per_subject": clips_per_subject,
-                "clip_length": clip_length, "root": ".",
-                "annotation_file": PART_C_ANNOTATION, "clips": result.clips}
+    document = {
+        "dataset": "casme3c",
+        "seed": int(seed),
+        "amplitude": float(amplitude),
+        "subjects": subjects,
+        "clips_per_subject": clips_per_subject,
+        "clip_length": clip_length,
+        "root": ".",
+        "annotation_file": PART_C_ANNOTATION,
+        "clips": result.clips,
+    }
     (out / TRUTH_FILE).write_text(json.dumps(document, indent=1) + "\n")
     return result

@@ -19,10 +19,11 @@ import csv
 import io
 import itertools
 import zipfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -59,27 +60,29 @@ class SampleContext:
         """A generator determined by (seed, dataset, *keys) alone."""
         return np.random.default_rng([self.seed, _DATASET_KEYS[self.dataset], *keys])
 
-    def render(self, subject_index: int, frame_size: tuple[int, int], face_width: float
-               ) -> Rendering:
+    def render(
+        self, subject_index: int, frame_size: tuple[int, int], face_width: float
+    ) -> Rendering:
         """Subject ``subject_index`` at rest in a frame of ``frame_size`` (rendered once)."""
         key = (subject_index, tuple(frame_size), face_width)
         if key not in self._renderings:
-            self._renderings[key] = render_subject(self.photos, self.seed, subject_index,
-                                                   frame_size, face_width)
+            self._renderings[key] = render_subject(
+                self.photos, self.seed, subject_index, frame_size, face_width
+            )
         return self._renderings[key]
 
     def amplitude_px(self, rendering: Rendering) -> float:
         """``amplitude`` is given at CASME II face scale; scale it to this face's size."""
         return self.amplitude * rendering.face_width / REFERENCE_FACE_WIDTH
 
-    def record(self, rendering: Rendering, plans: Sequence["ClipPlan"], *seed_keys: int
-               ) -> "Recording":
+    def record(self, rendering: Rendering, plans: Sequence[ClipPlan], *seed_keys: int) -> Recording:
         """The animation of ``plans`` on ``rendering``, at this run's amplitude, its motion
         noise drawn from ``rng(*seed_keys)``."""
         return Recording(rendering, plans, self.amplitude_px(rendering), self.rng(*seed_keys))
 
-    def number_rows(self, plans: list["ClipPlan"], first_row: int, hide_apex_every: int,
-                    missing: Any) -> list["ClipPlan"]:
+    def number_rows(
+        self, plans: list[ClipPlan], first_row: int, hide_apex_every: int, missing: Any
+    ) -> list[ClipPlan]:
         """Give the plans their annotation rows (from ``first_row``) and write about every
         ``hide_apex_every``-th apex as ``missing`` (a seeded choice), as the real sheets leave
         some apexes unannotated."""
@@ -145,8 +148,7 @@ class Vocabulary:
                 return e
         raise KeyError((word, family))
 
-    def schedule(self, n: int, subject_index: int, rng: np.random.Generator
-                 ) -> list[EmotionSpec]:
+    def schedule(self, n: int, subject_index: int, rng: np.random.Generator) -> list[EmotionSpec]:
         """The emotions of one subject's ``n`` clips.
 
         The first six are 2 negative (one AU4-animated, one AU9/10-animated, different words
@@ -161,8 +163,14 @@ class Vocabulary:
         second_neg = second_choices[subject_index % len(second_choices)]
         positives = [e for e in self.emotions if e.group == "positive"]
         surprises = [e for e in self.emotions if e.group == "surprise"]
-        core = [first_neg, second_neg, positives[0], positives[subject_index % len(positives)],
-                surprises[0], surprises[-1]]
+        core = [
+            first_neg,
+            second_neg,
+            positives[0],
+            positives[subject_index % len(positives)],
+            surprises[0],
+            surprises[-1],
+        ]
         order = rng.permutation(len(core))
         core = [core[i] for i in order]
         extras = (self.find(w, f) for w, f in itertools.cycle(self.extra_order))
@@ -172,6 +180,7 @@ class Vocabulary:
 # --------------------------------------------------------------------------------------------
 # Clip plans
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ClipPlan:
@@ -201,8 +210,9 @@ class ClipPlan:
         return codes
 
 
-def clip_span(rng: np.random.Generator, n_frames: int, lead: int = 0, tail: int = 0
-              ) -> tuple[int, int, int]:
+def clip_span(
+    rng: np.random.Generator, n_frames: int, lead: int = 0, tail: int = 0
+) -> tuple[int, int, int]:
     """Positions (onset, apex, offset) within ``n_frames``: ``lead`` rest frames before the onset,
     ``tail`` after the offset, apex 30-60 % of the way from onset to offset."""
     onset = lead
@@ -224,6 +234,7 @@ def every_nth(rng: np.random.Generator, n: int, period: int) -> set[int]:
 # Rendering a recording
 # --------------------------------------------------------------------------------------------
 
+
 class Recording:
     """The frames of one recording of a rendered subject holding the given planned expressions.
 
@@ -231,14 +242,21 @@ class Recording:
     are timed by their plans' onset/apex/offset on the same numbering.
     """
 
-    def __init__(self, rendering: Rendering, plans: Sequence[ClipPlan], amplitude_px: float,
-                 rng: np.random.Generator):
+    def __init__(
+        self,
+        rendering: Rendering,
+        plans: Sequence[ClipPlan],
+        amplitude_px: float,
+        rng: np.random.Generator,
+    ):
         self.rendering = rendering
         self.plans = list(plans)
         self.amplitude_px = amplitude_px
         self._animator = Animator(rendering, rng)
-        self.expressions = [self._animator.expression(p.au_codes, amplitude_px, p.onset, p.apex,
-                                                      p.offset) for p in self.plans]
+        self.expressions = [
+            self._animator.expression(p.au_codes, amplitude_px, p.onset, p.apex, p.offset)
+            for p in self.plans
+        ]
         self.regions = [motion_region(e.field) for e in self.expressions]
 
     def frames(self, timeline: Iterable[int]) -> Iterator[tuple[int, np.ndarray]]:
@@ -260,8 +278,9 @@ class Recording:
             "annotation_row": plan.annotation_row,
             "emotion": plan.emotion,
             "aus": plan.aus,
-            "animated_aus": [f"{c.side if c.side in ('L', 'R') else ''}{c.code}"
-                             for c in plan.au_codes],
+            "animated_aus": [
+                f"{c.side if c.side in ('L', 'R') else ''}{c.code}" for c in plan.au_codes
+            ],
             "region": list(self.regions[i]),
             "amplitude_px": round(self.amplitude_px, 3),
             "fps": plan.fps,
@@ -270,8 +289,9 @@ class Recording:
             "last_frame": plan.frames[-1],
             "frame_size": list(self.rendering.size),
             "rendering": _rounded(self.rendering.params),
-            "landmarks": [[round(float(x), 1), round(float(y), 1)]
-                          for x, y in self.rendering.landmarks],
+            "landmarks": [
+                [round(float(x), 1), round(float(y), 1)] for x, y in self.rendering.landmarks
+            ],
         }
         record.update(plan.extra)
         return record
@@ -312,14 +332,12 @@ def write_image(path: Path, image: np.ndarray) -> None:
     path.write_bytes(encode_image(image, path.suffix.lower()))
 
 
-def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]
-                ) -> int:
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) -> int:
     """Write an MPEG-4 Part 2 (``mp4v``) video with OpenCV; return the number of frames."""
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
     if not writer.isOpened():
-        raise MerprepError("OpenCV cannot write mp4v videos here (no FFmpeg backend?)",
-                           file=path)
+        raise MerprepError("OpenCV cannot write mp4v videos here (no FFmpeg backend?)", file=path)
     n = 0
     try:
         for frame in frames:

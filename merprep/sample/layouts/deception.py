@@ -18,8 +18,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from merprep.sample.layouts.common import (ANIMATION, PLAN, SCHEDULE, ClipPlan, LayoutResult,
-                                           SampleContext, clip_span, write_csv, write_video)
+from merprep.sample.layouts.common import (
+    ANIMATION,
+    PLAN,
+    SCHEDULE,
+    ClipPlan,
+    LayoutResult,
+    SampleContext,
+    clip_span,
+    write_csv,
+    write_video,
+)
 
 DATASET_FOLDER = "Real-life_Deception_Detection_2016"
 ANNOTATION = "Annotation/All_Gestures_Deceptive and Truthful.csv"
@@ -37,10 +46,27 @@ GESTURE_GROUPS = {
     "gaze": ("gazeInterlocutor", "gazeDown", "gazeUp", "otherGaze", "gazeSide"),
     "mouth_openness": ("openMouth", "closeMouth"),
     "lips": ("lipsDown", "lipsUp", "lipsRetracted", "lipsProtruded"),
-    "head": ("SideTurn", "downR", "sideTilt", "backHead", "otherHeadM", "sideTurnR",
-             "sideTiltR", "waggle", "forwardHead", "downRHead"),
-    "hands": ("singleHand", "bothHands", "otherHandM", "complexHandM", "sidewaysHand",
-              "downHands", "upHands"),
+    "head": (
+        "SideTurn",
+        "downR",
+        "sideTilt",
+        "backHead",
+        "otherHeadM",
+        "sideTurnR",
+        "sideTiltR",
+        "waggle",
+        "forwardHead",
+        "downRHead",
+    ),
+    "hands": (
+        "singleHand",
+        "bothHands",
+        "otherHandM",
+        "complexHandM",
+        "sidewaysHand",
+        "downHands",
+        "upHands",
+    ),
 }
 GESTURES = tuple(g for group in GESTURE_GROUPS.values() for g in group)
 assert len(GESTURES) == 39
@@ -94,11 +120,26 @@ def plan_clips(ctx: SampleContext) -> list[tuple[ClipPlan, tuple[int, int]]]:
             length = min(int(rng.integers(8, 15)), n_frames)  # the micro-expression itself
             lead = int(rng.integers(0, n_frames - length + 1))
             onset, apex, offset = clip_span(rng, n_frames, lead, n_frames - lead - length)
-            plans.append((ClipPlan(
-                subject=subject, subject_index=s, clip_index=c, clip=name, emotion=label, aus=aus,
-                onset=onset, apex=apex, offset=offset, frames=list(range(n_frames)), fps=fps,
-                source=f"{folder}/{name}.mp4", extra={"gestures": gesture_flags(rng, aus)}),
-                size))
+            plans.append(
+                (
+                    ClipPlan(
+                        subject=subject,
+                        subject_index=s,
+                        clip_index=c,
+                        clip=name,
+                        emotion=label,
+                        aus=aus,
+                        onset=onset,
+                        apex=apex,
+                        offset=offset,
+                        frames=list(range(n_frames)),
+                        fps=fps,
+                        source=f"{folder}/{name}.mp4",
+                        extra={"gestures": gesture_flags(rng, aus)},
+                    ),
+                    size,
+                )
+            )
     return plans
 
 
@@ -107,8 +148,13 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan, size in plan_clips(ctx):
         s = plan.subject_index
-        recording = ctx.record(ctx.render(s, size, FACE_WIDTH_PER_HEIGHT * size[1]), [plan],
-                               s, plan.clip_index, ANIMATION)
+        recording = ctx.record(
+            ctx.render(s, size, FACE_WIDTH_PER_HEIGHT * size[1]),
+            [plan],
+            s,
+            plan.clip_index,
+            ANIMATION,
+        )
         frames = (image for _, image in recording.frames(plan.frames))
         write_video(root / plan.source, frames, plan.fps, size)
         truth.append(recording.truth(ctx.dataset))
@@ -118,11 +164,18 @@ def write(ctx: SampleContext) -> LayoutResult:
     for row, record in enumerate(ordered, start=2):
         record["annotation_row"] = row
     annotation = root / ANNOTATION
-    write_csv(annotation, ("id",) + GESTURES + ("class",),
-              [(f"{t['clip']}.mp4", *(t["gestures"][g] for g in GESTURES), t["emotion"])
-               for t in ordered])
+    write_csv(
+        annotation,
+        ("id",) + GESTURES + ("class",),
+        [
+            (f"{t['clip']}.mp4", *(t["gestures"][g] for g in GESTURES), t["emotion"])
+            for t in ordered
+        ],
+    )
     subjects_map = root / SUBJECTS_MAP
-    write_csv(subjects_map, ("id", "subject"),
-              [(f"{t['clip']}.mp4", t["subject"]) for t in ordered])
-    return LayoutResult(root=root, annotation_file=annotation, clips=ordered,
-                        subjects_map=subjects_map)
+    write_csv(
+        subjects_map, ("id", "subject"), [(f"{t['clip']}.mp4", t["subject"]) for t in ordered]
+    )
+    return LayoutResult(
+        root=root, annotation_file=annotation, clips=ordered, subjects_map=subjects_map
+    )

@@ -10,15 +10,40 @@ maps them to classes); AUs are written like ``1+2`` or ``R12``.
 
 from __future__ import annotations
 
-from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
-                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           SampleContext, Vocabulary, clip_span, write_csv,
-                                           write_image, write_video)
+from merprep.sample.layouts.common import (
+    ANIMATION,
+    AU4,
+    AU9_10,
+    AU12,
+    BROW_RAISE,
+    OTHER,
+    PLAN,
+    SCHEDULE,
+    ClipPlan,
+    EmotionSpec,
+    LayoutResult,
+    SampleContext,
+    Vocabulary,
+    clip_span,
+    write_csv,
+    write_image,
+    write_video,
+)
 
 DATASET_NAME = "mydata"
 MANIFEST = "manifest.csv"
-HEADER = ("dataset", "subject", "clip", "source", "onset", "apex", "offset", "emotion", "aus",
-          "fps")
+HEADER = (
+    "dataset",
+    "subject",
+    "clip",
+    "source",
+    "onset",
+    "apex",
+    "offset",
+    "emotion",
+    "aus",
+    "fps",
+)
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 225.0
 FOLDER_FPS = 100.0
@@ -36,8 +61,15 @@ VOCABULARY = Vocabulary(
         EmotionSpec("sadness", "negative", AU4, ("4+15",)),
         EmotionSpec("others", None, OTHER, ("14", "17")),
     ),
-    extra_order=(("others", OTHER), ("fear", AU4), ("sadness", AU4), ("anger", AU4),
-                 ("disgust", AU9_10), ("happiness", AU12), ("surprise", BROW_RAISE)),
+    extra_order=(
+        ("others", OTHER),
+        ("fear", AU4),
+        ("sadness", AU4),
+        ("anger", AU4),
+        ("disgust", AU9_10),
+        ("happiness", AU12),
+        ("surprise", BROW_RAISE),
+    ),
 )
 
 
@@ -56,11 +88,22 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
             else:
                 start, fps = int(rng.integers(0, 2000)), FOLDER_FPS
                 source = f"frames/{subject}/{name}"
-            plans.append(ClipPlan(
-                subject=subject, subject_index=s, clip_index=c, clip=name, emotion=emotion.word,
-                aus=emotion.pick_aus(rng), onset=start + onset, apex=start + apex,
-                offset=start + offset, frames=list(range(start, start + n)), fps=fps,
-                source=source))
+            plans.append(
+                ClipPlan(
+                    subject=subject,
+                    subject_index=s,
+                    clip_index=c,
+                    clip=name,
+                    emotion=emotion.word,
+                    aus=emotion.pick_aus(rng),
+                    onset=start + onset,
+                    apex=start + apex,
+                    offset=start + offset,
+                    frames=list(range(start, start + n)),
+                    fps=fps,
+                    source=source,
+                )
+            )
     return ctx.number_rows(plans, first_row=2, hide_apex_every=6, missing="")
 
 
@@ -69,8 +112,9 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan in plans:
         s = plan.subject_index
-        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan],
-                               s, plan.clip_index, ANIMATION)
+        recording = ctx.record(
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan], s, plan.clip_index, ANIMATION
+        )
         if plan.source.endswith(".mp4"):
             frames = (image for _, image in recording.frames(plan.frames))
             write_video(ctx.out / plan.source, frames, plan.fps, FRAME_SIZE)
@@ -80,7 +124,23 @@ def write(ctx: SampleContext) -> LayoutResult:
         truth.append(recording.truth(DATASET_NAME))
         ctx.clip_done()
     manifest = ctx.out / MANIFEST
-    write_csv(manifest, HEADER, [
-        (DATASET_NAME, p.subject, p.clip, p.source, p.onset, p.apex_written, p.offset, p.emotion,
-         p.aus, f"{p.fps:g}") for p in plans])
+    write_csv(
+        manifest,
+        HEADER,
+        [
+            (
+                DATASET_NAME,
+                p.subject,
+                p.clip,
+                p.source,
+                p.onset,
+                p.apex_written,
+                p.offset,
+                p.emotion,
+                p.aus,
+                f"{p.fps:g}",
+            )
+            for p in plans
+        ],
+    )
     return LayoutResult(root=ctx.out, annotation_file=manifest, clips=truth)

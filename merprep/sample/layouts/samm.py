@@ -13,18 +13,46 @@ SAMM long-video release uses; the exact wording in v2 is not documented publicly
 
 from __future__ import annotations
 
-from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, OTHER, PLAN,
-                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           SampleContext, Vocabulary, au_cell, clip_span,
-                                           objective_class, write_image, write_xlsx)
+from merprep.sample.layouts.common import (
+    ANIMATION,
+    AU4,
+    AU9_10,
+    AU12,
+    BROW_RAISE,
+    OTHER,
+    PLAN,
+    SCHEDULE,
+    ClipPlan,
+    EmotionSpec,
+    LayoutResult,
+    SampleContext,
+    Vocabulary,
+    au_cell,
+    clip_span,
+    objective_class,
+    write_image,
+    write_xlsx,
+)
 
 FRAME_SIZE = (2040, 1088)
 FACE_WIDTH = 420.0
 FPS = 200.0
 FRAMES_FOLDER = "SAMM"
 ANNOTATION = "SAMM_Micro_FACS_Codes_v2.xlsx"
-HEADER = ("Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame",
-          "Duration", "Micro", "Action Units", "Estimated Emotion", "Objective Classes", "Notes")
+HEADER = (
+    "Subject",
+    "Filename",
+    "Inducement Code",
+    "Onset Frame",
+    "Apex Frame",
+    "Offset Frame",
+    "Duration",
+    "Micro",
+    "Action Units",
+    "Estimated Emotion",
+    "Objective Classes",
+    "Notes",
+)
 PREAMBLE = (
     "SAMM - Spontaneous Actions and Micro-Movements: micro-movement FACS codes",
     "merprep sample in the layout of SAMM_Micro_FACS_Codes_v2.xlsx (generated, not real data)",
@@ -52,9 +80,16 @@ VOCABULARY = Vocabulary(
         EmotionSpec("Sadness", "negative", AU4, ("4+15", "R4+15")),
         EmotionSpec("Other", None, OTHER, ("14", "17", "R14")),
     ),
-    extra_order=(("Other", OTHER), ("Anger", AU4), ("Contempt", AU9_10), ("Fear", AU4),
-                 ("Sadness", AU4), ("Disgust", AU9_10), ("Happiness", AU12),
-                 ("Surprise", BROW_RAISE)),
+    extra_order=(
+        ("Other", OTHER),
+        ("Anger", AU4),
+        ("Contempt", AU9_10),
+        ("Fear", AU4),
+        ("Sadness", AU4),
+        ("Disgust", AU9_10),
+        ("Happiness", AU12),
+        ("Surprise", BROW_RAISE),
+    ),
 )
 
 
@@ -74,12 +109,23 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
             n = ctx.clip_length or int(rng.integers(30, 51))
             lead, tail = (int(rng.integers(0, 3)), int(rng.integers(0, 3))) if n >= 8 else (0, 0)
             onset, apex, offset = clip_span(rng, n, lead, tail)
-            plans.append(ClipPlan(
-                subject=subject, subject_index=s, clip_index=c, clip=name, emotion=emotion.word,
-                aus=emotion.pick_aus(rng), onset=frame + onset, apex=frame + apex,
-                offset=frame + offset, frames=list(range(frame, frame + n)), fps=FPS,
-                source=f"{FRAMES_FOLDER}/{subject}/{name}",
-                extra={"inducement_code": inducement}))
+            plans.append(
+                ClipPlan(
+                    subject=subject,
+                    subject_index=s,
+                    clip_index=c,
+                    clip=name,
+                    emotion=emotion.word,
+                    aus=emotion.pick_aus(rng),
+                    onset=frame + onset,
+                    apex=frame + apex,
+                    offset=frame + offset,
+                    frames=list(range(frame, frame + n)),
+                    fps=FPS,
+                    source=f"{FRAMES_FOLDER}/{subject}/{name}",
+                    extra={"inducement_code": inducement},
+                )
+            )
             frame += n + int(rng.integers(200, 3000))
     return ctx.number_rows(plans, first_row=len(PREAMBLE) + 2, hide_apex_every=10, missing=-1)
 
@@ -89,18 +135,35 @@ def write(ctx: SampleContext) -> LayoutResult:
     truth = []
     for plan in plans:
         s = plan.subject_index
-        recording = ctx.record(ctx.render(s, FRAME_SIZE, FACE_WIDTH).gray(), [plan],
-                               s, plan.clip_index, ANIMATION)
+        recording = ctx.record(
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH).gray(), [plan], s, plan.clip_index, ANIMATION
+        )
         folder = ctx.out / plan.source
         for number, image in recording.frames(plan.frames):
             write_image(folder / f"{plan.subject}_{number:05d}.jpg", image)
         truth.append(recording.truth(ctx.dataset))
         ctx.clip_done()
-    rows = [(line,) for line in PREAMBLE] + [HEADER] + [
-        (int(p.subject), p.clip, p.extra["inducement_code"], p.onset, p.apex_written, p.offset,
-         p.offset - p.onset + 1, "Micro - 1/2", au_cell(p.aus), p.emotion,
-         objective_class(p.au_codes), "Apex unclear" if p.apex_written == -1 else None)
-        for p in plans]
+    rows = (
+        [(line,) for line in PREAMBLE]
+        + [HEADER]
+        + [
+            (
+                int(p.subject),
+                p.clip,
+                p.extra["inducement_code"],
+                p.onset,
+                p.apex_written,
+                p.offset,
+                p.offset - p.onset + 1,
+                "Micro - 1/2",
+                au_cell(p.aus),
+                p.emotion,
+                objective_class(p.au_codes),
+                "Apex unclear" if p.apex_written == -1 else None,
+            )
+            for p in plans
+        ]
+    )
     annotation = ctx.out / ANNOTATION
     write_xlsx(annotation, [("Sheet1", rows)])
     return LayoutResult(root=ctx.out, annotation_file=annotation, clips=truth)

@@ -14,9 +14,22 @@ from __future__ import annotations
 
 import cv2
 
-from merprep.sample.layouts.common import (AU4, AU9_10, AU12, ANIMATION, BROW_RAISE, PLAN,
-                                           SCHEDULE, ClipPlan, EmotionSpec, LayoutResult,
-                                           SampleContext, Vocabulary, clip_span, write_image)
+from merprep.sample.layouts.common import (
+    ANIMATION,
+    AU4,
+    AU9_10,
+    AU12,
+    BROW_RAISE,
+    PLAN,
+    SCHEDULE,
+    ClipPlan,
+    EmotionSpec,
+    LayoutResult,
+    SampleContext,
+    Vocabulary,
+    clip_span,
+    write_image,
+)
 
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 190.0  # SMIC faces are somewhat smaller in the frame than CASME II's
@@ -31,8 +44,12 @@ VOCABULARY = Vocabulary(
         EmotionSpec("positive", "positive", AU12, ("12", "R12")),
         EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2",)),
     ),
-    extra_order=(("negative", AU4), ("positive", AU12), ("surprise", BROW_RAISE),
-                 ("negative", AU9_10)),
+    extra_order=(
+        ("negative", AU4),
+        ("positive", AU12),
+        ("surprise", BROW_RAISE),
+        ("negative", AU9_10),
+    ),
 )
 
 
@@ -58,13 +75,23 @@ def plan_clips(ctx: SampleContext, modality: str) -> list[ClipPlan]:
             n = ctx.clip_length or (n_hs if modality == "HS" else max(6, round(n_hs / 4)))
             start = frame if modality == "HS" else frame // 4
             onset, apex, offset = clip_span(rng, n)
-            plans.append(ClipPlan(
-                subject=f"s{s + 1:02d}", subject_index=s, clip_index=c,
-                clip=name, emotion=emotion.word,
-                aus=aus, onset=start + onset, apex=start + apex, offset=start + offset,
-                frames=list(range(start, start + n)), fps=FPS[modality],
-                source=f"{FRAMES_FOLDER}/{modality}/{folder_subject}/micro/{emotion.word}/{name}",
-                extra={"modality": modality}))
+            plans.append(
+                ClipPlan(
+                    subject=f"s{s + 1:02d}",
+                    subject_index=s,
+                    clip_index=c,
+                    clip=name,
+                    emotion=emotion.word,
+                    aus=aus,
+                    onset=start + onset,
+                    apex=start + apex,
+                    offset=start + offset,
+                    frames=list(range(start, start + n)),
+                    fps=FPS[modality],
+                    source=f"{FRAMES_FOLDER}/{modality}/{folder_subject}/micro/{emotion.word}/{name}",
+                    extra={"modality": modality},
+                )
+            )
             frame += n_hs + int(rng.integers(500, 5000))
     return plans
 
@@ -77,8 +104,9 @@ def write(ctx: SampleContext) -> LayoutResult:
             rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
             if modality == "NIR":
                 rendering = rendering.near_infrared()
-            recording = ctx.record(rendering, [plan], s, plan.clip_index, ANIMATION,
-                                   list(FPS).index(modality))
+            recording = ctx.record(
+                rendering, [plan], s, plan.clip_index, ANIMATION, list(FPS).index(modality)
+            )
             folder = ctx.out / plan.source
             for number, image in recording.frames(plan.frames):
                 if image.ndim == 2:  # NIR: gray content, stored as 3-channel BMP like SMIC's
