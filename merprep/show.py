@@ -25,50 +25,46 @@ import logging
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from merprep import stages
+from merprep.draw import (
+    BACKGROUND,
+    BOX_COLOURS,
+    colour_wheel,
+    diverging,
+    draw_box,
+    draw_landmarks,
+    enlarge,
+    flow_colour,
+    make_tile,
+    put_text,
+    save_montage,
+    sequential,
+    wrap_text,
+)
 from merprep.errors import MerprepError
 from merprep.store import ClipStore
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "BACKGROUND",
+    "BOX_COLOURS",
+    "COLUMNS",
+    "PAD",
+    "colour_wheel",
+    "flow_colour",
+    "list_clips",
+    "render_montage",
+    "save_montage",
+]
 
 #: Tiles per montage row.
 COLUMNS = 5
 PAD = 4  # px between tiles and around the montage
 LABEL_H = 18  # px of the frame-number line under each tile
 LINE_H = 20  # px per title line
-FONT = cv2.FONT_HERSHEY_SIMPLEX
-BACKGROUND = (24, 24, 24)
-TEXT = (235, 235, 235)
-
-#: 68-point groups drawn as polylines: (points, closed, RGB colour).
-LANDMARK_GROUPS = (
-    (range(17), False, (255, 255, 255)),  # jaw
-    (range(17, 22), False, (255, 220, 0)),  # brows
-    (range(22, 27), False, (255, 220, 0)),
-    (range(27, 31), False, (0, 230, 255)),  # nose bridge
-    (range(31, 36), False, (0, 230, 255)),  # nostrils
-    (range(36, 42), True, (0, 255, 0)),  # eyes
-    (range(42, 48), True, (0, 255, 0)),
-    (range(48, 60), True, (255, 80, 255)),  # outer lips
-    (range(60, 68), True, (255, 80, 255)),  # inner lips
-)
-
-#: AU region box colours (RGB), chosen to stand apart from the landmark colours.
-BOX_COLOURS = (
-    (255, 64, 64),
-    (64, 140, 255),
-    (255, 150, 0),
-    (170, 90, 255),
-    (0, 190, 140),
-    (255, 255, 120),
-    (140, 70, 20),
-    (255, 160, 200),
-)
-
-_SHIFT = 4  # cv2 drawing with 4 fractional bits: landmarks are drawn at sub-pixel positions
 
 
 def list_clips(store_path: Path | str) -> list[str]:
@@ -180,13 +176,13 @@ def render_montage(
     sx, sy = max(1, round(w * scale)) / w, max(1, round(h * scale)) / h
     tiles, labels = [], []
     for idx in chosen:
-        tile = _tile(pixels[idx], max(1, round(w * scale)), max(1, round(h * scale)))
+        tile = make_tile(pixels[idx], max(1, round(w * scale)), max(1, round(h * scale)))
         if points is not None and idx < len(points):
-            _draw_landmarks(tile, points[idx], sx, sy)
+            draw_landmarks(tile, points[idx], sx, sy)
         taken: list[tuple[int, int, int, int]] = []  # label rectangles already drawn
         for j, (region, bx) in enumerate(regions.items()):
             box = bx if bx.ndim == 1 else bx[min(idx, len(bx) - 1)]
-            _draw_box(tile, box, sx, sy, BOX_COLOURS[j % len(BOX_COLOURS)], region, taken)
+            draw_box(tile, box, sx, sy, BOX_COLOURS[j % len(BOX_COLOURS)], region, taken)
         tiles.append(tile)
         labels.append(f"frame {numbers[idx]:g}" if idx < len(numbers) else f"#{idx}")
     return _compose(_title(record), notes, [(tiles, labels)], columns)
@@ -201,16 +197,16 @@ def _compose(
     """Title lines, then each group of tiles in rows of at most ``columns``, each tile with its
     label underneath. Tiles of a group share one size."""
     widest = max(min(columns, len(tiles)) * (tiles[0].shape[1] + PAD) + PAD for tiles, _ in rows)
-    lines = _wrap(title, widest - 2 * PAD)
+    lines = wrap_text(title, widest - 2 * PAD)
     for note in notes:
-        lines += _wrap(note, widest - 2 * PAD)
+        lines += wrap_text(note, widest - 2 * PAD)
     top = PAD + len(lines) * LINE_H
     height = top + sum(
         math.ceil(len(tiles) / columns) * (tiles[0].shape[0] + LABEL_H + PAD) for tiles, _ in rows
     )
     canvas = np.full((height, widest, 3), BACKGROUND, np.uint8)
     for i, line in enumerate(lines):
-        _text(canvas, line, (PAD, PAD + (i + 1) * LINE_H - 6), 0.5)
+        put_text(canvas, line, (PAD, PAD + (i + 1) * LINE_H - 6), 0.5)
     y = top
     for tiles, labels in rows:
         tile_h, tile_w = tiles[0].shape[:2]
@@ -218,7 +214,7 @@ def _compose(
             r, c = divmod(k, columns)
             x0, y0 = PAD + c * (tile_w + PAD), y + r * (tile_h + LABEL_H + PAD)
             canvas[y0 : y0 + tile_h, x0 : x0 + tile_w] = tile
-            _text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
+            put_text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
         y += math.ceil(len(tiles) / columns) * (tile_h + LABEL_H + PAD)
     return canvas
 
@@ -282,11 +278,11 @@ def _render_flow(
     u, v, strain = flow[..., 0], flow[..., 1], flow[..., 2]
     reach = max(float(np.abs(flow[..., :2]).max()), 1e-6)  # one scale for u and v
     tiles = [
-        _enlarge(_diverging(u, reach), size),
-        _enlarge(_diverging(v, reach), size),
-        _enlarge(_sequential(strain), size),
-        _enlarge(flow_colour(u, v, reach), size),
-        _enlarge(colour_wheel(min(h, w)), size),
+        enlarge(diverging(u, reach), size),
+        enlarge(diverging(v, reach), size),
+        enlarge(sequential(strain), size),
+        enlarge(flow_colour(u, v, reach), size),
+        enlarge(colour_wheel(min(h, w)), size),
     ]
     labels = [
         f"u (+-{reach:.2f})",
@@ -303,7 +299,7 @@ def _render_flow(
         rows.append(
             (
                 [
-                    _enlarge(flow_colour(sequence[i, ..., 0], sequence[i, ..., 1], top), size)
+                    enlarge(flow_colour(sequence[i, ..., 0], sequence[i, ..., 1], top), size)
                     for i in chosen
                 ],
                 [f"-> frame {numbers[i]:g}" if i < len(numbers) else f"-> #{i}" for i in chosen],
@@ -315,65 +311,6 @@ def _render_flow(
         f"({info.get('apex_source', '?')}) {_stage_summary(store, name)}"
     )
     return _compose(_title(record), [note], rows)
-
-
-def flow_colour(u: np.ndarray, v: np.ndarray, reach: float) -> np.ndarray:
-    """RGB image of a flow field: hue = direction (as on :func:`colour_wheel`), brightness =
-    magnitude / ``reach`` (clipped to 1)."""
-    magnitude, angle = cv2.cartToPolar(
-        u.astype(np.float32), v.astype(np.float32), angleInDegrees=True
-    )
-    hsv = np.zeros(u.shape + (3,), np.uint8)
-    hsv[..., 0] = (angle / 2).astype(np.uint8)  # OpenCV hue is 0-179
-    hsv[..., 1] = 255
-    hsv[..., 2] = np.clip(magnitude / reach * 255, 0, 255).astype(np.uint8)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
-def colour_wheel(size: int) -> np.ndarray:
-    """The key of :func:`flow_colour`: each pixel coloured as the flow pointing from the centre
-    to it (right = red; image y points down)."""
-    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
-    centre = (size - 1) / 2
-    u, v = xs - centre, ys - centre
-    wheel = flow_colour(u, v, max(centre, 1e-6))
-    wheel[np.hypot(u, v) > centre] = BACKGROUND
-    return wheel
-
-
-def _diverging(x: np.ndarray, reach: float) -> np.ndarray:
-    """Blue (-reach) through white (0) to red (+reach), RGB uint8."""
-    t = np.clip(x / reach, -1, 1)[..., None]
-    white, red, blue = (
-        np.array([255, 255, 255.0]),
-        np.array([200, 30, 30.0]),
-        np.array([30, 60, 200.0]),
-    )
-    out = np.where(t >= 0, white + t * (red - white), white - t * (blue - white))
-    return out.astype(np.uint8)
-
-
-def _sequential(x: np.ndarray) -> np.ndarray:
-    top = float(x.max())
-    scaled = (
-        np.zeros(x.shape, np.uint8) if top <= 0 else np.clip(x / top * 255, 0, 255).astype(np.uint8)
-    )
-    return cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
-
-
-def _enlarge(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    return np.ascontiguousarray(cv2.resize(img, size, interpolation=cv2.INTER_NEAREST))
-
-
-def save_montage(image: np.ndarray, out: Path | str) -> Path:
-    """Write an RGB montage as PNG (or any format OpenCV knows from the suffix)."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
-        raise MerprepError(
-            "could not write the image (unknown suffix or unwritable folder)", file=out
-        )
-    return out
 
 
 # -- drawing helpers ---------------------------------------------------------------------------
@@ -388,85 +325,3 @@ def _title(record: dict) -> str:
         f"{record.get('clip_id', '?')}   emotion: {record.get('emotion', '?')}   "
         f"AUs: {aus}   landmarks: {record.get('landmarks_from', '?')}{extra}"
     )
-
-
-def _wrap(text: str, width_px: int, font_scale: float = 0.5) -> list[str]:
-    """Greedy word wrap to ``width_px`` in the title font."""
-    lines: list[str] = []
-    for word in text.split(" "):
-        trial = word if not lines else lines[-1] + " " + word
-        if lines and cv2.getTextSize(trial, FONT, font_scale, 1)[0][0] <= width_px:
-            lines[-1] = trial
-        else:
-            lines.append(word)
-    return lines or [""]
-
-
-def _text(
-    img: np.ndarray,
-    text: str,
-    org: tuple[int, int],
-    font_scale: float,
-    colour: tuple[int, int, int] = TEXT,
-) -> None:
-    cv2.putText(img, text, org, FONT, font_scale, colour, 1, cv2.LINE_AA)
-
-
-def _tile(frame: np.ndarray, tile_w: int, tile_h: int) -> np.ndarray:
-    img = frame[:, :, 0] if frame.ndim == 3 and frame.shape[2] == 1 else frame
-    if img.ndim == 2:
-        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    return np.ascontiguousarray(cv2.resize(img, (tile_w, tile_h), interpolation=cv2.INTER_NEAREST))
-
-
-def _to_tile(xy: np.ndarray, sx: float, sy: float) -> np.ndarray:
-    """Store pixel coordinates (pixel centres at integers) -> fixed-point tile coordinates."""
-    pts = np.column_stack([(xy[:, 0] + 0.5) * sx - 0.5, (xy[:, 1] + 0.5) * sy - 0.5])
-    return np.round(pts * (1 << _SHIFT)).astype(np.int32)
-
-
-def _draw_landmarks(tile: np.ndarray, points: np.ndarray, sx: float, sy: float) -> None:
-    if not np.isfinite(points).all():
-        return
-    pts = _to_tile(np.asarray(points, np.float64), sx, sy)
-    radius = max(1, round(min(sx, sy) * 0.6)) << _SHIFT
-    for idx, closed, colour in LANDMARK_GROUPS:
-        group = pts[list(idx)]
-        cv2.polylines(tile, [group], closed, colour, 1, cv2.LINE_AA, _SHIFT)
-        for p in group:
-            cv2.circle(tile, tuple(int(v) for v in p), radius, colour, -1, cv2.LINE_AA, _SHIFT)
-
-
-def _draw_box(
-    tile: np.ndarray,
-    box: np.ndarray,
-    sx: float,
-    sy: float,
-    colour: tuple[int, int, int],
-    name: str,
-    taken: list[tuple[int, int, int, int]],
-) -> None:
-    """The box, and its name on a filled tag at the top-left corner; a tag that would cover an
-    earlier one (regions often share a corner) moves right, then down."""
-    if not np.isfinite(box).all():
-        return
-    x0, y0, x1, y1 = box
-    p0 = (round(x0 * sx), round(y0 * sy))
-    p1 = (round(x1 * sx) - 1, round(y1 * sy) - 1)
-    cv2.rectangle(tile, p0, p1, colour, 2)
-    (tw, th), _ = cv2.getTextSize(name, FONT, 0.4, 1)
-    tag_w, tag_h = tw + 4, th + 5
-    x, y = p0[0], max(0, p0[1] - tag_h)
-    for _ in range(20):
-        hit = next(
-            (t for t in taken if x < t[2] and t[0] < x + tag_w and y < t[3] and t[1] < y + tag_h),
-            None,
-        )
-        if hit is None:
-            break
-        x = hit[2] + 1
-        if x + tag_w > tile.shape[1]:
-            x, y = p0[0], hit[3] + 1
-    taken.append((x, y, x + tag_w, y + tag_h))
-    cv2.rectangle(tile, (x, y), (x + tag_w - 1, y + tag_h - 1), colour, -1)
-    _text(tile, name, (x + 2, y + th + 2), 0.4, (0, 0, 0))

