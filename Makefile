@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 
-.PHONY: demo test install preflight clean clean-demo bench
+.PHONY: demo test lint install preflight clean clean-demo bench
 
 # Fail early, with the fix, when the machine lacks what opencv-contrib needs.
 preflight:
@@ -37,7 +37,13 @@ demo: $(STAMP)
 	$(BIN)/merprep validate $(DEMO)/casme2.h5
 	$(BIN)/mertrain run $(DEMO)/casme2.h5 --task 3class --frames 10 --size 64 --epochs 30 --out $(DEMO)/run
 
-test: $(STAMP)
+# Lint, format and type checks first (seconds), then the suite.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q -x --timeout=900 tests
 
 bench: $(STAMP)

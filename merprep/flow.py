@@ -72,7 +72,8 @@ class FlowEstimator:
                     "TV-L1 flow needs cv2.optflow (opencv-contrib-python); "
                     "install it or choose the farneback method"
                 )
-            self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+            # opencv-contrib's optflow module is missing from OpenCV's bundled type stubs
+            self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()  # type: ignore[attr-defined]
 
     def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
         """float32 (H, W, 2) flow (u, v) in pixels: the content at x in ``first`` is at
@@ -279,7 +280,7 @@ def process_clip(
         apex = t // 2
     if source == "spot":
         lm = None if landmarks is None or len(landmarks) == 0 else landmarks[0]
-        mask = face_mask(lm, frames.shape[1:3])
+        mask = face_mask(lm, (int(frames.shape[1]), int(frames.shape[2])))
         scores = [motion_score(flow_to(i), mask) for i in range(t)]
         apex = int(np.argmax(scores[1:]) + 1) if t > 1 else 0
         info["motion_scores"] = [round(s, 5) for s in scores]

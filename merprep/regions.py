@@ -258,8 +258,8 @@ def region_boxes(
     whole = np.array([0, 0, w, h], np.float64)
     out, fell_back = [], False
     for lm in landmarks:
-        boxes = [points_box(lm, pts, m, frame_size) for pts, m in rules] if rules else [None]
-        boxes = [b for b in boxes if b is not None]
+        found = [points_box(lm, pts, m, frame_size) for pts, m in rules]
+        boxes = [b for b in found if b is not None]
         if not boxes:
             fell_back = True
             out.append(whole)

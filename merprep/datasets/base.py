@@ -240,9 +240,9 @@ class DatasetAdapter(ABC):
     Row-level problems are returned, never printed, so a validation pass can list them all.
     """
 
-    name: ClassVar[str]
+    name: str
     #: emotions this dataset's annotations may contain (lower-cased); others are a problem
-    emotions: ClassVar[frozenset[str]] = frozenset()
+    emotions: frozenset[str] = frozenset()
     #: adapter options this dataset understands (``ExtractConfig.adapter_options``)
     option_names: ClassVar[tuple[str, ...]] = ()
     #: True where the release itself drops frames inside clips (CAS(ME)^3): gaps between onset

@@ -177,6 +177,8 @@ class Adapter(DatasetAdapter):
             clip = f"{video}_{onset}" if video and onset is not None else None
             if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
+            # a row that is done has every required cell
+            assert subject and clip and onset is not None and offset is not None
             video_dir = frames_root / subject / video
             if not video_dir.is_dir() and (frames_root / subject / written).is_dir():
                 video_dir = frames_root / subject / written
@@ -224,6 +226,10 @@ class Adapter(DatasetAdapter):
             clip = f"me{count:02d}" if count is not None else None
             if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
+            # a row that is done has every required cell
+            assert (
+                subject and clip and number is not None and onset is not None and offset is not None
+            )
             folder = self._part_c_folder(frames_root, number)
             records.append(
                 ClipRecord(

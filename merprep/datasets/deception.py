@@ -104,9 +104,8 @@ class Adapter(DatasetAdapter):
             if label.lower() not in EMOTIONS:
                 row.problem(f"unknown class {label!r} (expected deceptive or truthful)")
             gestures = {c: row.frame(c, maximum=1) for c in gesture_columns}
-            if speakers is None:
-                subject = clip
-            else:
+            subject: str | None = clip
+            if speakers is not None:
                 subject = speakers.get(clip)
                 if subject is None:
                     row.problem(f"{file_name} is not in the subjects map {self.subjects_map}")
@@ -116,6 +115,8 @@ class Adapter(DatasetAdapter):
                 n_frames, fps = self._measure(video, path, row.number, row.problems)
             if not row.done(problems, ids.clip_id(self.name, subject or clip, clip)):
                 continue
+            # a done row found its speaker and measured its video
+            assert subject and video is not None and n_frames is not None and fps is not None
             records.append(
                 ClipRecord(
                     dataset=self.name,

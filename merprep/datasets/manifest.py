@@ -93,6 +93,7 @@ class Adapter(DatasetAdapter):
                 row.check_order(onset, apex, offset)
             if not row.done(problems):
                 continue
+            assert onset is not None and offset is not None and fps is not None  # filled above
             records.append(
                 ClipRecord(
                     dataset=names["dataset"],

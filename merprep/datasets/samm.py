@@ -110,6 +110,8 @@ class Adapter(DatasetAdapter):
             row.check_order(onset, apex, offset)
             if not row.done(problems, subject and clip and ids.clip_id(self.name, subject, clip)):
                 continue
+            # a row that is done has every required cell
+            assert subject and clip and onset is not None and offset is not None
             extra = {
                 key: row.text(column) for column, key in EXTRA_COLUMNS.items() if row.has(column)
             }

@@ -44,6 +44,16 @@ EMOTIONS = frozenset(EMOTION_ABBREVIATIONS)
 SMIC_E_COLUMNS = ("Subject", "Filename", "OnsetF", "OffsetF", "Emotion")
 
 _SUBJECT = re.compile(r"^s(?:ub)?0*(\d+)$", re.IGNORECASE)
+
+
+def _subject_number(name: str) -> int:
+    """3 for ``s3``/``sub03`` (folders are filtered by the same pattern first)."""
+    m = _SUBJECT.match(name)
+    if m is None:
+        raise ValueError(f"not a subject folder: {name!r}")
+    return int(m.group(1))
+
+
 _CLIP = re.compile(r"^s0*(\d+)_([a-z]+)_(\d+)$", re.IGNORECASE)
 
 
@@ -118,7 +128,7 @@ class Adapter(DatasetAdapter):
         problems: list[Problem] = []
         subjects = sorted(
             (p for p in base.iterdir() if p.is_dir() and _SUBJECT.match(p.name)),
-            key=lambda p: int(_SUBJECT.match(p.name).group(1)),
+            key=lambda p: _subject_number(p.name),
         )
         for subject_dir in subjects:
             subject = normalise_subject(subject_dir.name)
@@ -146,11 +156,11 @@ class Adapter(DatasetAdapter):
     def _record(
         self, subject: str, emotion: str, folder: Path, problems: list[Problem]
     ) -> ClipRecord | None:
-        where = dict(file=str(folder))
+        where = str(folder)
         try:
             clip = normalise_clip(folder.name)
         except ValueError as exc:
-            problems.append(Problem(str(exc), **where))
+            problems.append(Problem(str(exc), file=where))
             return None
         clip_id = ids.clip_id(self.name, subject, clip)
         if not clip.startswith(subject + "_"):
@@ -159,7 +169,7 @@ class Adapter(DatasetAdapter):
                     f"clip {folder.name!r} is filed under subject "
                     f"{folder.parent.parent.parent.name!r}",
                     clip_id=clip_id,
-                    **where,
+                    file=where,
                 )
             )
             return None
@@ -169,13 +179,13 @@ class Adapter(DatasetAdapter):
                 Problem(
                     f"clip {folder.name!r} ('{abbreviation}') is filed under emotion {emotion!r}",
                     clip_id=clip_id,
-                    **where,
+                    file=where,
                 )
             )
             return None
         frames = sorted(number_frames(folder))
         if not frames:
-            problems.append(Problem("no frames in the clip folder", clip_id=clip_id, **where))
+            problems.append(Problem("no frames in the clip folder", clip_id=clip_id, file=where))
             return None
         return ClipRecord(
             dataset=self.name,
@@ -228,6 +238,7 @@ class Adapter(DatasetAdapter):
             row.check_order(onset, apex, offset)
             if not row.done(problems, clip_id):
                 continue
+            assert onset is not None and offset is not None  # a done row has both
             record.onset, record.apex, record.offset = onset, apex, offset
             record.annotation_file, record.annotation_row = path.name, row.number
             record.extra["bounds"] = "annotation"

@@ -52,15 +52,17 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
     seen: dict[str, ClipRecord] = {}
     tasks: list[ClipTask] = []
     for rec in records:
-        where = dict(file=rec.annotation_file, row=rec.annotation_row, clip_id=rec.clip_id)
+
+        def where(message: str, rec: ClipRecord = rec) -> Problem:
+            return Problem(message, rec.annotation_file, rec.annotation_row, rec.clip_id)
+
         if rec.clip_id in seen:
             first = seen[rec.clip_id]
             problems.append(
-                Problem(
+                where(
                     f"duplicate clip id (first on row {first.annotation_row})"
                     if first.annotation_row
-                    else "duplicate clip id",
-                    **where,
+                    else "duplicate clip id"
                 )
             )
             continue
@@ -70,11 +72,11 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
             if source.video is not None and source.n_video_frames is None:
                 source.n_video_frames = video_frame_count(source.video)
         except MerprepError as exc:
-            problems.append(Problem(str(exc), **where))
+            problems.append(where(str(exc)))
             continue
         problem = _frames_problem(rec, source, adapter.frame_gaps_expected)
         if problem:
-            problems.append(Problem(problem, **where))
+            problems.append(where(problem))
             continue
         tasks.append(ClipTask(rec, source))
     return tasks, _merge_by_row(problems)

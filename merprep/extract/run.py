@@ -117,7 +117,7 @@ def extract(
         writer.n_clips,
         merge.n_frames,
         merge.skipped,
-        writer.fingerprint,
+        writer.fingerprint or "",
         end - start,
         resumed,
         phases,

@@ -76,10 +76,11 @@ def key_frames(
     """Onset, 3 between onset and apex, apex, 3 between apex and offset, offset (9 frames)."""
     inside = _in_clip(available, onset, offset)
     note = ""
-    if apex is None or not onset <= apex <= offset:
-        apex = (onset + offset) / 2
+    middle: float = apex if apex is not None and onset <= apex <= offset else -1.0
+    if middle < 0:
+        middle = (onset + offset) / 2
         note = "apex missing: temporal middle used"
-    targets = list(np.linspace(onset, apex, 5)) + list(np.linspace(apex, offset, 5))[1:]
+    targets = list(np.linspace(onset, middle, 5)) + list(np.linspace(middle, offset, 5))[1:]
     numbers = [nearest_available(inside, t) for t in targets]
     return SamplingPlan(numbers, [float(t) for t in targets], note)
 

@@ -305,7 +305,7 @@ class Animator:
             0.8 * self._jitter + self.rng.normal(0.0, self._jitter_step, 2), -1.0, 1.0
         )
         # Backward map: output pixel x shows the rest image at x - d(x), so content moves by d.
-        mapping = self._grid - self._head_weight * self._jitter.astype(np.float32)
+        mapping: np.ndarray = self._grid - self._head_weight * self._jitter.astype(np.float32)
         for e in expressions:
             s = intensity(t, e.onset, e.apex, e.offset)
             if s > 0.0:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from isal import isal_zlib
+from numpy.typing import NDArray
 
 from merprep import stages
 from merprep.jsonutil import canonical_json
@@ -80,7 +81,7 @@ def fletcher32(data: bytes) -> int:
     return ((sum2 << 16) | sum1) & _MASK32
 
 
-def encode_chunk(chunk: np.ndarray, level: int = GZIP_LEVEL) -> bytes:
+def encode_chunk(chunk: NDArray[Any], level: int = GZIP_LEVEL) -> bytes:
     """One chunk as HDF5 stores it under its [deflate +] fletcher32 filters, compressed by zlib
     at gzip ``level`` 1-9 (exactly the bytes HDF5 writes) or, at 0, stored raw."""
     data = np.ascontiguousarray(chunk).tobytes()
@@ -90,7 +91,7 @@ def encode_chunk(chunk: np.ndarray, level: int = GZIP_LEVEL) -> bytes:
     return _with_checksum(data)
 
 
-def encode_frame(frame: np.ndarray, compression: str = DEFAULT_FRAME_COMPRESSION) -> bytes:
+def encode_frame(frame: NDArray[Any], compression: str = DEFAULT_FRAME_COMPRESSION) -> bytes:
     """One face frame as a chunk under :data:`FRAME_COMPRESSIONS` ``compression``."""
     if compression == "fast":
         return _with_checksum(isal_zlib.compress(np.ascontiguousarray(frame).tobytes(), ISAL_LEVEL))
@@ -119,7 +120,7 @@ class EncodedClip:
     record: dict[str, Any]
     frames_shape: tuple[int, ...]
     frame_chunks: list[bytes]
-    landmarks: np.ndarray
+    landmarks: NDArray[Any]
     digest: str
     compression: str = DEFAULT_FRAME_COMPRESSION
 
@@ -127,8 +128,8 @@ class EncodedClip:
     def encode(
         cls,
         record: Mapping[str, Any],
-        frames: np.ndarray,
-        landmarks: np.ndarray | None = None,
+        frames: NDArray[Any],
+        landmarks: NDArray[Any] | None = None,
         compression: str = DEFAULT_FRAME_COMPRESSION,
     ) -> EncodedClip:
         frames = np.ascontiguousarray(frames)
@@ -141,7 +142,7 @@ class EncodedClip:
         return cls(dict(record), tuple(frames.shape), chunks, landmarks, digest, compression)
 
     # -- staging as one .npz (no pickles) -----------------------------------------------------
-    def to_npz_arrays(self) -> dict[str, np.ndarray]:
+    def to_npz_arrays(self) -> dict[str, NDArray[Any]]:
         sizes = np.array([len(c) for c in self.frame_chunks], np.int64)
         return {
             "record": np.array(canonical_json(self.record)),

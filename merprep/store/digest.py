@@ -7,18 +7,19 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from merprep.jsonutil import canonical_json
 
 
-def array_digest_update(h: hashlib._Hash, name: str, arr: np.ndarray) -> None:
+def array_digest_update(h: hashlib._Hash, name: str, arr: NDArray[Any]) -> None:
     """Feed one named array (dtype, shape and bytes) into a running hash."""
     arr = np.ascontiguousarray(arr)
     h.update(f"{name}|{arr.dtype.str}|{arr.shape}".encode())
     h.update(arr.tobytes())
 
 
-def clip_digest(record: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
+def clip_digest(record: Mapping[str, Any], arrays: Mapping[str, NDArray[Any]]) -> str:
     """sha256 over the clip's canonical JSON record and its arrays in name order."""
     h = hashlib.sha256()
     h.update(canonical_json(record).encode("utf-8"))

@@ -14,8 +14,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import h5py
 import numpy as np
+from numpy.typing import NDArray
 
 from merprep import stages
 from merprep.store.codec import GZIP_LEVEL, hdf5_gzip_level
@@ -33,7 +36,7 @@ def clip_path(clip_id: str) -> str:
     return f"{CLIPS}/{clip_id}"
 
 
-def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
+def write_array(group: h5py.Group, name: str, arr: NDArray[Any]) -> h5py.Dataset:
     """Create ``group[name]`` with the store's storage policy.
 
     Arrays of rank >= 3 are chunked one leading-axis item per chunk (one frame is one read),
@@ -44,7 +47,7 @@ def write_array(group: h5py.Group, name: str, arr: np.ndarray) -> h5py.Dataset:
     arr = np.ascontiguousarray(arr)
     if name in group:
         del group[name]
-    kwargs: dict = {"fletcher32": True}
+    kwargs: dict[str, Any] = {"fletcher32": True}
     if arr.ndim >= 3 and arr.size:
         floating = np.issubdtype(arr.dtype, np.floating)
         kwargs.update(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import h5py
-import numpy as np
+from numpy.typing import NDArray
 
 from merprep import stages
 from merprep.errors import StoreError
@@ -61,7 +61,7 @@ class ClipStore:
             )
         version = self.attrs.get("schema_version")
         try:
-            major, _, _ = parse_version(version)
+            major, _, _ = parse_version(str(version))
         except (TypeError, ValueError):
             raise StoreError(f"unreadable schema_version {version!r}", file=self.path) from None
         if major > SUPPORTED_MAJOR:
@@ -80,17 +80,17 @@ class ClipStore:
     def __enter__(self) -> ClipStore:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- metadata ------------------------------------------------------------------------------
     @property
     def schema_version(self) -> str:
-        return self.attrs["schema_version"]
+        return str(self.attrs["schema_version"])
 
     @property
     def fingerprint(self) -> str:
-        return self.attrs["fingerprint"]
+        return str(self.attrs["fingerprint"])
 
     @property
     def stages(self) -> dict[str, Any]:
@@ -122,7 +122,8 @@ class ClipStore:
         raw = self._group(clip_id).attrs.get("record")
         if raw is None:
             raise StoreError(f"clip {clip_id!r} has no record attribute", file=self.path)
-        return json.loads(raw)
+        record: dict[str, Any] = json.loads(raw)
+        return record
 
     @cached_property
     def _records(self) -> list[dict[str, Any]]:
@@ -136,31 +137,33 @@ class ClipStore:
         if layout.SKIPPED not in self._file:
             return []
         raw = self._file[layout.SKIPPED][()]
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        skipped: list[dict[str, Any]] = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        return skipped
 
     def stage_info(self, clip_id: str, stage: str) -> dict[str, Any] | None:
         raw = self._group(clip_id).attrs.get(f"stage:{stage}")
         return None if raw is None else json.loads(raw)
 
     # -- arrays --------------------------------------------------------------------------------
-    def array(self, clip_id: str, name: str) -> np.ndarray:
+    def array(self, clip_id: str, name: str) -> NDArray[Any]:
         """Read one array of a clip (a name of :mod:`merprep.stages`: the base arrays, or a
         stage array such as ``au/frames``)."""
         group = self._group(clip_id)
         if name not in group:
             raise StoreError(f"clip {clip_id!r} has no array {name!r}", file=self.path)
         try:
-            return group[name][()]
+            data: NDArray[Any] = group[name][()]
+            return data
         except OSError as exc:  # fletcher32 mismatch, truncated chunk, ...
             raise StoreError(
                 f"clip {clip_id!r}, array {name!r} is damaged ({exc})", file=self.path
             ) from None
 
-    def frames(self, clip_id: str) -> np.ndarray:
+    def frames(self, clip_id: str) -> NDArray[Any]:
         """uint8 (T, H, W, C) face frames, RGB or gray as the store's ``color`` attribute says."""
         return self.array(clip_id, stages.FRAMES)
 
-    def landmarks(self, clip_id: str) -> np.ndarray:
+    def landmarks(self, clip_id: str) -> NDArray[Any]:
         """float32 (T, 68, 2) landmarks in store pixel coordinates."""
         return self.array(clip_id, stages.LANDMARKS)
 

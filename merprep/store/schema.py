@@ -33,7 +33,8 @@ SUPPORTED_MAJOR = 1
 def load_schema() -> dict[str, Any]:
     """The JSON Schema shipped in the package (a copy of the top-level schemas/clipstore-v1.json)."""
     text = resources.files("merprep").joinpath("schemas/clipstore-v1.json").read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 @cache

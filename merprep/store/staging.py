@@ -90,9 +90,9 @@ class ClipStaging:
     @staticmethod
     def _clip_id_of(path: Path) -> str:
         if path.suffix == ".json":
-            return json.loads(path.read_text("utf-8"))["clip_id"]
+            return str(json.loads(path.read_text("utf-8"))["clip_id"])
         with np.load(path, allow_pickle=False) as z:
-            return json.loads(str(z["record"]))["clip_id"]
+            return str(json.loads(str(z["record"]))["clip_id"])
 
     def put_clip(self, clip: EncodedClip) -> None:
         """Stage one finished clip (encoded, so the writer only copies its chunks)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -32,16 +33,14 @@ def validate_store(path: Path | str, *, check_data: bool = True) -> list[Problem
         store = ClipStore(path)
     except StoreError as exc:
         # Report what we can about the root even when the reader refuses the file.
-        problems = [Problem(exc.message, file=name)]
+        found = [Problem(exc.message, file=name)]
         try:
             with open_hdf5(path) as f:
                 attrs = decode_root_attrs(dict(f.attrs))
-                problems += [
-                    Problem(f"root attributes: {e}", file=name) for e in root_errors(attrs)
-                ]
+                found += [Problem(f"root attributes: {e}", file=name) for e in root_errors(attrs)]
         except StoreError:
             pass
-        return problems
+        return found
 
     problems: list[Problem] = []
     with store:
@@ -83,7 +82,7 @@ def _clip_groups(f: h5py.File) -> list[str]:
     if layout.CLIPS not in f:
         return found
 
-    def visit(name: str, obj) -> None:
+    def visit(name: str, obj: object) -> None:
         if isinstance(obj, h5py.Group) and "record" in obj.attrs:
             found.append(name)
 
@@ -92,7 +91,7 @@ def _clip_groups(f: h5py.File) -> list[str]:
 
 
 def _check_clip(
-    store: ClipStore, cid: str, attrs: dict, check_data: bool, problems: list[Problem]
+    store: ClipStore, cid: str, attrs: dict[str, Any], check_data: bool, problems: list[Problem]
 ) -> str | None:
     name = str(store.path)
     try:
@@ -180,7 +179,9 @@ def _check_clip(
     return digest
 
 
-def _check_stage(store: ClipStore, stage: str, info: dict, problems: list[Problem]) -> None:
+def _check_stage(
+    store: ClipStore, stage: str, info: dict[str, Any], problems: list[Problem]
+) -> None:
     name = str(store.path)
     items = []
     for cid in store.clip_ids:

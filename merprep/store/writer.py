@@ -17,6 +17,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from numpy.typing import NDArray
 
 from merprep import __version__, stages
 from merprep.errors import StoreError
@@ -75,8 +76,8 @@ class StoreWriter:
     def add_clip(
         self,
         record: Mapping[str, Any],
-        frames: np.ndarray,
-        landmarks: np.ndarray | None = None,
+        frames: NDArray[Any],
+        landmarks: NDArray[Any] | None = None,
         compression: str = DEFAULT_FRAME_COMPRESSION,
     ) -> str:
         """Add one clip; returns its digest. ``record`` must satisfy the schema's clip record;
@@ -93,7 +94,7 @@ class StoreWriter:
     def add_encoded(self, clip: EncodedClip) -> str:
         """Add a clip encoded elsewhere (a worker process); returns its digest."""
         record = clip.record
-        clip_id = record.get("clip_id")
+        clip_id = str(record.get("clip_id"))
         if clip_id in self._digests:
             raise StoreError(f"duplicate clip id {clip_id!r}", file=self.path)
         errors = clip_errors(record)
@@ -121,7 +122,9 @@ class StoreWriter:
         self._digests[clip_id] = clip.digest
         return clip.digest
 
-    def skip(self, clip_id: str, reason: str, file: str | None = None, row: int | None = None):
+    def skip(
+        self, clip_id: str, reason: str, file: str | None = None, row: int | None = None
+    ) -> None:
         """Record a clip left out (``--skip-invalid``) with its reason."""
         self._skipped.append({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
 
@@ -176,7 +179,7 @@ class StoreWriter:
     def __enter__(self) -> StoreWriter:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is None:
             self.commit()
         else:
@@ -197,7 +200,7 @@ class StageWriter:
         self.arrays: set[str] = set()
         self.clip_info: dict[str, dict[str, Any]] = {}
 
-    def write(self, clip_id: str, name: str, arr: np.ndarray) -> None:
+    def write(self, clip_id: str, name: str, arr: NDArray[Any]) -> None:
         """Write array ``name`` (a path like ``au/frames``) into the clip's group."""
         group = self.file[layout.clip_path(clip_id)]
         parent, _, leaf = name.rpartition("/")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -295,7 +296,8 @@ def plan_part_c(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int], lis
 
 def write_part_c(ctx: SampleContext) -> LayoutResult:
     """Write a part C sample beside (or instead of) part A in ``ctx.out``; see the docstring."""
-    truth, rows = [], [PART_C_HEADER]
+    truth = []
+    rows: list[tuple[Any, ...]] = [PART_C_HEADER]
     for plans, timeline, written in plan_part_c(ctx):
         s = plans[0].subject_index
         recording = ctx.record(

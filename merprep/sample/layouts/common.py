@@ -335,7 +335,8 @@ def write_image(path: Path, image: np.ndarray) -> None:
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) -> int:
     """Write an MPEG-4 Part 2 (``mp4v``) video with OpenCV; return the number of frames."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+    fourcc = cv2.VideoWriter.fourcc(*"mp4v")
+    writer = cv2.VideoWriter(str(path), fourcc, float(fps), size)
     if not writer.isOpened():
         raise MerprepError("OpenCV cannot write mp4v videos here (no FFmpeg backend?)", file=path)
     n = 0
