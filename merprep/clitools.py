@@ -40,8 +40,17 @@ class LazyGroup(click.Group):
             click.echo(f"error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("interrupted", err=True)
+            click.echo(self._interrupted(ctx), err=True)
             sys.exit(130)
+
+    def _interrupted(self, ctx: click.Context) -> str:
+        """One line; for a command that can resume, how to go on from where it stopped."""
+        name = ctx.invoked_subcommand
+        command = self.get_command(ctx, name) if name else None
+        if command is not None and any(p.name == "resume" for p in command.params):
+            return (f"interrupted: rerun the same `{ctx.command_path} {name}` command with "
+                    "--resume to continue from where it stopped")
+        return "interrupted"
 
 
 def setup_logging(verbose: int) -> None:

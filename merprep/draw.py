@@ -91,14 +91,43 @@ def enlarge(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(cv2.resize(img, size, interpolation=cv2.INTER_NEAREST))
 
 
-def save_montage(image: np.ndarray, out: Path | str) -> Path:
-    """Write an RGB montage as PNG (or any format OpenCV knows from the suffix)."""
+#: picture formats by file suffix: raster ones written by OpenCV, PDF and SVG (the montage
+#: embedded as an image, for papers) by matplotlib
+RASTER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+VECTOR_SUFFIXES = (".pdf", ".svg")
+IMAGE_SUFFIXES = RASTER_SUFFIXES + VECTOR_SUFFIXES
+
+
+def check_image_path(out: Path | str) -> Path:
+    """Refuse, before any work, a file name whose suffix says no picture format we write."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        said = f"suffix {out.suffix!r}" if out.suffix else "no suffix"
         raise MerprepError(
-            "could not write the image (unknown suffix or unwritable folder)", file=out
+            f"cannot tell the picture format ({said}); name the file .png, .jpg, .pdf or "
+            f".svg (also: {', '.join(s for s in IMAGE_SUFFIXES if s not in ('.png', '.jpg'))})",
+            file=out,
         )
+    return out
+
+
+def save_montage(image: np.ndarray, out: Path | str) -> Path:
+    """Write an RGB montage; the format follows the suffix (:data:`IMAGE_SUFFIXES`)."""
+    out = check_image_path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() in VECTOR_SUFFIXES:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        try:
+            plt.imsave(out, image)
+        except OSError as exc:
+            raise MerprepError(f"could not write the image ({exc})", file=out) from None
+        return out
+    if not cv2.imwrite(str(out), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise MerprepError("could not write the image (unwritable folder?)", file=out)
     return out
 
 

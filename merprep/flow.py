@@ -21,6 +21,7 @@ import numpy as np
 
 from merprep import stages
 from merprep.errors import MerprepError
+from merprep.frames.sampling import require_stored_onset
 from merprep.parallel import map_clips, worker_count
 from merprep.store import ClipStore, modify_store, store_lock
 from merprep.workers import single_threaded_worker
@@ -339,36 +340,34 @@ def run_flow(
     path = Path(path)
     start = time.perf_counter()
     result = FlowResult(path, 0)
-    with (
-        store_lock(path, must_exist=True),
-        ClipStore(path) as store,
-        modify_store(
-            path, STAGE, command or "merprep.flow.run_flow", config.stage_params()
-        ) as writer,
-    ):
+    with store_lock(path, must_exist=True), ClipStore(path) as store:
+        # flow is measured from stored frame 0: refuse stores whose sampling dropped the onset
+        require_stored_onset(store.records(), "merprep flow", store=str(path))
         ids = store.clip_ids
 
         def items():
             for cid in ids:
                 yield store.frames(cid), store.landmarks(cid), store.record(cid), config
 
-        for _, (cid, (arrays, info)) in map_clips(
-            _flow_in_worker,
-            items(),
-            workers=config.n_workers,
-            total=len(ids),
-            desc=STAGE,
-            progress=progress,
-            initializer=single_threaded_worker,
-        ):
-            for name, arr in arrays.items():
-                writer.write(cid, name, arr)
-            writer.set_clip_info(cid, info)
-            if "note" in info:
-                log.info("%s: %s", cid, info["note"])
-            result.n_clips += 1
-            src = info["apex_source"]
-            result.apex_sources[src] = result.apex_sources.get(src, 0) + 1
-            result.notes += "note" in info
+        params = config.stage_params()
+        with modify_store(path, STAGE, command or "merprep.flow.run_flow", params) as writer:
+            for _, (cid, (arrays, info)) in map_clips(
+                _flow_in_worker,
+                items(),
+                workers=config.n_workers,
+                total=len(ids),
+                desc=STAGE,
+                progress=progress,
+                initializer=single_threaded_worker,
+            ):
+                for name, arr in arrays.items():
+                    writer.write(cid, name, arr)
+                writer.set_clip_info(cid, info)
+                if "note" in info:
+                    log.info("%s: %s", cid, info["note"])
+                result.n_clips += 1
+                src = info["apex_source"]
+                result.apex_sources[src] = result.apex_sources.get(src, 0) + 1
+                result.notes += "note" in info
     result.seconds = time.perf_counter() - start
     return result

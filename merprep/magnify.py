@@ -66,6 +66,25 @@ class MagnifyConfig:
         return d
 
 
+def check_band(store: ClipStore, config: MagnifyConfig) -> None:
+    """Refuse a band reaching the Nyquist frequency of any clip (half its stored frames' rate):
+    a filter cannot pass frequencies the samples do not hold, and would silently amplify
+    nothing, or noise."""
+    worst: tuple[float, str] | None = None
+    for cid in store.clip_ids:
+        record = store.record(cid)
+        nyquist = sample_rate(record["fps"], record["frame_numbers"]) / 2
+        if worst is None or nyquist < worst[0]:
+            worst = (nyquist, cid)
+    if worst is not None and config.high >= worst[0]:
+        raise MerprepError(
+            f"band {config.low:g}-{config.high:g} Hz: clip {worst[1]} holds frequencies up to "
+            f"{worst[0]:.3g} Hz only (half its stored frames' rate); choose a high edge below "
+            "that",
+            file=store.path,
+        )
+
+
 def sample_rate(fps: float, frame_numbers: Sequence[float]) -> float:
     """Frames per second of the *stored* frames: sampling keeps every k-th source frame on
     average, so the rate is fps / mean step."""
@@ -191,6 +210,7 @@ def run_magnify(
         ) as writer,
     ):
         ids = store.clip_ids
+        check_band(store, config)
 
         def items():
             for cid in ids:

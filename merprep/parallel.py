@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TypeVar
@@ -74,35 +77,67 @@ def map_in_workers(
     """
     limit = in_flight or 2 * workers
     queue = iter(items)
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         workers, mp_context=get_context("spawn"), initializer=initializer, initargs=initargs
-    ) as pool:
-        pending: dict[Future[R], tuple[int, tuple[Any, ...]]] = {}
-        submitted = 0
+    )
+    pending: dict[Future[R], tuple[int, tuple[Any, ...]]] = {}
+    submitted = 0
 
-        def submit(args: tuple[Any, ...]) -> None:
-            nonlocal submitted
-            pending[pool.submit(fn, *args)] = (submitted, args)
-            submitted += 1
+    def submit(args: tuple[Any, ...]) -> None:
+        nonlocal submitted
+        pending[pool.submit(fn, *args)] = (submitted, args)
+        submitted += 1
 
-        try:
+    finished = False
+    try:
+        with _workers_ignore_ctrl_c():  # the workers are spawned by these first submits
             for args in queue:
                 submit(args)
                 if len(pending) >= limit:
                     break
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                # finished together: report in submission order, so logs do not depend on timing
-                for fut in sorted(done, key=lambda f: pending[f][0]):
-                    _, args = pending.pop(fut)
-                    result = fut.result()
-                    for nxt in queue:  # keep the workers busy while the caller writes
-                        submit(nxt)
-                        break
-                    yield args, result
-        finally:
-            for fut in pending:
-                fut.cancel()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            # finished together: report in submission order, so logs do not depend on timing
+            for fut in sorted(done, key=lambda f: pending[f][0]):
+                _, args = pending.pop(fut)
+                result = fut.result()
+                for nxt in queue:  # keep the workers busy while the caller writes
+                    submit(nxt)
+                    break
+                yield args, result
+        finished = True
+    finally:
+        if finished:
+            pool.shutdown(wait=True)
+        else:  # an error, Ctrl-C, or the caller stopped early: stop the workers now
+            _stop(pool)
+
+
+@contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Ctrl-C at a terminal reaches every process of the foreground group. Workers spawned
+    while SIGINT is ignored inherit that (Python keeps an ignored SIGINT ignored at start-up),
+    so only this process sees Ctrl-C, stops them and reports one line, instead of each worker
+    printing a KeyboardInterrupt traceback from wherever it was (loading dlib's model, ...)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and terminate the workers (they ignore Ctrl-C)."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(timeout=10)
 
 
 def progress_bar(total: int, desc: str, progress: bool | None) -> tqdm:

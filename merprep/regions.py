@@ -207,6 +207,16 @@ class CropConfig:
         if not self.codes:
             raise MerprepError("codes must list at least one AU number")
         self.codes = tuple(sorted({int(c) for c in self.codes}))
+        # codes no table knows (the reference table or the given one): e.g. AU 99
+        covered = {c for table in (DEFAULT_RULES, self.rules) for r in table.rules for c in r.codes}
+        unknown = [c for c in self.codes if c not in covered]
+        if unknown:  # e.g. AU 99, which no table (and no FACS manual) has
+            raise MerprepError(
+                f"codes: AU {', '.join(map(str, unknown))} ha{'s' if len(unknown) == 1 else 've'} "
+                f"no region in the rule table (AUs with a region: "
+                f"{', '.join(map(str, sorted(covered)))}); add a rule for it in a rules file, "
+                "or leave it out"
+            )
 
     def region_points(self) -> dict[str, tuple[tuple[int, ...], float]]:
         """``--mode all``: region name -> (points, margin), rule table overriding built-ins."""

@@ -31,6 +31,7 @@ from merprep import stages
 from merprep.draw import (
     BACKGROUND,
     BOX_COLOURS,
+    check_image_path,
     colour_wheel,
     diverging,
     draw_box,
@@ -53,6 +54,7 @@ __all__ = [
     "BOX_COLOURS",
     "COLUMNS",
     "PAD",
+    "check_image_path",
     "colour_wheel",
     "flow_colour",
     "list_clips",
@@ -115,12 +117,22 @@ LAYER_COMMANDS = {
 }
 
 
+#: ``scale`` None: enlarge tiles to at least this many pixels wide, so labels fit under them
+MIN_TILE_PX = 128
+
+
+def auto_scale(width: int) -> float:
+    """The enlargement that makes a ``width``-pixel image a tile of at least
+    :data:`MIN_TILE_PX` (whole multiples, so store pixels stay square; 2 at the least)."""
+    return float(max(2, math.ceil(MIN_TILE_PX / max(1, width))))
+
+
 def render_montage(
     store_path: Path | str,
     clip_id: str | None = None,
     *,
     frames: int = 10,
-    scale: float = 2.0,
+    scale: float | None = None,
     landmarks: bool = True,
     boxes: bool = True,
     layer: str = stages.FRAMES,
@@ -128,13 +140,14 @@ def render_montage(
     """The montage of one clip (the first when ``clip_id`` is None) as uint8 RGB (H, W, 3).
 
     Layout: a title, then rows of :data:`COLUMNS` tiles of round(frame size x ``scale``) px with
-    :data:`PAD` px between them and a :data:`LABEL_H` px label line under each. ``layer`` is one
+    :data:`PAD` px between them and a :data:`LABEL_H` px label line under each; ``scale`` None
+    chooses it from the stored size (:func:`auto_scale`: 28 px flow maps become 140 px tiles). ``layer`` is one
     of :data:`LAYERS` (see the module docstring); landmarks and AU boxes are drawn on ``frames``
     and ``magnified`` only, whose pixels share the face frames' coordinates.
     """
     if frames < 1:
         raise ValueError("frames must be at least 1")
-    if scale <= 0:
+    if scale is not None and scale <= 0:
         raise ValueError("scale must be positive")
     if layer not in LAYERS:
         raise ValueError(f"layer must be one of {', '.join(LAYERS)}, got {layer!r}")
@@ -152,9 +165,10 @@ def render_montage(
             return _render_flow(store, clip_id, record, frames, scale)
         notes: list[str] = []
         points, regions = None, {}
-        columns = COLUMNS
+        columns, per_tile = COLUMNS, 1
         if stage is stages.CROP_AU:
             pixels, names = _au_clips(store, clip_id)
+            per_tile = len(names)
             notes.append("AU crops: " + ", ".join(names))
             columns = max(1, COLUMNS // len(names))  # a frame's regions already sit side by side
         else:
@@ -173,6 +187,7 @@ def render_montage(
     numbers = record.get("frame_numbers", [])
     chosen = choose_frames(len(pixels), frames)
     h, w = pixels.shape[1:3]
+    scale = scale or auto_scale(w // per_tile)
     sx, sy = max(1, round(w * scale)) / w, max(1, round(h * scale)) / h
     tiles, labels = [], []
     for idx in chosen:
@@ -263,7 +278,7 @@ def _au_clips(store: ClipStore, clip_id: str) -> tuple[np.ndarray, list[str]]:
 
 
 def _render_flow(
-    store: ClipStore, clip_id: str, record: dict, frames: int, scale: float
+    store: ClipStore, clip_id: str, record: dict, frames: int, scale: float | None
 ) -> np.ndarray:
     name = stages.FLOW.name
     flow = _stage_array(store, clip_id, stages.FLOW_ONSET_APEX, stages.FLOW).astype(np.float32)
@@ -274,6 +289,7 @@ def _render_flow(
         else None
     )
     h, w = flow.shape[:2]
+    scale = scale or auto_scale(w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     u, v, strain = flow[..., 0], flow[..., 1], flow[..., 2]
     reach = max(float(np.abs(flow[..., :2]).max()), 1e-6)  # one scale for u and v

@@ -32,9 +32,18 @@ from mertrain.protocols.megc2019 import TASK as MEGC2019_TASK
 from mertrain.recipe import RecipeError, RecipeRequest, parse_schedule
 
 #: epoch-selection modes and how each is written in every output (results.json, tables,
-#: predictions.csv); the oracle mode peeks at test data and says so everywhere
-SELECT_LABELS = {"last": "last", "inner-val": "inner-val", "oracle": "oracle (optimistic)"}
+#: predictions.csv); the oracle modes peek at test data and say so everywhere. oracle: each
+#: fold's best TEST epoch by accuracy; oracle-per-subject: each test subject's best TEST epoch
+#: by the ICIP 2024 / extended version reference metric (mertrain.published)
+SELECT_LABELS = {
+    "last": "last",
+    "inner-val": "inner-val",
+    "oracle": "oracle (optimistic)",
+    "oracle-per-subject": "oracle-per-subject (optimistic)",
+}
 SELECT_MODES = tuple(SELECT_LABELS)
+#: the modes that choose on the test fold (never honest; kept for comparison with papers)
+OPTIMISTIC_SELECTS = ("oracle", "oracle-per-subject")
 #: ``precision``: float32; mixed = Keras "mixed_float16" on a GPU (float32 on CPU, with a
 #: warning: TensorFlow has no float16 CPU kernels for 3-D pooling); bf16 = "mixed_bfloat16"
 PRECISIONS = ("float32", "mixed", "bf16")
@@ -143,6 +152,9 @@ class RecipeSection(RecipeRequest):
     select: str = "last"
     val_fraction: float = 0.2
     seed: int = 0
+    #: the named recipe the run started from (``mertrain run --recipe``; mertrain.recipes); its
+    #: values are the fields above and the model/data sections, so the name is a record only
+    named_recipe: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -160,6 +172,11 @@ class RecipeSection(RecipeRequest):
             raise _fail("recipe", "val_fraction", f"must be in (0, 1), got {self.val_fraction}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise _fail("recipe", "seed", f"must be a whole number >= 0, got {self.seed!r}")
+
+    @property
+    def optimistic(self) -> bool:
+        """Whether the epoch is chosen on the test fold (an oracle mode)."""
+        return self.select in OPTIMISTIC_SELECTS
 
     @property
     def select_label(self) -> str:
@@ -208,9 +225,14 @@ class ExecutionSection:
     reuse_model: bool = True
     tensorboard: bool = False
     save_weights: bool = False
+    #: repeat the run with this many seeds (recipe.seed, +1, ...), one directory each under out
+    #: (mertrain.seeds); every repeat is an ordinary run with seeds 1
+    seeds: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", str(self.out))
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise _fail("execution", "seeds", f"must be a whole number >= 1, got {self.seeds!r}")
         if self.executor not in EXECUTORS:
             raise _fail(
                 "execution",

@@ -29,6 +29,17 @@ from merprep.errors import StoreError
 from merprep.stages import SOURCES, missing_source_advice
 from merprep.store import ClipStore
 from mertrain.config import INPUT_MODES
+from mertrain.resampling import fit_clip, fit_image, flow_units
+
+__all__ = [
+    "SOURCE_ARRAYS",
+    "ClipArrays",
+    "Normaliser",
+    "StoreCollection",
+    "fit_clip",
+    "fit_image",
+    "load_arrays",
+]
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +100,13 @@ class StoreCollection:
     def read(self, clip_id: str, array: str) -> np.ndarray:
         return self._where[clip_id].array(clip_id, array)
 
+    def store_of(self, clip_id: str) -> ClipStore:
+        return self._where[clip_id]
+
+    def flow_units(self, clip_id: str) -> str:
+        """The units of the clip's flow stack (``mertrain.resampling.flow_units``)."""
+        return flow_units((self._where[clip_id].stages.get("flow") or {}).get("params"))
+
     def describe(self, sources: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Each store's path, schema version and content fingerprint (cited in results.json),
         and, for the later stages whose arrays ``sources`` read, their fingerprints and
@@ -129,37 +147,6 @@ class StoreCollection:
                     )
 
 
-def fit_clip(clip: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Resample a (T, H, W, C) clip or (H, W, C) image to ``shape``: uniform frame indices in
-    time, area resizing in space, gray<->RGB conversion for channels."""
-    target = tuple(shape)
-    if len(target) == 4:
-        t = target[0]
-        if clip.shape[0] != t:
-            idx = np.round(np.linspace(0, clip.shape[0] - 1, t)).astype(int)
-            clip = clip[idx]
-        frames = [fit_image(f, target[1:]) for f in clip]
-        return np.stack(frames)
-    return fit_image(clip, target)
-
-
-def fit_image(img: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    import cv2
-
-    h, w, c = shape
-    if img.shape[:2] != (h, w):
-        out = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
-        img = out if out.ndim == 3 else out[:, :, None]
-    if img.shape[2] != c:
-        if c == 1 and img.shape[2] == 3:
-            img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[:, :, None]
-        elif c == 3 and img.shape[2] == 1:
-            img = np.repeat(img, 3, axis=2)
-        else:
-            raise ValueError(f"cannot convert {img.shape[2]} channels to {c}")
-    return img
-
-
 def load_arrays(
     collection: StoreCollection,
     clip_ids: Sequence[str],
@@ -167,10 +154,12 @@ def load_arrays(
     sources: Mapping[str, str],
     progress: bool | None = None,
 ) -> dict[str, np.ndarray]:
-    """Read every clip once for each model input: name -> array (N, *shape) (uint8 for clips)."""
+    """Read every clip once for each model input: name -> array (N, *shape) (uint8 for clips;
+    flow stacks resized with u, v scaled, see :mod:`mertrain.resampling`)."""
     out: dict[str, np.ndarray] = {}
     for name, shape in shapes.items():
         array = SOURCE_ARRAYS[sources[name]]
+        is_flow = sources[name] == "flow"
         items = []
         for cid in tqdm(
             clip_ids,
@@ -179,7 +168,8 @@ def load_arrays(
             leave=False,
             disable=None if progress is None else not progress,
         ):
-            items.append(fit_clip(collection.read(cid, array), shape))
+            flow = collection.flow_units(cid) if is_flow else None
+            items.append(fit_clip(collection.read(cid, array), shape, flow))
         out[name] = np.stack(items)
     return out
 
@@ -222,6 +212,21 @@ class Normaliser:
             raise ValueError(
                 f"unknown input mode {self.mode!r}; choose one of {', '.join(INPUT_MODES)}"
             )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (a model folder's preprocessing.json): mode, gain, mean (float32 values
+        written in full, so the loaded normaliser gives the same inputs bit for bit)."""
+        mean = None if self.mean is None else [float(v) for v in np.ravel(self.mean)]
+        return {"mode": self.mode, "gain": float(self.gain), "mean": mean}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Normaliser:
+        mean = d.get("mean")
+        return cls(
+            str(d["mode"]),
+            float(d["gain"]),
+            None if mean is None else np.asarray(mean, np.float32),
+        )
 
     def fit(self, x_train: np.ndarray) -> Normaliser:
         if self.mode == "raw" and x_train.dtype == np.uint8:

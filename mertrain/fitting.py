@@ -57,7 +57,10 @@ def schedule_callbacks(recipe: Recipe, monitor: str) -> list[keras.callbacks.Cal
     if isinstance(sched, Plateau):
         return [
             keras.callbacks.ReduceLROnPlateau(
-                monitor=monitor, factor=sched.factor, patience=sched.patience
+                monitor=monitor,
+                factor=sched.factor,
+                patience=sched.patience,
+                min_lr=sched.min_lr or 0.0,
             )
         ]
     return []
@@ -68,8 +71,11 @@ class EpochSelector(keras.callbacks.Callback):
 
     ``inner-val``: validation UF1 (ties: lower validation loss, then the earlier epoch); the
     best weights are restored at the end. ``oracle``: each held-out fold's TEST accuracy (as
-    published code does); only the best epoch's test probabilities are kept. Runs before the
-    schedule callbacks so ReduceLROnPlateau can monitor ``val_loss``.
+    published code does); the best epoch's test probabilities are kept. ``oracle-per-subject``:
+    nothing is chosen here (each test subject's best epoch by the references' metric is picked
+    afterwards, :func:`mertrain.published.select_per_subject`). In both optimistic modes every
+    epoch's test probabilities are kept (``epoch_proba``) for the as-published scores. Runs
+    before the schedule callbacks so ReduceLROnPlateau can monitor ``val_loss``.
     """
 
     def __init__(
@@ -88,10 +94,14 @@ class EpochSelector(keras.callbacks.Callback):
         self.best_epoch: int | None = None
         self.best_weights: list[np.ndarray] | None = None
         self.best_proba: np.ndarray | None = None
+        #: every epoch's probabilities on the evaluation set (optimistic modes only)
+        self.epoch_proba: list[np.ndarray] | None = None if mode == "inner-val" else []
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
         proba = np.asarray(predict_proba(self.model, self.x, self.spec, self.batch_size))
+        if self.epoch_proba is not None:
+            self.epoch_proba.append(proba)
         pred = proba.argmax(axis=1)
         sc = scores(self.y, pred, self.n_classes)
         key: tuple[float, ...]
@@ -104,6 +114,8 @@ class EpochSelector(keras.callbacks.Callback):
         else:
             logs["test_acc"] = sc["acc"]
             key = (sc["acc"],)
+        if self.mode == "oracle-per-subject":
+            return
         if self.best_key is None or key > self.best_key:
             self.best_key, self.best_epoch = key, epoch + 1
             if self.mode == "inner-val":
@@ -146,8 +158,8 @@ def make_callbacks(
         selector = EpochSelector(
             "inner-val", inputs.x_val, inputs.y_val, ctx.n_classes, spec, batch
         )
-    elif select == "oracle":
-        selector = EpochSelector("oracle", inputs.x_test, inputs.y_test, ctx.n_classes, spec, batch)
+    elif select in ("oracle", "oracle-per-subject"):
+        selector = EpochSelector(select, inputs.x_test, inputs.y_test, ctx.n_classes, spec, batch)
     if selector is not None:
         callbacks.append(selector)
     callbacks += schedule_callbacks(ctx.recipe, plateau_monitor(select))

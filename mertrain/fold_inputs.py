@@ -29,6 +29,10 @@ class FoldInputs:
     x_test: dict[str, np.ndarray]
     y_test: np.ndarray
     augmented: AugmentedTraining | None = None
+    #: the normalisation fitted on the training rows (saved with the fold's model)
+    norms: dict[str, Normaliser] = field(default_factory=dict)
+    #: the protocol's training side: subjects of the rows fitted and the inner-validation rows
+    train_subjects: tuple[str, ...] = ()
 
 
 @dataclass
@@ -149,4 +153,6 @@ def fold_inputs(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldInputs:
         norm(data.take(job.test)),
         data.labels[job.test],
         augmented,
+        norms,
+        tuple(sorted({data.subjects[i] for i in (*job.train, *job.val)})),
     )

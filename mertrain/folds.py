@@ -44,6 +44,8 @@ class FoldContext:
     training: RecipeSection
     runtime: RuntimeSection
     execution: ExecutionSection
+    #: what each fold's saved model records beside its weights (mertrain.inference.record)
+    model_record: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def n_classes(self) -> int:
@@ -85,6 +87,10 @@ class FoldOutcome:
     recipe: dict[str, Any] = field(default_factory=dict)
     #: why the fold did not finish (e.g. "loss became NaN at epoch 3"); then ``proba`` is empty
     failure: str | None = None
+    #: every epoch's test probabilities (epochs x clips x classes), kept only when the run asks
+    #: for an optimistic protocol (select oracle / oracle-per-subject): the as-published scores
+    #: that pick test epochs are computed from them (mertrain.published)
+    epoch_proba: np.ndarray | None = None
 
     @property
     def y_pred(self) -> list[int]:
@@ -112,6 +118,11 @@ class FoldOutcome:
             "train_subjects": list(self.train_subjects),
             "recipe": json.loads(json.dumps(self.recipe, default=str)),
             **({"failure": self.failure} if self.failure else {}),
+            **(
+                {"epoch_proba": np.asarray(self.epoch_proba, np.float64).tolist()}
+                if self.epoch_proba is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -135,6 +146,9 @@ class FoldOutcome:
             train_subjects=list(d.get("train_subjects") or []),
             recipe=dict(d.get("recipe") or {}),
             failure=d.get("failure"),
+            epoch_proba=(
+                None if d.get("epoch_proba") is None else np.asarray(d["epoch_proba"], np.float64)
+            ),
         )
 
     def same_predictions(self, other: FoldOutcome) -> bool:

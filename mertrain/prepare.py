@@ -9,19 +9,24 @@ the fold context, each fold's job, and the run's record for config.json.
 
 from __future__ import annotations
 
+import logging
 import platform
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import numpy as np
 
+from merprep.frames.sampling import require_stored_onset
+from merprep.stages import SOURCES
 from mertrain import __version__
 from mertrain.config import RunConfig, RunError
 from mertrain.data import ClipArrays, StoreCollection, load_arrays
 from mertrain.fold_inputs import augmentable_inputs
 from mertrain.folds import FoldContext, FoldJob, fold_seed
+from mertrain.inference.record import base_record, input_records
+from mertrain.inference.storeparams import combine, store_params
 from mertrain.models.registry import ModelConfig, ModelSpec, get_model
 from mertrain.protocols import (
     ProtocolError,
@@ -34,9 +39,14 @@ from mertrain.protocols import (
     parse_fold_selection,
 )
 from mertrain.protocols.megc2019 import official_samples
+from mertrain.protocols.splits import FINAL as FINAL_PROTOCOL
 from mertrain.protocols.splits import labelled_samples
 from mertrain.recipe import BALANCED, Plateau, Recipe, RecipeError, describe_loss, resolve_recipe
+from mertrain.resampling import describe as describe_resampling
+from mertrain.resampling import store_resampling
 from mertrain.runrecord import RunRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +61,32 @@ class Prepared:
     samples: dict[str, Sample]
     data: ClipArrays
     stores: list[dict[str, Any]]
+    #: each store's parameters as a saved model records them (mertrain.inference.storeparams)
+    store_params: list[dict[str, Any]] = field(default_factory=list)
+
+    def model_record(self) -> dict[str, Any]:
+        """What every fold's saved model records beside its weights (preprocessing.json; the
+        trainer adds the fold's normalisation, seed and subjects)."""
+        c = self.config
+        common, varied = combine(self.store_params)
+        return base_record(
+            model=self.spec.name,
+            kind=self.spec.kind,
+            architecture=self.model_config.to_dict(),
+            task=c.data.task,
+            classes=self.splits.classes,
+            inputs=input_records(self.spec, self.model_config),
+            store_params=common,
+            store_params_varied=varied,
+            stores=self.stores,
+            run_identity_sha256=self.record().identity_sha256,
+            protocol=self.splits.protocol,
+            select=c.recipe.select,
+            run_seed=c.recipe.seed,
+            batch_size=self.recipe.batch_size if self.spec.kind == "keras" else None,
+            precision=c.runtime.precision,
+            deterministic=c.runtime.deterministic,
+        )
 
     def context(self) -> FoldContext:
         c = self.config
@@ -63,6 +99,7 @@ class Prepared:
             training=c.recipe,
             runtime=c.runtime,
             execution=c.execution,
+            model_record=self.model_record(),
         )
 
     def describe(self) -> dict[str, Any]:
@@ -264,9 +301,22 @@ def resolve_model(config: RunConfig) -> tuple[ModelSpec, ModelConfig, Recipe]:
     return spec, model_config, recipe
 
 
-def prepare(config: RunConfig, progress: bool | None = None) -> Prepared:
+def prepare(config: RunConfig, progress: bool | None = None, *, final: bool = False) -> Prepared:
     """Every check a run needs, then read the clips. Raises a :class:`MerprepError` (stores,
-    protocol, model/store mismatch) before any training starts."""
+    protocol, model/store mismatch) before any training starts. ``final``: a final model on
+    every subject (protocol ``all``, ``mertrain fit``), which has no test fold."""
+    if (config.data.protocol == FINAL_PROTOCOL) != final:
+        raise RunError(
+            "data.protocol: protocol 'all' trains one final model on every subject and "
+            "tests nothing; use `mertrain fit` for it"
+            if not final
+            else "data.protocol: a final model is trained with protocol 'all'"
+        )
+    if final and config.recipe.select == "oracle":
+        raise RunError(
+            "recipe.select: oracle picks the epoch on the test fold, and a final model has "
+            "none; use last or inner-val"
+        )
     spec, model_config, recipe = resolve_model(config)
     with StoreCollection(config.stores) as collection:
         samples, splits = splits_for(config, collection.records())
@@ -288,6 +338,28 @@ def prepare(config: RunConfig, progress: bool | None = None) -> Prepared:
         collection.require({i.source for i in inputs}, spec.name)
         parse_fold_selection(config.execution.folds, len(splits.folds))  # a bad subset fails here
         used = sorted({c for f in splits.folds for c in (*f.test, *f.train)})
+        if config.data.input == "onset-diff" and any(
+            SOURCES[i.source].dtype == "uint8" for i in inputs
+        ):  # each clip minus its stored frame 0, which must be the onset (issue 14)
+            kept = set(used)
+            require_stored_onset(
+                [r for r in collection.records() if r["clip_id"] in kept],
+                "--input onset-diff",
+                alternative="; or train on the frames as stored with --input raw",
+            )
+        shapes = spec.input_shapes(model_config)
+        resampled = []
+        for store in collection.stores:
+            plan = store_resampling(
+                store,
+                inputs,
+                shapes,
+                model=spec.name,
+                clip_ids=[c for c in used if collection.store_of(c) is store],
+            )
+            if plan:
+                log.warning("%s", describe_resampling(str(store.path), plan))
+            resampled.append(plan)
         arrays = load_arrays(
             collection,
             used,
@@ -296,6 +368,10 @@ def prepare(config: RunConfig, progress: bool | None = None) -> Prepared:
             progress,
         )
         stores = collection.describe({i.source for i in inputs})
+        stages_read = {SOURCES[i.source].stage for i in inputs} - {"extract"}
+        params = [store_params(s, stages_read) for s in collection.stores]
+    for entry, plan in zip(stores, resampled):
+        entry["resampled"] = plan
     data = ClipArrays(
         used,
         arrays,
@@ -303,4 +379,4 @@ def prepare(config: RunConfig, progress: bool | None = None) -> Prepared:
         [by_id[c].dataset for c in used],
         [by_id[c].subject_id for c in used],
     )
-    return Prepared(config, spec, model_config, recipe, splits, by_id, data, stores)
+    return Prepared(config, spec, model_config, recipe, splits, by_id, data, stores, params)

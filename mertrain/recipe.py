@@ -96,6 +96,8 @@ class Recipe:
         d = dataclasses.asdict(self)
         if isinstance(d["loss"].get("class_weights"), tuple):
             d["loss"]["class_weights"] = list(d["loss"]["class_weights"])
+        if d["schedule"].get("min_lr", 0) is None:  # no floor: as recorded before it existed
+            del d["schedule"]["min_lr"]
         return d
 
     @classmethod

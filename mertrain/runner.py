@@ -30,6 +30,7 @@ weights that cannot be written (disk full) stop the run with
 from __future__ import annotations
 
 import logging
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ from mertrain.config import RunConfig, RunError
 from mertrain.executors import Executor, get_executor
 from mertrain.folds import FoldOutcome
 from mertrain.metrics import scores
-from mertrain.prepare import prepare
+from mertrain.prepare import Prepared, prepare
 from mertrain.protocols import parse_fold_selection
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,23 @@ def run(
     prepared = prepare(config, progress)
     execution = config.execution
     out = Path(execution.out)
+    created = not out.exists()
     rundir.init_run_dir(out, prepared.record(command), prepared.splits)
+    try:
+        return _run_folds(prepared, out, progress, executor)
+    except BaseException:
+        # a run that fails (or is interrupted) before any fold is saved leaves nothing behind,
+        # so the corrected command does not meet a half-made directory
+        if created and not any((out / rundir.FOLDS).glob("*.json")):
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _run_folds(
+    prepared: Prepared, out: Path, progress: bool | None, executor: Executor | None
+) -> RunResult:
+    config = prepared.config
+    execution = config.execution
     done = rundir.finished_folds(out)
     selected = parse_fold_selection(execution.folds, len(prepared.splits.folds))
     clash = [i for i in selected if i in done]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,27 +43,35 @@ class StepDecay:
 
 @dataclass(frozen=True)
 class Plateau:
-    """``ReduceLROnPlateau(factor, patience)`` on the inner-validation loss with ``select``
-    inner-val, else on the training loss (never on the test fold)."""
+    """``ReduceLROnPlateau(factor, patience, min_lr)`` on the inner-validation loss with
+    ``select`` inner-val, else on the training loss (never on the test fold). ``min_lr`` None:
+    no floor (Keras' 0); section C's reference sets 1e-4."""
 
     factor: float
     patience: int
     kind: Literal["plateau"] = "plateau"
+    min_lr: float | None = None
 
     def __post_init__(self) -> None:
         if not (0 < self.factor < 1) or self.patience < 1:
             raise RecipeError(f"schedule {self.spec!r}: factor in (0, 1), patience >= 1")
+        if self.min_lr is not None:
+            if not (math.isfinite(self.min_lr) and self.min_lr > 0):
+                raise RecipeError(f"schedule {self.spec!r}: min_lr must be a number > 0")
+            object.__setattr__(self, "min_lr", float(self.min_lr))
 
     @property
     def spec(self) -> str:
-        return f"plateau:{self.factor:g}:{self.patience}"
+        floor = "" if self.min_lr is None else f":{self.min_lr:g}"
+        return f"plateau:{self.factor:g}:{self.patience}{floor}"
 
 
 Schedule = Constant | StepDecay | Plateau
 
 
 _SCHEDULE_RE = re.compile(
-    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+))$"
+    r"^(constant|step:(?P<sf>[0-9.eE+-]+):(?P<se>\d+)"
+    r"|plateau:(?P<pf>[0-9.eE+-]+):(?P<pp>\d+)(?::(?P<pm>[0-9.eE+-]+))?)$"
 )
 
 
@@ -80,7 +89,12 @@ def parse_schedule(value: str | Mapping[str, Any] | Schedule) -> Schedule:
             if kind == "step":
                 return StepDecay(float(fields["factor"]), int(fields["every"]))
             if kind == "plateau":
-                return Plateau(float(fields["factor"]), int(fields["patience"]))
+                floor = fields.get("min_lr")
+                return Plateau(
+                    float(fields["factor"]),
+                    int(fields["patience"]),
+                    min_lr=None if floor is None else float(floor),
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecipeError(f"schedule {dict(value)}: {exc}") from None
         raise RecipeError(f"schedule kind {kind!r}: choose constant, step or plateau")
@@ -88,10 +102,18 @@ def parse_schedule(value: str | Mapping[str, Any] | Schedule) -> Schedule:
     if not m:
         raise RecipeError(
             f"schedule {value!r}: expected 'constant', 'step:FACTOR:EVERY_EPOCHS' "
-            "or 'plateau:FACTOR:PATIENCE'"
+            "or 'plateau:FACTOR:PATIENCE[:MIN_LR]'"
         )
     if m.group(1) == "constant":
         return Constant()
-    if m.group("sf") is not None:
-        return StepDecay(float(m.group("sf")), int(m.group("se")))
-    return Plateau(float(m.group("pf")), int(m.group("pp")))
+    try:
+        if m.group("sf") is not None:
+            return StepDecay(float(m.group("sf")), int(m.group("se")))
+        floor = m.group("pm")
+        return Plateau(
+            float(m.group("pf")), int(m.group("pp")), min_lr=None if floor is None else float(floor)
+        )
+    except ValueError as exc:  # "1e" matches the pattern but is no number
+        if isinstance(exc, RecipeError):
+            raise
+        raise RecipeError(f"schedule {value!r}: {exc}") from None

@@ -34,11 +34,13 @@ from mertrain.fitting import (
     resolve_precision,
 )
 from mertrain.fold_inputs import FoldInputs, fold_inputs
-from mertrain.folds import FoldContext, FoldJob, FoldOutcome, fold_file_stem
+from mertrain.folds import FoldContext, FoldJob, FoldOutcome
+from mertrain.inference.record import fold_record
 from mertrain.losses import FoldLoss
 from mertrain.models.registry import get_model, predict_proba
+from mertrain.protocols.splits import FINAL
 from mertrain.recipe import Plateau
-from mertrain.weights import save_keras_model, write_weights
+from mertrain.weights import model_folder, save_keras_model, write_model_folder
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +105,26 @@ class FoldTrainer:
         )
         model.fit(inputs.x_train, inputs.y_train)
         if self.ctx.execution.save_weights:
-            path = self._weights_path(job, ".pkl")
-            write_weights(path, lambda tmp: Path(tmp).write_bytes(pickle.dumps(model)))
+            self._save(job, inputs, lambda tmp: Path(tmp).write_bytes(pickle.dumps(model)), None)
+        if len(inputs.y_test) == 0:  # a final model (protocol all) tests nothing
+            return np.zeros((0, self.ctx.n_classes))
         return np.asarray(predict_proba(model, inputs.x_test, self.spec))
 
-    def _weights_path(self, job: FoldJob, suffix: str) -> Path:
-        return Path(self.ctx.execution.out) / "weights" / f"{fold_file_stem(job.index)}{suffix}"
+    def _save(self, job: FoldJob, inputs: FoldInputs, save: Any, epoch: int | None) -> None:
+        """The fold's model folder: the model and its preprocessing record."""
+        record = fold_record(
+            self.ctx.model_record,
+            fold=job.name,
+            index=job.index,
+            seed=job.seed,
+            norms=inputs.norms,
+            weights_epoch=epoch,
+            train_subjects=inputs.train_subjects,
+            val_subjects=job.val_subjects,
+        )
+        final = self.ctx.data.protocol == FINAL  # mertrain fit: the folder is the output
+        folder = model_folder(self.ctx.execution.out, job.index, final=final)
+        write_model_folder(folder, self.spec.kind, save, record)
 
     # -- Keras -----------------------------------------------------------------------------------
     def _build(self, seed: int) -> keras.Model:
@@ -203,10 +219,14 @@ class FoldTrainer:
                 model.set_weights(selector.best_weights)
         if select == "oracle" and selector is not None and selector.best_proba is not None:
             proba = selector.best_proba
+        elif len(inputs.y_test) == 0:  # a final model (protocol all) tests nothing
+            proba = np.zeros((0, self.ctx.n_classes))
         else:
             proba = predict_proba(model, inputs.x_test, self.spec, batch_size=recipe.batch_size)
         if self.ctx.execution.save_weights and np.all(np.isfinite(proba)):
-            write_weights(self._weights_path(job, ".keras"), save_keras_model(model))
+            # inner-val restored the best epoch's weights; last and oracle keep the last epoch's
+            epoch = best if select == "inner-val" else len(history.get("loss", [])) or None
+            self._save(job, inputs, save_keras_model(model), epoch)
         self._release()
         return np.asarray(proba), history, best, record, None
 

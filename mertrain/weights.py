@@ -1,17 +1,29 @@
-"""Writing a fold's trained model: atomically, and without crashing on a full disk."""
+"""Writing a trained model: atomically, and without crashing on a full disk.
+
+A saved model is a folder (``RUN_DIR/weights/NNN/`` for fold NNN, or the folder of
+``mertrain fit``): the model file (``model.keras``; ``model.pkl`` for scikit-learn models) and
+``preprocessing.json`` (:mod:`mertrain.inference.record`), written in that order, each
+atomically. The record is removed before a new model file replaces an old one, so a folder
+holding a record is always a complete, matching pair.
+"""
 
 from __future__ import annotations
 
 import gc
+import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from merprep.errors import MerprepError
-from merprep.fsio import atomic_write_with
+from merprep.fsio import atomic_write, atomic_write_with
+from mertrain.folds import fold_file_stem
+from mertrain.inference.record import MODEL_FILES, PREPROCESSING
+
+WEIGHTS = "weights"
 
 
 class WeightsError(MerprepError):
@@ -35,6 +47,38 @@ def save_keras_model(model: Any) -> Callable[[Path], None]:
         keras.Model(inputs=model.inputs, outputs=model.outputs, name=model.name).save(str(tmp))
 
     return save
+
+
+def model_folder(out: Path | str, index: int, *, final: bool = False) -> Path:
+    """Where fold ``index``'s model is saved: ``out/weights/NNN``; a final model (``mertrain
+    fit``) is saved in ``out`` itself."""
+    return Path(out) if final else Path(out) / WEIGHTS / fold_file_stem(index)
+
+
+def write_model_folder(
+    folder: Path, kind: str, save: Callable[[Path], object], record: Mapping[str, Any]
+) -> Path:
+    """Write a model folder: the model file of ``kind`` (``save(tmp)`` writes it), then its
+    ``preprocessing.json`` ``record`` (see the module docstring). :class:`WeightsError` naming
+    the file when either cannot be written; a folder left empty is removed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / PREPROCESSING).unlink(missing_ok=True)
+    try:
+        write_weights(folder / MODEL_FILES[kind], save)
+        try:
+            atomic_write(folder / PREPROCESSING, json.dumps(record, indent=2) + "\n", durable=True)
+        except OSError as exc:
+            raise WeightsError(
+                f"cannot write the model's preprocessing record ({_os_reason(exc)}); the "
+                "folds finished before are kept: free space and rerun with --resume",
+                file=folder / PREPROCESSING,
+            ) from None
+    except WeightsError:
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    return folder
 
 
 def write_weights(path: Path, save: Callable[[Path], object]) -> Path:

@@ -283,13 +283,20 @@ FRAMES_FOLDERS = {
 
 @pytest.mark.parametrize("dataset", list(FRAMES_FOLDERS))
 def test_root_may_be_top_folder_or_frames_folder(samples, dataset):
+    """Every spelling of --root gives the same records, so the same store fingerprint: sources
+    are relative to the dataset's top folder whichever folder --root names (issue 17 item 6;
+    before, the frames folder gave sources without their first component)."""
     root, _ = samples[dataset]
     top, _ = read(dataset, root)
     frames_root = root / FRAMES_FOLDERS[dataset]
-    inner, problems = read(dataset, frames_root)  # the annotation file is found from there too
-    assert problems == []
-    assert [r.clip_id for r in inner] == [r.clip_id for r in top]
-    assert all((frames_root / r.source).exists() for r in inner)
+    spellings = [frames_root] + [root / p for p in frames_root.relative_to(root).parents][:-1]
+    if dataset in ("deception", "casme2", "samm"):  # the folder holding the dataset's folder
+        spellings.append(root.parent)
+    for folder in spellings:
+        inner, problems = read(dataset, folder)  # the annotation file is found from there too
+        assert problems == []
+        assert [r.to_dict() for r in inner] == [r.to_dict() for r in top], folder
+    assert all((root / r.source).exists() for r in top)
 
 
 def test_annotations_option_overrides_the_found_file(samples, tmp_path):
@@ -521,3 +528,32 @@ def test_frame_numbers_are_the_file_numbers(samples):
     assert sorted(frames) == list(range(clip["first_frame"], clip["last_frame"] + 1))
     image = read_frames(frames, None, [records[0].onset], "gray")[0]
     assert image.shape == (1088, 2040, 1) and np.ptp(image) > 50
+
+
+# --------------------------------------------------------------------------------------------
+# SMIC: the folder named by --root and --modality agree (issue 17 item 1)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "modality,name,fps", [("VIS", "smic-vis", 25.0), ("NIR", "smic-nir", 25.0)]
+)
+def test_smic_modality_folder_as_root_decides_the_modality(samples, modality, name, fps):
+    """Today `--root SMIC_all_raw/VIS` without --modality stored VIS frames as SMIC-HS."""
+    root, truth = samples["smic"]
+    records, problems = read("smic", root / "SMIC_all_raw" / modality)
+    assert problems == [] and records
+    assert {r.dataset for r in records} == {name} and {r.fps for r in records} == {fps}
+    assert {r.extra["modality"] for r in records} == {modality}
+    same, _ = read("smic", root / "SMIC_all_raw" / modality, modality=modality)  # agreeing
+    assert [r.clip_id for r in same] == [r.clip_id for r in records]
+
+
+def test_smic_modality_that_contradicts_the_root_folder_is_refused(samples):
+    root, _ = samples["smic"]
+    with pytest.raises(MerprepError) as err:
+        read("smic", root / "SMIC_all_raw" / "NIR", modality="VIS")
+    message = str(err.value)
+    assert "NIR" in message and "--modality VIS" in message and "SMIC_all_raw" in message
+    with pytest.raises(MerprepError, match="--modality HS"):
+        read("smic", root / "SMIC_all_raw" / "VIS", modality="HS")

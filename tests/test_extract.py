@@ -333,6 +333,7 @@ def test_dataset_options_are_checked_by_the_cli(casme2_sample, tmp_path, cli_run
         (["--modality", "VIS"], "--modality applies to --dataset smic only"),
         (["--part", "C"], "--part applies to --dataset casme3 only"),
         (["--subjects-map", __file__], "--subjects-map applies to --dataset deception only"),
+        (["--manifest", __file__], "--manifest applies to --dataset manifest only"),  # issue 17
         (["--sampling", "bogus"], "Invalid value for '--sampling'"),
     ):
         result = run_cli(
@@ -701,3 +702,25 @@ def test_frames_already_decoded_are_not_decoded_again(tmp_path):
         decoded={1: onset},
     )
     assert out[0] == out[2] == (1, 99) and out[1][0] == 2
+
+
+def test_fingerprint_does_not_depend_on_how_root_is_spelled(tmp_path):
+    """The top folder and the frames folder give the same store (issue 17 item 6): sources are
+    relative to the dataset's top folder whichever folder --root names."""
+    root = generate("casme2", tmp_path / "CASME2", subjects=1, clips_per_subject=2, clip_length=6)
+    stores = {}
+    for name, folder in (("top", root.root), ("frames", root.root / "CASME2_RAW_selected")):
+        stores[name] = extract(
+            ExtractConfig(
+                dataset="casme2",
+                root=folder,
+                out=tmp_path / f"{name}.h5",
+                frames=3,
+                size=32,
+                workers=1,
+            ),
+            progress=False,
+        ).fingerprint
+    assert stores["top"] == stores["frames"]
+    with ClipStore(tmp_path / "frames.h5") as s:
+        assert {r["source"].split("/")[0] for r in s.records()} == {"CASME2_RAW_selected"}

@@ -1399,7 +1399,8 @@ def test_extract_killed_anywhere_leaves_the_old_store_and_resume_completes(
             0.0,
         ),
     ]
-    args = extract_args("casme2", samples["casme2"], out)
+    # replacing the older store is asked for (--overwrite): a plain extract would refuse it
+    args = extract_args("casme2", samples["casme2"], out, "--overwrite")
     mid_write = 0
     for name, extra, condition, delay in points:
         proc = start(args + extra)

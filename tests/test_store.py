@@ -333,3 +333,26 @@ def test_cli_validate_json_lists_every_problem_with_its_fields(tmp_path, cli_run
     assert all(p["file"] == str(path) for p in problems)
     text = cli_runner.invoke(cli, ["validate", str(path)])
     assert text.exit_code == 1 and f"{len(expected)} problem(s)" in text.output
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_stores_and_stage_commits_follow_the_umask(tmp_path, umask):
+    """Issue 17 item 8: stores were always 0600 whatever the umask (mkstemp's mode), so
+    colleagues on a shared cluster could not read them; a stage commit keeps the rule."""
+    import os
+    import stat
+
+    from merprep.store import modify_store, store_lock
+
+    old = os.umask(umask)
+    try:
+        path = tmp_path / "s.h5"
+        write_store(path)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+        with store_lock(path, must_exist=True), modify_store(path, "magnify", "pytest", {}) as w:
+            with ClipStore(path) as store:
+                for cid in store.clip_ids:
+                    w.write(cid, "magnified/frames", store.frames(cid))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    finally:
+        os.umask(old)

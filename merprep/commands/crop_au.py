@@ -17,8 +17,10 @@ MARGIN_RANGE = (0.0, 2.0)
 
 
 def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
+    """``1,2,4`` (or ``AU1,AU2``, as the annotation files write them)."""
+    tokens = [c.strip() for c in value.replace(" ", ",").split(",") if c.strip()]
     try:
-        codes = tuple(int(c) for c in value.replace(" ", ",").split(",") if c.strip())
+        codes = tuple(int(c[2:] if c[:2].lower() == "au" else c) for c in tokens)
     except ValueError:
         raise click.BadParameter(
             f"expected AU numbers separated by commas, got {value!r}"

@@ -126,14 +126,15 @@ DATASET_OPTIONS = {
     type=click.Choice(list(SAMPLING_MODES)),
     help="Which frames to keep: uniform (N evenly spaced), key (9: onset, apex, offset "
     "and between), all, tim (N interpolated by the temporal interpolation model), "
-    "diffk (the N that change most); docs/extract.md.",
+    "diffk / diffk-before (the frame after / before each of the N largest changes), "
+    "first (the first N), ext-* (the dual-branch extension's per-dataset choices); "
+    "docs/extract.md.",
 )
 @click.option(
     "--frames",
-    default=30,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Frames per clip (--sampling key always keeps 9, all keeps every frame).",
+    help="Frames per clip [default: 30]. Modes of fixed length (key: 9, ext-*) refuse it; "
+    "all keeps every frame.",
 )
 @click.option(
     "--frame-compression",
@@ -158,6 +159,11 @@ DATASET_OPTIONS = {
     help="Leave out clips with problems (recorded in the store) instead of stopping.",
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of the same command.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace a store already at --out (its crop-au/flow/magnify stages are lost).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def extract(
     dataset,
@@ -181,6 +187,7 @@ def extract(
     workers,
     skip_invalid,
     resume,
+    overwrite,
     progress,
 ):
     """Read a dataset as shipped and write a clip store of cropped face clips."""
@@ -192,6 +199,8 @@ def extract(
             raise click.UsageError("--dataset manifest needs --manifest FILE")
         root = root or manifest.parent
         annotations = annotations or manifest
+    elif manifest is not None:
+        raise click.UsageError("--manifest applies to --dataset manifest only")
     elif root is None:
         raise click.UsageError("--root is required")
     adapter_options = dataset_options(
@@ -217,6 +226,7 @@ def extract(
             workers=workers,
             skip_invalid=skip_invalid,
             resume=resume,
+            overwrite=overwrite,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -14,7 +14,10 @@ from merprep.clitools import example
 @click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--clip", "clip_id", help="Clip id (dataset/subject/clip); default: the first.")
 @click.option(
-    "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Image to write (.png)."
+    "-o",
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Picture to write: .png, .jpg, .pdf or .svg.",
 )
 @click.option(
     "--max-frames",
@@ -34,10 +37,10 @@ from merprep.clitools import example
 )
 @click.option(
     "--scale",
-    default=2.0,
-    show_default=True,
-    type=click.FloatRange(min=0.1),
-    help="Enlargement of each frame (nearest neighbour).",
+    default=None,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Enlargement of each frame (nearest neighbour); default: tiles of at least 128 px "
+    "(x2 for 64 px frames, x5 for 28 px flow maps).",
 )
 @click.option(
     "--layer",
@@ -51,7 +54,7 @@ from merprep.clitools import example
 def show(store, clip_id, out, max_frames, old_max_frames, scale, layer, list_only):
     """Draw a clip's frames (with landmarks and AU boxes), AU crops or optical flow into one
     image."""
-    from merprep.show import list_clips, render_montage, save_montage
+    from merprep.show import check_image_path, list_clips, render_montage, save_montage
 
     if list_only:
         for cid in list_clips(store):
@@ -61,6 +64,7 @@ def show(store, clip_id, out, max_frames, old_max_frames, scale, layer, list_onl
         raise click.UsageError("--out FILE.png is required (or pass --list)")
     if old_max_frames is not None:
         max_frames = old_max_frames
+    check_image_path(out)  # before drawing anything
     image = render_montage(store, clip_id, frames=max_frames, scale=scale, layer=layer)
     save_montage(image, out)
     click.echo(f"wrote {out} ({image.shape[1]}x{image.shape[0]})")

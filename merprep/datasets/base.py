@@ -8,6 +8,7 @@ frames are (:class:`FrameSource`). Dataset quirks live in the adapter and nowher
 
 from __future__ import annotations
 
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -201,9 +202,11 @@ class FrameSource:
 
 
 def relative_source(path: Path, root: Path) -> str:
-    """``path`` relative to the dataset root (POSIX form) when it is inside it, else absolute:
-    records name their source relative to ``--root`` so stores do not depend on where the
-    dataset was unpacked."""
+    """``path`` relative to ``root`` (POSIX form) when it is inside it, else absolute. Adapters
+    pass the dataset's top folder (:meth:`DatasetAdapter.top_folder`), so records, and the
+    store's fingerprint, depend neither on where the dataset was unpacked nor on which of its
+    folders ``--root`` names."""
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
@@ -248,6 +251,10 @@ class DatasetAdapter(ABC):
     #: True where the release itself drops frames inside clips (CAS(ME)^3): gaps between onset
     #: and offset are then normal (sampling takes the nearest frame on disk), not a damaged copy
     frame_gaps_expected: ClassVar[bool] = False
+    #: where the frames folder (:meth:`frames_root`) sits below the dataset's top folder as
+    #: released, alternatives in order (``{modality}``-style fields filled by
+    #: :meth:`frames_layouts`); see :meth:`top_folder`
+    frames_layout: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -269,6 +276,7 @@ class DatasetAdapter(ABC):
                 + (f" (it takes: {', '.join(self.option_names)})" if self.option_names else "")
             )
         self.options = options
+        self._top: Path | None = None
 
     #: name patterns of the official annotation file, for the default :meth:`find_annotations`
     annotation_patterns: ClassVar[tuple[str, ...]] = ()
@@ -295,13 +303,47 @@ class DatasetAdapter(ABC):
             self.applied_corrections = self.corrections.apply(table, Path(path))
         return table
 
+    def frames_root(self) -> Path:
+        """The folder holding the dataset's subject (or class) folders, found from ``root``;
+        adapters of datasets read from a folder tree define it."""
+        raise NotImplementedError(f"dataset {self.name} has no frames folder")
+
+    def frames_layouts(self) -> tuple[str, ...]:
+        """:attr:`frames_layout`, with any adapter-specific fields filled in."""
+        return self.frames_layout
+
+    def top_folder(self) -> Path:
+        """The dataset's top folder as unpacked, which every record's ``source`` is relative to.
+
+        Found from the frames folder, not from ``root``: where the frames folder sits at its
+        released place (:attr:`frames_layout`, e.g. ``CASME2_RAW_selected`` or
+        ``SMIC_all_raw/HS``), the top folder is the one above that path, so ``--root`` may name
+        the top folder, the frames folder or one in between and every record (hence the store's
+        fingerprint) is the same. A renamed frames folder keeps its own name in the sources.
+        """
+        if self._top is None:
+            frames = Path(os.path.abspath(self.frames_root()))
+            root = Path(os.path.abspath(self.root))
+            self._top = root if root != frames else frames.parent
+            for layout in self.frames_layouts():
+                parts = Path(layout).parts
+                if len(frames.parts) > len(parts) and frames.parts[-len(parts) :] == parts:
+                    self._top = frames.parents[len(parts) - 1]
+                    break
+        return self._top
+
+    def source_of(self, path: Path) -> str:
+        """``path`` as a record's ``source``: relative to :meth:`top_folder`."""
+        return relative_source(path, self.top_folder())
+
     def frame_source(self, record: ClipRecord) -> FrameSource:
         """Resolve a record to its frames on disk (raise MerprepError if the folder is missing).
 
         The default suits datasets that ship one folder of numbered images per clip
-        (``record.source`` relative to ``root``); video and gap-aware datasets override it.
+        (``record.source`` relative to :meth:`top_folder`); video and gap-aware datasets
+        override it.
         """
-        folder = self.root / record.source
+        folder = self.top_folder() / record.source
         if not folder.is_dir():
             raise MerprepError("clip folder not found", file=folder)
         return FrameSource(frames=number_frames(folder))

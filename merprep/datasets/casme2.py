@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 
 from merprep import ids
-from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
+from merprep.datasets.base import ClipRecord, DatasetAdapter
 from merprep.datasets.tables import AnnotationRow, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
@@ -52,6 +52,7 @@ class Adapter(DatasetAdapter):
     name = "casme2"
     emotions = EMOTIONS
     annotation_patterns = ANNOTATION_PATTERNS
+    frames_layout = FRAME_FOLDERS
 
     def frames_root(self) -> Path:
         """The folder holding ``subNN/`` folders: ``root`` itself or a known subfolder of it."""
@@ -102,7 +103,7 @@ class Adapter(DatasetAdapter):
                     apex=apex,
                     offset=offset,
                     fps=FPS,
-                    source=relative_source(frames_root / subject / clip, self.root),
+                    source=self.source_of(frames_root / subject / clip),
                     annotation_file=path.name,
                     annotation_row=row.number,
                 )

@@ -50,7 +50,6 @@ from merprep.datasets.base import (
     DatasetAdapter,
     FrameSource,
     number_frames,
-    relative_source,
 )
 from merprep.datasets.tables import AnnotationRow, find_file
 from merprep.errors import AnnotationError, MerprepError, Problem
@@ -114,6 +113,9 @@ class Adapter(DatasetAdapter):
         self._listing: dict[Path, dict[int, Path]] = {}  # folder -> frames, listed once
 
     # -- where things are ------------------------------------------------------------------------
+    def frames_layouts(self) -> tuple[str, ...]:
+        return (A_FRAMES if self.part == "A" else C_FRAMES)[:1]
+
     def frames_root(self) -> Path:
         """The folder holding the subject folders of the chosen part."""
         suffixes = A_FRAMES if self.part == "A" else C_FRAMES
@@ -185,7 +187,7 @@ class Adapter(DatasetAdapter):
             extra: dict[str, Any] = {
                 "objective_class": row.text("Objective class"),
                 "video": video,
-                "depth_source": relative_source(video_dir / "depth", self.root),
+                "depth_source": self.source_of(video_dir / "depth"),
             }
             if written != video:
                 extra["filename_written"] = written
@@ -200,7 +202,7 @@ class Adapter(DatasetAdapter):
                     apex=apex,
                     offset=offset,
                     fps=FPS,
-                    source=relative_source(video_dir / "color", self.root),
+                    source=self.source_of(video_dir / "color"),
                     annotation_file=path.name,
                     annotation_row=row.number,
                     extra=extra,
@@ -242,7 +244,7 @@ class Adapter(DatasetAdapter):
                     apex=None,
                     offset=offset,
                     fps=FPS,
-                    source=relative_source(folder / "color", self.root),
+                    source=self.source_of(folder / "color"),
                     annotation_file=path.name,
                     annotation_row=row.number,
                     extra={
@@ -271,7 +273,7 @@ class Adapter(DatasetAdapter):
 
     # -- frames ----------------------------------------------------------------------------------
     def frame_source(self, record: ClipRecord) -> FrameSource:
-        folder = self.root / record.source
+        folder = self.top_folder() / record.source
         if folder not in self._listing:
             if not folder.is_dir():
                 raise MerprepError("clip folder not found", file=folder)

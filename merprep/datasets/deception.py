@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from merprep import ids
-from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource, relative_source
+from merprep.datasets.base import ClipRecord, DatasetAdapter, FrameSource
 from merprep.datasets.tables import AnnotationRow, find_file, read_table
 from merprep.errors import AnnotationError, MerprepError, Problem
 
@@ -69,6 +69,11 @@ class Adapter(DatasetAdapter):
 
     def clips_folder(self) -> Path:
         return self.dataset_root() / CLIPS_FOLDER
+
+    frames_layout = (CLIPS_FOLDER,)
+
+    def frames_root(self) -> Path:
+        return self.clips_folder()
 
     def find_annotations(self) -> Path | None:
         if self.annotations is not None:
@@ -128,7 +133,7 @@ class Adapter(DatasetAdapter):
                     apex=None,
                     offset=n_frames - 1,
                     fps=fps,
-                    source=relative_source(video, self.root),
+                    source=self.source_of(video),
                     annotation_file=path.name,
                     annotation_row=row.number,
                     extra={"gestures": gestures},
@@ -210,11 +215,11 @@ class Adapter(DatasetAdapter):
                 )
             )
             return None, None
-        self._n_frames[video] = n_frames
+        self._n_frames[self.top_folder() / self.source_of(video)] = n_frames
         return n_frames, fps
 
     def frame_source(self, record: ClipRecord) -> FrameSource:
-        video = self.root / record.source
+        video = self.top_folder() / record.source
         if not video.is_file():
             raise MerprepError("video not found", file=video)
         return FrameSource(video=video, n_video_frames=self._n_frames.get(video))

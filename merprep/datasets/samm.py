@@ -22,7 +22,7 @@ import logging
 from pathlib import Path
 
 from merprep import ids
-from merprep.datasets.base import ClipRecord, DatasetAdapter, relative_source
+from merprep.datasets.base import ClipRecord, DatasetAdapter
 from merprep.datasets.tables import AnnotationRow, find_header_row, strict_int
 from merprep.errors import AnnotationError, MerprepError, Problem
 
@@ -66,6 +66,7 @@ class Adapter(DatasetAdapter):
     name = "samm"
     emotions = EMOTIONS
     annotation_patterns = ANNOTATION_PATTERNS
+    frames_layout = (FRAMES_FOLDER,)
 
     def frames_root(self) -> Path:
         """The folder holding the ``006/`` subject folders: ``root/SAMM`` or ``root`` itself."""
@@ -126,7 +127,7 @@ class Adapter(DatasetAdapter):
                     apex=apex,
                     offset=offset,
                     fps=FPS,
-                    source=relative_source(frames_root / subject / clip, self.root),
+                    source=self.source_of(frames_root / subject / clip),
                     annotation_file=path.name,
                     annotation_row=row.number,
                     extra=extra,

@@ -14,7 +14,9 @@ on disk, or whose emotion disagrees with the folder, is a problem; clips without
 their folder bounds (counted in the log).
 
 Option ``modality`` (``HS``, the default, ``VIS`` or ``NIR``) picks the camera. Dataset names:
-``smic`` for HS (the name MEGC2019 uses for SMIC-HS), ``smic-vis``, ``smic-nir``.
+``smic`` for HS (the name MEGC2019 uses for SMIC-HS), ``smic-vis``, ``smic-nir``. When ``root``
+is itself a modality folder (``SMIC_all_raw/VIS``) that folder decides, and a ``modality`` that
+contradicts it is refused: VIS or NIR frames are never stored as SMIC-HS.
 
 Normalisation: subjects ``s1`` -> ``s01`` and clips ``s1_ne_01`` -> ``s01_ne_01``, the forms of
 the MEGC2019 list; ``source`` keeps the folder as it is on disk. A clip folder whose name does not
@@ -29,7 +31,7 @@ import re
 from pathlib import Path
 
 from merprep import ids
-from merprep.datasets.base import ClipRecord, DatasetAdapter, number_frames, relative_source
+from merprep.datasets.base import ClipRecord, DatasetAdapter, number_frames
 from merprep.datasets.tables import AnnotationRow
 from merprep.errors import MerprepError, Problem
 
@@ -83,13 +85,43 @@ class Adapter(DatasetAdapter):
 
     def __init__(self, root: Path | str, annotations: Path | str | None = None, **options):
         super().__init__(root, annotations, **options)
-        self.modality = str(options.get("modality") or "HS").upper()
-        if self.modality not in MODALITIES:
+        given = options.get("modality")
+        if given is not None and str(given).upper() not in MODALITIES:
             raise MerprepError(
-                f"SMIC modality must be one of {', '.join(MODALITIES)}, got "
-                f"{options.get('modality')!r}"
+                f"SMIC modality must be one of {', '.join(MODALITIES)}, got {given!r}"
             )
+        folder = self._folder_modality()
+        if given is None:  # a modality folder as --root decides
+            self.modality = folder or "HS"
+        elif folder is not None and folder != str(given).upper():
+            raise MerprepError(
+                f"--root is the SMIC {folder} folder but --modality {str(given).upper()} was "
+                f"given: the two must agree; drop --modality, or point --root at "
+                f"{FRAMES_FOLDER} (or the folder holding it) to choose the camera with "
+                "--modality",
+                file=self.root,
+            )
+        else:
+            self.modality = str(given).upper()
         self.name = DATASET_NAMES[self.modality]
+
+    def _folder_modality(self) -> str | None:
+        """HS, VIS or NIR when ``root`` is itself a modality folder (named so and holding
+        subject folders with ``micro/``), else None."""
+        name = self.root.name.upper()
+        if name not in MODALITIES or not self.root.is_dir():
+            return None
+        holds_subjects = any(
+            p.is_dir() and _SUBJECT.match(p.name) and (p / "micro").is_dir()
+            for p in self.root.iterdir()
+        )
+        return name if holds_subjects else None
+
+    def frames_layouts(self) -> tuple[str, ...]:
+        return (f"{FRAMES_FOLDER}/{self.modality}",)
+
+    def frames_root(self) -> Path:
+        return self.modality_root()
 
     def modality_root(self) -> Path:
         """The ``HS/`` (or ``VIS/``, ``NIR/``) folder, from the top folder, ``SMIC_all_raw`` or the
@@ -197,7 +229,7 @@ class Adapter(DatasetAdapter):
             apex=None,
             offset=frames[-1],
             fps=FPS[self.modality],
-            source=relative_source(folder, self.root),
+            source=self.source_of(folder),
             extra={"modality": self.modality, "bounds": "folder"},
         )
 

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 #: bounds of the numeric fields; the CLI's ranges are the same (a test keeps them equal)
 SIZE_RANGE = (16, 1024)
 MIN_FRAMES = 1
+#: frames per clip when ``frames`` is not given (modes of fixed length use their own number)
+DEFAULT_FRAMES = 30
 MARGIN_RANGE = (0.0, 1.0)
 COLORS = ("rgb", "gray")
 
@@ -40,12 +42,15 @@ class ExtractConfig:
     size: int = 128
     color: str = "rgb"
     sampling: str = "uniform"
-    frames: int = 30
+    #: frames per clip; None: ``DEFAULT_FRAMES``, or the fixed number of modes such as ``key``
+    frames: int | None = None
     track: bool = False
     frame_compression: str = DEFAULT_FRAME_COMPRESSION  # codec.FRAME_COMPRESSIONS
     workers: int = 0  # 0: one per available CPU (merprep.parallel.worker_count)
     skip_invalid: bool = False
     resume: bool = False
+    #: replace a store already at ``out`` (its later stages are lost); refused otherwise
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         self.root, self.out = Path(self.root), Path(self.out)
@@ -54,14 +59,16 @@ class ExtractConfig:
         if self.corrections is not None:
             self.corrections = Path(self.corrections)
         mode = get_sampling(self.sampling)  # raises on unknown names
-        if mode.fixed_frames is not None and self.frames != mode.fixed_frames:
-            log.info(
-                "sampling %r always gives %d frames; frames %d ignored",
-                self.sampling,
-                mode.fixed_frames,
-                self.frames,
-            )
+        if mode.fixed_frames is not None:
+            if self.frames is not None and self.frames != mode.fixed_frames:
+                raise ValueError(
+                    f"sampling {self.sampling!r} always keeps {mode.fixed_frames} frames; "
+                    f"leave frames out (got {self.frames}) or choose a mode that takes N "
+                    "(uniform, first, tim, diffk)"
+                )
             self.frames = mode.fixed_frames
+        elif self.frames is None:
+            self.frames = DEFAULT_FRAMES
         lo, hi = SIZE_RANGE
         if not lo <= self.size <= hi:
             raise ValueError(f"size must be between {lo} and {hi}, got {self.size}")
@@ -93,7 +100,7 @@ class ExtractConfig:
     def output_params(self) -> dict[str, Any]:
         """Parameters that determine the store's content (what --resume must match)."""
         d = asdict(self)
-        for k in ("out", "workers", "resume"):
+        for k in ("out", "workers", "resume", "overwrite"):
             d.pop(k)
         d["root"] = str(self.root.resolve())
         d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())

@@ -23,12 +23,35 @@ from merprep.extract.plan import ClipTask, plan_extraction
 from merprep.faces import backend_class, get_backend
 from merprep.faces.base import LandmarkBackend
 from merprep.parallel import map_in_workers, progress_bar
-from merprep.store import StoreWriter, store_lock
+from merprep.store import ClipStore, StoreWriter, store_lock
 from merprep.store.codec import EncodedClip
-from merprep.store.staging import ClipStaging
+from merprep.store.staging import ClipStaging, staging_dir
 from merprep.workers import single_threaded_worker
 
 log = logging.getLogger(__name__)
+
+
+def refuse_existing_store(config: ExtractConfig) -> None:
+    """A store already at ``out`` is replaced only when asked (``overwrite``), or when
+    ``resume`` continues an interrupted run of this store (its staging folder exists): a new
+    extraction would drop the store's later stages (crop-au, flow: minutes to hours of work)."""
+    out = config.out
+    if not out.exists() or config.overwrite:
+        return
+    if config.resume and staging_dir(out).is_dir():
+        return
+    try:
+        with ClipStore(out) as store:
+            what = f"a store of {len(store)} clips"
+            names = sorted(store.stages)
+    except MerprepError:
+        what, names = "a file that is not a readable clip store", []
+    lost = f" and its stages {', '.join(names)}" if names else ""
+    raise MerprepError(
+        f"already exists ({what}); extracting again would replace it{lost}: pass --overwrite "
+        "to do that, or choose another --out",
+        file=out,
+    )
 
 
 @dataclass
@@ -64,6 +87,7 @@ def extract(
     """
     start = time.perf_counter()
     with store_lock(config.out):
+        refuse_existing_store(config)
         tasks, problems = plan_extraction(config)
         planned = time.perf_counter()
         if problems and not config.skip_invalid:

@@ -13,8 +13,18 @@ what form":
   for micro-expressions by Pfister et al. 2011): a clip of any length becomes N frames that
   follow its motion, without repeating or dropping moments. Frame positions are fractional.
 - ``diffk``: the N frames between onset and offset that differ most from their predecessor
-  (grayscale mean absolute difference), in temporal order: the moments of fastest change, as the
-  dual-branch AU model's reference selects its 30 frames (MODELS.md section B).
+  (grayscale mean absolute difference), in temporal order: the frame *after* each of the N
+  largest changes. ``diffk-before`` keeps the frame *before* each change, as the dual-branch
+  extension's CASME II and CAS(ME)^3 scripts do. Neither need keep the onset.
+- ``first``: the first N frames on disk from the onset (the ICIP 2024 recipe, and the
+  extension's SMIC script with N = 10).
+- ``ext-casme2``, ``ext-casme3``, ``ext-samm``, ``ext-smic``, ``ext-deception``: the dual-branch
+  extension's per-dataset choices, by name (REFERENCE_AUDIT.md 1.1-4): frame differences
+  (``diffk-before``, 30), uniform 30, the first 10, and video positions 5-20 (16 frames).
+
+Every mode but the frame-difference and ``ext-deception`` ones stores the onset as frame 0,
+which optical flow and the trainer's ``onset-diff`` input rely on; :func:`stored_onset_index`
+says from a record whether it did, and :func:`require_stored_onset` refuses the rest by name.
 
 A mode declares ``needs_pixels`` when it must look at decoded frames to decide (e.g. frame
 differences); the pipeline then decodes the clip's candidate frames (``choose``), crops them,
@@ -24,11 +34,13 @@ and calls ``refine`` on the crops. ``fractional`` modes store ``positions`` as t
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
+from merprep.errors import MerprepError
 from merprep.registry import Registry
 
 
@@ -91,6 +103,40 @@ def all_frames(
     """Every frame on disk from onset to offset."""
     inside = _in_clip(available, onset, offset)
     return SamplingPlan(inside, [float(x) for x in inside])
+
+
+def _leading(frames: list[int], n: int, note: str = "") -> SamplingPlan:
+    """The first ``n`` of ``frames``; fewer are evenly repeated up to ``n`` (noted)."""
+    if len(frames) >= n:
+        numbers = frames[:n]
+    else:
+        numbers = [frames[int(round(x))] for x in np.linspace(0, len(frames) - 1, n)]
+        note = "; ".join(x for x in (note, f"{len(frames)} frames < {n}: frames repeat") if x)
+    return SamplingPlan(numbers, [float(x) for x in numbers], note)
+
+
+def first_frames(
+    available: Sequence[int], onset: int, apex: int | None, offset: int, n: int
+) -> SamplingPlan:
+    """The first N frames on disk from the onset, within the clip (the ICIP 2024 scripts read
+    frames 0..N-1 of each clip video); a shorter clip is evenly repeated (noted)."""
+    return _leading(_in_clip(available, onset, offset), n)
+
+
+#: frames the extension's lie-detection script skips at the start of each video
+DECEPTION_SKIP = 5
+
+
+def skip_five_frames(
+    available: Sequence[int], onset: int, apex: int | None, offset: int, n: int
+) -> SamplingPlan:
+    """Frames 5 .. 5+N-1 after the onset (``lie detection/Dual-Branch 3DCNN.py:106``:
+    ``[x + 5 for x in range(16)]``, video positions 5-20); a clip too short for that keeps
+    its last frames, repeated (noted)."""
+    inside = _in_clip(available, onset, offset)
+    rest = inside[DECEPTION_SKIP:] or inside[-1:]
+    note = f"first {DECEPTION_SKIP} frames skipped; onset not kept"
+    return _leading(rest, n, note)
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,24 +231,83 @@ def frame_differences(frames: np.ndarray) -> np.ndarray:
     return np.abs(np.diff(gray, axis=0)).reshape(len(frames) - 1, -1).mean(axis=1)
 
 
-def diffk_refine(frames: np.ndarray, plan: SamplingPlan, n: int) -> tuple[np.ndarray, SamplingPlan]:
-    """Keep the ``n`` frames of ``all_frames`` that differ most from their predecessor.
-
-    The onset frame has no predecessor inside the clip, so it competes only when the clip has
-    too few frames; a clip of ``n`` frames or fewer is kept whole (evenly repeated up to ``n``,
-    noted). Ties go to the earlier frame. Differences are measured on the cropped face, so the
-    background does not count.
-    """
+def _largest_changes(
+    frames: np.ndarray, plan: SamplingPlan, n: int, keep: str
+) -> tuple[np.ndarray, SamplingPlan]:
+    """Keep ``n`` frames of ``all_frames``: for each of the ``n`` largest differences between
+    neighbouring frames, the frame after it (``keep="after"``) or before it (``"before"``), in
+    temporal order; ties go to the earlier pair. A clip of ``n`` frames or fewer is kept whole
+    (evenly repeated up to ``n``, noted). Differences are measured on the cropped face, so the
+    background does not count. Whether the onset is kept is noted: later stages need it."""
     t = len(frames)
     if t - 1 >= n:
         diffs = frame_differences(frames)
-        chosen = sorted(1 + int(i) for i in np.argsort(-diffs, kind="stable")[:n])
+        shift = 1 if keep == "after" else 0
+        chosen = sorted(shift + int(i) for i in np.argsort(-diffs, kind="stable")[:n])
         note = ""
     else:
         chosen = [int(round(x)) for x in np.linspace(0, t - 1, n)]
         note = f"clip has {t} frames <= {n}: all kept" + (", frames repeat" if t < n else "")
     numbers = [plan.numbers[i] for i in chosen]
+    if chosen[0] != 0:
+        note = "; ".join(x for x in (note, f"onset not kept: frame 0 is {numbers[0]}") if x)
     return frames[chosen], SamplingPlan(numbers, [float(x) for x in numbers], note)
+
+
+def diffk_refine(frames: np.ndarray, plan: SamplingPlan, n: int) -> tuple[np.ndarray, SamplingPlan]:
+    """``diffk``: the frame after each of the ``n`` largest changes (the onset has no
+    predecessor, so it is kept only when the clip has ``n`` frames or fewer)."""
+    return _largest_changes(frames, plan, n, "after")
+
+
+def diffk_before_refine(
+    frames: np.ndarray, plan: SamplingPlan, n: int
+) -> tuple[np.ndarray, SamplingPlan]:
+    """``diffk-before``: the frame before each of the ``n`` largest changes, as the
+    dual-branch extension keeps index k of ``frame_diffs`` (the pair k, k+1) in
+    ``Dual-Branch 3DCNN+AU.py:150-161``; the offset is never kept, the onset when the first
+    change is among the largest."""
+    return _largest_changes(frames, plan, n, "before")
+
+
+# --------------------------------------------------------------------------------------------
+# The onset, for the stages that need it
+# --------------------------------------------------------------------------------------------
+
+
+def stored_onset_index(record: Mapping[str, Any]) -> int | None:
+    """0 when a store record's first stored frame is its onset frame, else None.
+
+    Derived from the record's ``frame_numbers`` and ``onset``, so stores written before this
+    check are judged the same way. Every mode but the frame-difference ones and
+    ``ext-deception`` keeps the onset as frame 0."""
+    numbers = record.get("frame_numbers") or []
+    return 0 if numbers and float(numbers[0]) == float(record["onset"]) else None
+
+
+def require_stored_onset(
+    records: Iterable[Mapping[str, Any]],
+    needed_by: str,
+    *,
+    store: str | None = None,
+    alternative: str = "",
+) -> None:
+    """Refuse, by clip and sampling mode, records whose onset frame is not stored frame 0
+    (``needed_by`` says what needs it: flow, the ``onset-diff`` input)."""
+    missing = [r for r in records if stored_onset_index(r) is None]
+    if not missing:
+        return
+    shown = ", ".join(str(r["clip_id"]) for r in missing[:3]) + (
+        ", ..." if len(missing) > 3 else ""
+    )
+    modes = sorted({str(r.get("sampling", "?")).split(" ")[0] for r in missing})
+    raise MerprepError(
+        f"{needed_by} needs each clip's onset as its first stored frame, but {len(missing)} "
+        f"clip(s) do not have it ({shown}): sampling {', '.join(modes)} keeps the frames that "
+        "change most (or skips the first ones), which need not include the onset; re-extract "
+        "with a --sampling that keeps it (uniform, first, key, all, tim)" + alternative,
+        file=store,
+    )
 
 
 @dataclass(frozen=True)
@@ -217,12 +322,26 @@ class SamplingMode:
 
 #: the modes of ``--sampling``, by name
 SAMPLING_MODES: Registry[SamplingMode] = Registry("sampling")
+_DIFFK = SamplingMode("diffk", all_frames, needs_pixels=True, refine=diffk_refine)
+_DIFFK_BEFORE = SamplingMode(
+    "diffk-before", all_frames, needs_pixels=True, refine=diffk_before_refine
+)
+_UNIFORM = SamplingMode("uniform", uniform)
+_FIRST = SamplingMode("first", first_frames)
 for _mode in (
-    SamplingMode("uniform", uniform),
+    _UNIFORM,
     SamplingMode("key", key_frames, fixed_frames=9),
     SamplingMode("all", all_frames),
     SamplingMode("tim", every_position, needs_pixels=True, refine=tim_refine, fractional=True),
-    SamplingMode("diffk", all_frames, needs_pixels=True, refine=diffk_refine),
+    _DIFFK,
+    _DIFFK_BEFORE,
+    _FIRST,
+    # the dual-branch extension's per-dataset scripts (REFERENCE_AUDIT.md 1.1-4)
+    replace(_DIFFK_BEFORE, name="ext-casme2", fixed_frames=30),
+    replace(_DIFFK_BEFORE, name="ext-casme3", fixed_frames=30),
+    replace(_UNIFORM, name="ext-samm", fixed_frames=30),
+    replace(_FIRST, name="ext-smic", fixed_frames=10),
+    SamplingMode("ext-deception", skip_five_frames, fixed_frames=16),
 ):
     SAMPLING_MODES.register(_mode.name, _mode)
 del _mode

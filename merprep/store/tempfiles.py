@@ -14,9 +14,9 @@ from pathlib import Path
 from merprep.fsio import temp_path_beside
 
 TEMP_MARK = ".tmp-"
-#: Stores have always been created 0600 (``tempfile.mkstemp``'s mode). Kept until the issue that
-#: gives stores the umask's mode: then pass ``mode=None`` below (one line).
-STORE_MODE = 0o600
+#: Stores get the mode ``open()`` would give them (0666 minus the umask), so colleagues on a
+#: shared cluster can read them when the umask says so (``mkstemp`` alone gives 0600).
+STORE_MODE = None
 
 
 def new_temp_path(target: Path | str) -> Path:

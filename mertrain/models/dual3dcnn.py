@@ -51,8 +51,12 @@ class Dual3DCNNConfig(ModelConfig):
     branch_filters: int = 32
     merge_filters: int = 32
     attention: str = "ecbam"  # ecbam | cbam | none (the paper's ablation)
+    #: EC-CBAM channel rule: "ec" = sigmoid(0.5 (max - avg)) (the paper; every reference script
+    #: but one), "sum" = sigmoid(max + avg) (EXT SMIC/attention.py:28-29)
+    channel_combine: str = "ec"
     reduction: int = 8
-    l2: float = 0.01
+    l2: float = 0.01  # attention MLPs and (unless embed_l2) the per-step Dense layers
+    embed_l2: float | None = None  # the per-step Dense layers' L2 (None: l2); deception .03
     dropout: float = 0.5  # .5 CASME II, .3 SAMM / SMIC
     embed_units: tuple[int, ...] = (128, 64)
     dropout_after_embed: bool = True  # A: Dropout after the TD Dense(64); B: none
@@ -60,6 +64,8 @@ class Dual3DCNNConfig(ModelConfig):
     gru_units: int = 1024
     readout: str = "last"  # last | mean (one prediction per clip)
     head_units: tuple[int, ...] = (32,)
+    pre_head_dropout: float = 0.0  # Dropout before the dense head (deception .3)
+    head_dropout: float = 0.0  # Dropout after each head Dense (CAS(ME)^3 and deception .3)
 
     def __post_init__(self):
         super().__post_init__()
@@ -69,8 +75,12 @@ class Dual3DCNNConfig(ModelConfig):
         _choice("head", self.head, ("gru", "lstm"))
         _choice("readout", self.readout, ("last", "mean"))
         _choice("channels", self.channels, (1, 3))
-        if not 0 <= self.dropout < 1:
-            raise ValueError("dropout must be in [0, 1)")
+        _choice("channel_combine", self.channel_combine, ("ec", "sum"))
+        for name in ("dropout", "pre_head_dropout", "head_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1)")
+        if self.embed_l2 is not None and self.embed_l2 < 0:
+            raise ValueError("embed_l2 must be >= 0 (or None: l2)")
         if self.pool < 1:
             raise ValueError("pool must be >= 1")
         # two poolings: every remaining time step / pixel must cover a whole pooling window
@@ -115,6 +125,11 @@ class Dual3DCNNAUConfig(Dual3DCNNConfig):
     query_pool: int = 10
     mh_heads: int = 8
     mh_key_dim: int = 512
+    #: heads of the lie-detection script's extra branch beside MSMH (0: none): causal
+    #: MultiHeadAttention(heads, key_dim causal_mh_key_dim) -> MaxPool1D(query_pool), concatenated
+    #: with the MSMH output (EXT ``lie detection/Dual-Branch 3DCNN.py``; 4 heads of 512 there)
+    causal_mh_heads: int = 0
+    causal_mh_key_dim: int = 512
 
     def __post_init__(self):
         super().__post_init__()
@@ -124,6 +139,10 @@ class Dual3DCNNAUConfig(Dual3DCNNConfig):
             raise ValueError(f"every MSMH scale must divide d_model={self.d_model}")
         if self.query_pool < 1 or self.mh_heads < 1 or self.mh_key_dim < 1:
             raise ValueError("query_pool, mh_heads and mh_key_dim must be >= 1")
+        if self.causal_mh_heads < 0 or self.causal_mh_key_dim < 1:
+            raise ValueError("causal_mh_heads must be >= 0 and causal_mh_key_dim >= 1")
+        if self.causal_mh_heads and self.temporal_attention != "msmh":
+            raise ValueError("causal_mh_heads adds a branch beside MSMH: needs msmh")
 
     def uses_input(self, name: str) -> bool:
         return self.au_branch or name != "au"
@@ -160,13 +179,20 @@ def _build_dual3dcnn(cfg: Dual3DCNNConfig, n_classes: int, face, second):
         cfg.merge_filters, 3, padding="same", kernel_initializer="he_normal", name="merge_conv"
     )(x)
     x = pool(leaky(x), "merge_pool")
-    att = make_attention(cfg.attention, reduction=cfg.reduction, l2=cfg.l2, name=cfg.attention)
+    att = make_attention(
+        cfg.attention,
+        reduction=cfg.reduction,
+        l2=cfg.l2,
+        name=cfg.attention,
+        combine=cfg.channel_combine,
+    )
     if att is not None:
         x = att(x)
     steps, side = cfg.steps, cfg.feature_size
     x = layers.Reshape((steps, side * side * cfg.merge_filters), name="step_flatten")(x)
     x = layers.Dropout(cfg.dropout, name="drop_flat")(x)
-    reg = keras.regularizers.L2(cfg.l2) if cfg.l2 else None
+    embed_l2 = cfg.l2 if cfg.embed_l2 is None else cfg.embed_l2
+    reg = keras.regularizers.L2(embed_l2) if embed_l2 else None
     for i, units in enumerate(cfg.embed_units):
         x = layers.Dense(
             units, kernel_initializer="he_normal", kernel_regularizer=reg, name=f"embed{i}"
@@ -175,14 +201,23 @@ def _build_dual3dcnn(cfg: Dual3DCNNConfig, n_classes: int, face, second):
         if i < len(cfg.embed_units) - 1 or cfg.dropout_after_embed:
             x = layers.Dropout(cfg.dropout, name=f"drop_embed{i}")(x)
     rnn = layers.GRU if cfg.head == "gru" else layers.LSTM
-    x = rnn(cfg.gru_units, return_sequences=True, name=cfg.head)(x)
+    seq = x = rnn(cfg.gru_units, return_sequences=True, name=cfg.head)(x)
     if isinstance(cfg, Dual3DCNNAUConfig) and cfg.temporal_attention == "msmh":
         x = MultiScaleMultiHeadAttention(cfg.d_model, cfg.scales, cfg.query_pool, name="msmh")(x)
+        if cfg.causal_mh_heads:
+            mh = multi_head_attention(cfg.causal_mh_heads, cfg.causal_mh_key_dim, name="causal_mh")
+            y = mh(seq, seq, use_causal_mask=True)
+            y = layers.MaxPooling1D(cfg.query_pool, padding="same", name="causal_mh_pool")(y)
+            x = layers.Concatenate(name="attention_merge")([x, y])
     elif isinstance(cfg, Dual3DCNNAUConfig) and cfg.temporal_attention == "mh":
         x = multi_head_attention(cfg.mh_heads, cfg.mh_key_dim, name="mh")(x, x)
     x = TemporalReadout(cfg.readout, name="readout")(x)
+    if cfg.pre_head_dropout:
+        x = layers.Dropout(cfg.pre_head_dropout, name="drop_pre_head")(x)
     for i, units in enumerate(cfg.head_units):
         x = leaky(layers.Dense(units, kernel_initializer="he_normal", name=f"head{i}")(x))
+        if cfg.head_dropout:
+            x = layers.Dropout(cfg.head_dropout, name=f"drop_head{i}")(x)
     logits = layers.Dense(n_classes, name="logits")(x)
     return logits
 
@@ -196,12 +231,15 @@ def _build_dual3dcnn(cfg: Dual3DCNNConfig, n_classes: int, face, second):
     config_cls=Dual3DCNNConfig,
     description="Dual-branch shallow 3D-CNN + EC-CBAM + GRU (one input: the face clip)",
     reference=ICIP2024,
+    # the ICIP reference scripts (ME_model.py at the repository root = CASME II, SAMM/, SMIC/)
     presets={
         "casme2": {"frames": 30, "dropout": 0.5, **_WCE},
         "samm": {"frames": 30, "dropout": 0.3, **_WCE},
         "smic": {"frames": 10, "dropout": 0.3, **_WCE},
-        # the reading that reproduces the published ~2.0M parameters (see docs/models.md):
-        # MaxPool3D(3) and a 512-unit GRU, i.e. the SMIC backbone of the extended version
+        # a CONJECTURE found in no reference file: MaxPool3D(3) and a 512-unit GRU, 1,906,635
+        # parameters for the published "about 2.0M" (-4.7%). The closer reading is the extended
+        # version's SMIC backbone without MSMH: dual3dcnn-au-msmh preset smic with
+        # temporal_attention="none", 1,964,235 (-1.8%); see docs/models.md.
         "smic-2m": {"frames": 10, "dropout": 0.3, "pool": 3, "gru_units": 512, **_WCE},
     },
     expected_params={"smic-2m": (2_000_000, 0.06)},
@@ -237,21 +275,46 @@ def dual3dcnn_gru_ecbam(cfg: Dual3DCNNConfig, n_classes: int, inputs):
     config_cls=Dual3DCNNAUConfig,
     description="Dual-branch 3D-CNN (face + AU-region clips) + EC-CBAM + GRU + MSMH",
     reference=EXTENDED,
+    # the extended version's reference scripts, one per dataset (docs/models.md, "Presets")
     presets={
         "casme2": {"frames": 30, "dropout": 0.5, **_WCE},
-        "samm": {"frames": 30, "dropout": 0.5, **_WCE},
-        # the SMIC reference script: 10 frames, dropout .3, 32 filters after the merge
-        "smic": {"frames": 10, "dropout": 0.3, "merge_filters": 32, **_WCE},
+        "samm": {"frames": 30, "dropout": 0.3, **_WCE},
+        # SMIC/Dual-Branch 3DCNN+AU.py: one input (both branches read the face clip), 10 frames,
+        # dropout .3, 32 filters after the merge, and SMIC/attention.py's sigmoid(max + avg)
+        "smic": {
+            "frames": 10,
+            "dropout": 0.3,
+            "merge_filters": 32,
+            "au_branch": False,
+            "channel_combine": "sum",
+            **_WCE,
+        },
+        # CAS(ME)3/Dual-Branch 3DCNN+AU.py: MaxPool 2, embedding dropout .5, Dropout(.3) after
+        # the head's Dense(128) and Dense(64), 100 epochs, x0.9 every 20 epochs
         "casme3": {
             "frames": 30,
             "pool": 2,
-            "dropout": 0.3,
+            "dropout": 0.5,
+            "head_dropout": 0.3,
+            **_WCE,
             "epochs": 100,
             "lr_schedule": "step:0.9:20",
         },
+        # lie detection/Dual-Branch 3DCNN.py: 16 frames, 32 filters after the merge, dropout .3
+        # six times, L2 .03 on the per-step Dense layers, a causal MultiHeadAttention(4, 512)
+        # branch beside MSMH, both inputs the face clip, no schedule, 100 epochs
         "deception": {
             "frames": 16,
+            "merge_filters": 32,
+            "dropout": 0.3,
+            "dropout_after_embed": True,
+            "embed_l2": 0.03,
+            "causal_mh_heads": 4,
+            "pre_head_dropout": 0.3,
+            "head_dropout": 0.3,
+            "au_branch": False,
             "epochs": 100,
+            "lr_schedule": "constant",
             "loss": "weighted_ce",
             "class_weights": (0.5, 0.5),
         },

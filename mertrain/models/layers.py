@@ -31,6 +31,10 @@ __all__ = [
 
 _register = keras.saving.register_keras_serializable(package="mertrain")
 
+#: EC-CBAM channel weights: "ec" = sigmoid(0.5 (max - avg)) (the paper), "sum" = sigmoid(max +
+#: avg) (the extended version's SMIC reference script)
+CHANNEL_COMBINE = ("ec", "sum")
+
 
 def _conv_cls(ndim: int):
     """Conv layer for an input of rank ``ndim`` (batch and channel axes included)."""
@@ -68,6 +72,10 @@ class ECCBAM(layers.Layer):
     computed from the same ``x`` and applied together: ``y = x * Mc * Ms`` (CBAM applies them one
     after the other). The reference hard-coded 32 filters in the spatial convolution, which
     breaks at C=64; here it has C filters, as described.
+
+    ``combine="sum"`` gives ``Mc = sigmoid(MLP_max(GMP(x)) + MLP_avg(GAP(x)))`` instead: what the
+    extended version's SMIC reference script computes (EXT ``SMIC/attention.py:28-29``, the EC
+    line commented out), with the same two MLPs and weights.
     """
 
     def __init__(
@@ -76,13 +84,17 @@ class ECCBAM(layers.Layer):
         l2: float = 0.01,
         kernel_size: int = 3,
         negative_slope: float = 0.2,
+        combine: str = "ec",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if combine not in CHANNEL_COMBINE:
+            raise ValueError(f"combine {combine!r}: choose from {list(CHANNEL_COMBINE)}")
         self.reduction = int(reduction)
         self.l2 = float(l2)
         self.kernel_size = int(kernel_size)
         self.negative_slope = float(negative_slope)
+        self.combine = combine
 
     def build(self, input_shape):
         ndim = len(input_shape)
@@ -107,7 +119,8 @@ class ECCBAM(layers.Layer):
         leaky = lambda t: ops.leaky_relu(t, negative_slope=self.negative_slope)  # noqa: E731
         a = self.avg_fc2(leaky(self.avg_fc1(ops.mean(x, axis=axes))))
         m = self.max_fc2(leaky(self.max_fc1(ops.max(x, axis=axes))))
-        mc = _expand_channels(ops.sigmoid(0.5 * (m - a)), self._ndim)
+        z = 0.5 * (m - a) if self.combine == "ec" else m + a
+        mc = _expand_channels(ops.sigmoid(z), self._ndim)
         ms = self.spatial(_pool_stats(x))
         return x * mc * ms
 
@@ -121,6 +134,7 @@ class ECCBAM(layers.Layer):
             "l2": self.l2,
             "kernel_size": self.kernel_size,
             "negative_slope": self.negative_slope,
+            "combine": self.combine,
         }
 
 
@@ -195,10 +209,17 @@ class SpatialAttention(layers.Layer):
         return {**super().get_config(), "kernel_size": self.kernel_size}
 
 
-def make_attention(kind: str, reduction: int = 8, l2: float = 0.01, name: str | None = None):
-    """ "ecbam" | "cbam" | "none" -> a layer (or None for none)."""
+def make_attention(
+    kind: str,
+    reduction: int = 8,
+    l2: float = 0.01,
+    name: str | None = None,
+    combine: str = "ec",
+):
+    """ "ecbam" | "cbam" | "none" -> a layer (or None for none); ``combine`` is EC-CBAM's
+    channel rule (:data:`CHANNEL_COMBINE`)."""
     if kind == "ecbam":
-        return ECCBAM(reduction=reduction, l2=l2, name=name)
+        return ECCBAM(reduction=reduction, l2=l2, name=name, combine=combine)
     if kind == "cbam":
         return CBAM(reduction=reduction, name=name)
     if kind == "none":

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import types
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +32,7 @@ from mertrain.recipe import RECIPE_PRESET_KEYS, Recipe, apply_preset, parse_sche
 
 __all__ = [
     "MODELS",
+    "RESAMPLE_KINDS",
     "SOURCE_COMMANDS",
     "InputSpec",
     "ModelConfig",
@@ -50,6 +53,8 @@ __all__ = [
 SOURCE_COMMANDS: dict[str, str] = {name: src.command for name, src in SOURCES.items()}
 
 _RANKS = ("clip", "image")
+#: what may be resampled to fit a store's arrays to an input (time, space, RGB <-> gray)
+RESAMPLE_KINDS = ("frames", "pixels", "channels")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class InputSpec:
     ``merprep crop-au``, "flow" (u, v, strain) stacks from ``merprep flow``). ``rank`` is
     "clip" for (T, H, W, C) and "image" for (H, W, C). ``frames``/``size``/``channels`` are the
     defaults; a model's configuration may override them (see :meth:`ModelSpec.input_shapes`).
+    ``resample``: what may be resampled when a store's arrays differ (:data:`RESAMPLE_KINDS`);
+    anything else is refused, naming the store's value and the model's.
     """
 
     name: str
@@ -69,6 +76,7 @@ class InputSpec:
     frames: int | None = None
     size: int = 128
     channels: int = 3
+    resample: tuple[str, ...] = RESAMPLE_KINDS
 
     def __post_init__(self):
         if self.source not in SOURCE_COMMANDS:
@@ -82,6 +90,13 @@ class InputSpec:
             raise ValueError(f"InputSpec {self.name!r}: a clip input needs a default frames")
         if self.channels not in (1, 2, 3):
             raise ValueError(f"InputSpec {self.name!r}: channels must be 1, 2 or 3")
+        unknown = sorted(set(self.resample) - set(RESAMPLE_KINDS))
+        if unknown:
+            raise ValueError(
+                f"InputSpec {self.name!r}: resample {unknown} unknown; choose from "
+                f"{list(RESAMPLE_KINDS)}"
+            )
+        object.__setattr__(self, "resample", tuple(self.resample))
 
     @property
     def command(self) -> str:
@@ -147,6 +162,49 @@ def _check_fields(cls: type, overrides: Mapping[str, Any]) -> None:
         )
 
 
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` is of the annotated type ``hint`` (the simple types configurations
+    use: bool, int, float, str, None, tuples and lists of those, unions, Literal)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin is typing.Literal:
+        return value in args
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):
+        if not isinstance(value, (tuple, list)):
+            return False
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        if origin is tuple and args:
+            return len(value) == len(args) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0]) for v in value) if args else True
+    return True  # anything richer is left to the configuration's own checks
+
+
+def _check_types(cls: type, values: Mapping[str, Any]) -> None:
+    """Refuse a value of the wrong type by name (``--set gru_units=abc`` or ``=64.5``), before
+    it reaches Keras as a TypeError, or a build error after the run directory exists."""
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        hint = hints.get(name)
+        if hint is not None and not _matches(value, hint):
+            shown = getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+            raise ValueError(f"{name} must be {shown}, got {value!r}")
+
+
 def split_preset(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A flat preset as (architecture fields, recipe keys)."""
     arch = {k: v for k, v in values.items() if k not in RECIPE_PRESET_KEYS}
@@ -199,6 +257,7 @@ class ModelSpec:
         values, _ = split_preset(self._preset(preset))
         values.update(overrides)
         _check_fields(self.config_cls, values)
+        _check_types(self.config_cls, values)
         return self.config_cls(**values)
 
     def recipe_for(self, preset: str | None = None) -> Recipe:

@@ -30,16 +30,52 @@ REFERENCE = (
 )
 
 _INPUT = (InputSpec("face", "face", "clip", frames=9, size=128, channels=1),)
-_PRESETS = {
-    "samm": {
-        "frames": 9,
-        "epochs": 25,
-        "batch_size": 16,
-        "lr": 3e-3,
-        "lr_schedule": "plateau:0.5:3",
-    }
+#: the reference scripts' training (SJ ``main.py:87-92``, ``utils/train_utils.py:78``): Adam 3e-3,
+#: 25 epochs, batch 16, ReduceLROnPlateau(0.5, patience 3, min_lr 1e-4), Keras' BatchNorm momentum
+_SJ = {
+    "frames": 9,
+    "epochs": 25,
+    "batch_size": 16,
+    "lr": 3e-3,
+    "lr_schedule": "plateau:0.5:3:0.0001",
+    "bn_momentum": 0.99,
+}
+#: the 2D-CNN script (``main_2dcnn_with_majority_voting.py:100,105``): lr 3.5e-3 and batches of
+#: 128 single frames, i.e. 14 clips of 9 frames here (this model batches clips)
+_SJ_2D = {**_SJ, "lr": 3.5e-3, "batch_size": 14}
+#: per model: (7-class ``models/multiclass_models.py``, binary ``models/binary_models.py``)
+_PRESETS_3D = {
+    "samm": {**_SJ, "kernel_initializer": "he_uniform"},
+    "samm-binary": {
+        **_SJ,
+        "kernel_initializer": "he_uniform",
+        "filters": (64, 96),
+        "batchnorm": False,
+        "dense_units": 24,
+        "dropout": 0.35,
+    },
+}
+_PRESETS_LSTM = {
+    "samm": {**_SJ, "lstm_activation": "relu"},
+    "samm-binary": {**_SJ, "lstm_activation": "relu", "final_dropout": 0.35},
+}
+_PRESETS_CONVLSTM = {
+    "samm": {**_SJ, "activation": "relu"},
+    "samm-binary": {**_SJ, "activation": "relu", "dense_units": 48},
+}
+_PRESETS_2D = {
+    "samm": {**_SJ_2D, "kernel_initializer": "he_uniform", "dense_batchnorm": True},
+    "samm-binary": {
+        **_SJ_2D,
+        "kernel_initializer": "he_uniform",
+        "dense_batchnorm": True,
+        "filters": (32, 64),
+        "dense_units": (64,),
+        "dropouts": (0.3,),
+    },
 }
 _TEST = {"size": 32}
+_ACTIVATIONS = ("tanh", "relu")
 #: CE, Adam 3e-3, 25 epochs, batch 16, ReduceLROnPlateau(0.5, patience 3)
 RECIPE = Recipe(epochs=25, batch_size=16, lr=3e-3, schedule=Plateau(0.5, 3))
 
@@ -57,6 +93,9 @@ class STCNNConfig(ModelConfig):
     #: hundred clips (3 steps per epoch on the 8-subject sample) 0.99 leaves the inference
     #: statistics near their initial values and every test clip gets the same class.
     bn_momentum: float = 0.9
+    #: initializer of the convolutions and dense layers (the 3D-CNN and 2D-CNN reference models
+    #: use he_uniform; Keras' default is glorot_uniform)
+    kernel_initializer: str = "glorot_uniform"
 
     #: number of (valid 3x3 conv, 2x2 pool) blocks the architecture applies to the image
     _blocks = 2
@@ -64,6 +103,7 @@ class STCNNConfig(ModelConfig):
     def __post_init__(self):
         super().__post_init__()
         _choice("channels", self.channels, (1, 3))
+        _choice("kernel_initializer", self.kernel_initializer, ("glorot_uniform", "he_uniform"))
         if not 0.0 <= self.bn_momentum < 1.0:
             raise ValueError("bn_momentum must be in [0, 1)")
         if self.frames < 1:
@@ -90,6 +130,7 @@ class STCNN3DConfig(STCNNConfig):
     filters: tuple[int, ...] = (32, 64)
     dense_units: int = 32
     dropout: float = 0.27
+    batchnorm: bool = True  # the binary reference model has none
 
     def __post_init__(self):
         self.filters = tuple(int(f) for f in self.filters)
@@ -104,11 +145,14 @@ class CNNLSTMConfig(STCNNConfig):
     lstm_dropout: float = 0.4
     dense_units: int = 24
     dropout: float = 0.3
+    final_dropout: float | None = None  # the Dropout after Dense(24) (None: dropout)
+    lstm_activation: str = "tanh"  # Keras' default; the reference models use relu
 
     def __post_init__(self):
         self.filters = tuple(int(f) for f in self.filters)
         self._blocks = len(self.filters)
         super().__post_init__()
+        _choice("lstm_activation", self.lstm_activation, _ACTIVATIONS)
 
 
 @dataclass
@@ -116,7 +160,12 @@ class ConvLSTMConfig(STCNNConfig):
     filters: int = 32
     dense_units: int = 64
     dropout: float = 0.3
+    activation: str = "tanh"  # the ConvLSTM2D cell's; Keras' default, the reference uses relu
     _blocks = 1
+
+    def __post_init__(self):
+        super().__post_init__()
+        _choice("activation", self.activation, _ACTIVATIONS)
 
 
 @dataclass
@@ -124,6 +173,8 @@ class Vote2DConfig(STCNNConfig):
     filters: tuple[int, ...] = (64, 128, 256)
     dense_units: tuple[int, ...] = (384, 96)
     dropouts: tuple[float, ...] = (0.42, 0.25)
+    #: BatchNormalization after each dense layer's dropout (the reference models have it)
+    dense_batchnorm: bool = False
 
     def __post_init__(self):
         self.filters = tuple(int(f) for f in self.filters)
@@ -141,25 +192,31 @@ class Vote2DConfig(STCNNConfig):
     config_cls=STCNN3DConfig,
     description="3D-CNN with 1x3x3 kernels on 9 grayscale key frames",
     reference=REFERENCE,
-    presets=_PRESETS,
+    presets=_PRESETS_3D,
     test_overrides=_TEST,
     recipe=RECIPE,
 )
 def stcnn_3dcnn(cfg: STCNN3DConfig, n_classes: int, inputs):
     """Section C 3dcnn: [Conv3D(f, 1x3x3, relu) -> MaxPool3D(1,2,2) -> BN] for f in 32, 64 ->
-    Flatten -> Dense(32, relu) -> Dropout(.27) -> BN -> Dense(n) (logits)."""
+    Flatten -> Dense(32, relu) -> Dropout(.27) -> BN -> Dense(n) (logits). ``batchnorm=False``
+    drops every BN (the binary reference model: filters 64, 96, Dense(24), dropout .35)."""
     from keras import layers
 
+    init = cfg.kernel_initializer
     x = inputs["face"]
     for i, f in enumerate(cfg.filters):
-        x = layers.Conv3D(f, (1, 3, 3), activation="relu", name=f"conv{i}")(x)
+        x = layers.Conv3D(f, (1, 3, 3), activation="relu", kernel_initializer=init, name=f"conv{i}")(
+            x
+        )
         x = layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")(x)
-        x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"bn{i}")(x)
+        if cfg.batchnorm:
+            x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"bn{i}")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(cfg.dense_units, activation="relu", name="dense")(x)
+    x = layers.Dense(cfg.dense_units, activation="relu", kernel_initializer=init, name="dense")(x)
     x = layers.Dropout(cfg.dropout, name="dropout")(x)
-    x = layers.BatchNormalization(momentum=cfg.bn_momentum, name="bn_dense")(x)
-    return layers.Dense(n_classes, name="logits")(x)
+    if cfg.batchnorm:
+        x = layers.BatchNormalization(momentum=cfg.bn_momentum, name="bn_dense")(x)
+    return layers.Dense(n_classes, kernel_initializer=init, name="logits")(x)
 
 
 @register_model(
@@ -168,7 +225,7 @@ def stcnn_3dcnn(cfg: STCNN3DConfig, n_classes: int, inputs):
     config_cls=CNNLSTMConfig,
     description="Per-frame 2D-CNN + LSTM(32) on 9 grayscale key frames",
     reference=REFERENCE,
-    presets=_PRESETS,
+    presets=_PRESETS_LSTM,
     test_overrides=_TEST,
     recipe=RECIPE,
 )
@@ -184,9 +241,12 @@ def stcnn_cnnlstm(cfg: CNNLSTMConfig, n_classes: int, inputs):
         x = layers.TimeDistributed(layers.MaxPooling2D(2), name=f"pool{i}")(x)
     x = layers.TimeDistributed(layers.Flatten(), name="flatten")(x)
     x = layers.Dropout(cfg.dropout, name="drop_features")(x)
-    x = layers.LSTM(cfg.lstm_units, dropout=cfg.lstm_dropout, name="lstm")(x)
+    x = layers.LSTM(
+        cfg.lstm_units, activation=cfg.lstm_activation, dropout=cfg.lstm_dropout, name="lstm"
+    )(x)
     x = layers.Dense(cfg.dense_units, activation="relu", name="dense")(x)
-    x = layers.Dropout(cfg.dropout, name="dropout")(x)
+    final = cfg.dropout if cfg.final_dropout is None else cfg.final_dropout
+    x = layers.Dropout(final, name="dropout")(x)
     return layers.Dense(n_classes, name="logits")(x)
 
 
@@ -196,7 +256,7 @@ def stcnn_cnnlstm(cfg: CNNLSTMConfig, n_classes: int, inputs):
     config_cls=ConvLSTMConfig,
     description="ConvLSTM2D(32) on 9 grayscale key frames",
     reference=REFERENCE,
-    presets=_PRESETS,
+    presets=_PRESETS_CONVLSTM,
     test_overrides=_TEST,
     recipe=RECIPE,
 )
@@ -205,7 +265,9 @@ def stcnn_convlstm2d(cfg: ConvLSTMConfig, n_classes: int, inputs):
     Flatten -> Dense(64, relu) -> Dropout(.3) -> Dense(n) (logits)."""
     from keras import layers
 
-    x = layers.ConvLSTM2D(cfg.filters, 3, return_sequences=True, name="convlstm")(inputs["face"])
+    x = layers.ConvLSTM2D(
+        cfg.filters, 3, return_sequences=True, activation=cfg.activation, name="convlstm"
+    )(inputs["face"])
     x = layers.MaxPooling3D((1, 2, 2), name="pool")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(cfg.dense_units, activation="relu", name="dense")(x)
@@ -240,7 +302,7 @@ def vote_predict(model, x, batch_size: int = 16) -> np.ndarray:
     config_cls=Vote2DConfig,
     description="Per-frame 2D-CNN, clip class by majority vote over the 9 frames",
     reference=REFERENCE,
-    presets=_PRESETS,
+    presets=_PRESETS_2D,
     predict_fn=vote_predict,
     test_overrides={**_TEST, "filters": (16, 32, 64), "dense_units": (64, 32)},
     recipe=RECIPE,
@@ -256,17 +318,20 @@ def stcnn_2dcnn_vote(cfg: Vote2DConfig, n_classes: int, inputs):
     import keras
     from keras import layers
 
+    init = cfg.kernel_initializer
     frame_in = keras.Input(shape=(cfg.size, cfg.size, cfg.channels), name="frame")
     y = frame_in
     for i, f in enumerate(cfg.filters):
-        y = layers.Conv2D(f, 3, activation="relu", name=f"conv{i}")(y)
+        y = layers.Conv2D(f, 3, activation="relu", kernel_initializer=init, name=f"conv{i}")(y)
         y = layers.MaxPooling2D(2, name=f"pool{i}")(y)
         y = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"bn{i}")(y)
     y = layers.Flatten(name="flatten")(y)
     for i, (units, rate) in enumerate(zip(cfg.dense_units, cfg.dropouts)):
-        y = layers.Dense(units, activation="relu", name=f"dense{i}")(y)
+        y = layers.Dense(units, activation="relu", kernel_initializer=init, name=f"dense{i}")(y)
         y = layers.Dropout(rate, name=f"dropout{i}")(y)
-    y = layers.Dense(n_classes, name="logits")(y)
+        if cfg.dense_batchnorm:
+            y = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"bn_dense{i}")(y)
+    y = layers.Dense(n_classes, kernel_initializer=init, name="logits")(y)
     frame_cnn = keras.Model(frame_in, y, name="frame_cnn")
 
     from .layers import TemporalReadout

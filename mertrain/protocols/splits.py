@@ -12,6 +12,9 @@ Protocols (``--protocol``):
 - ``holdout``: one fold testing ``test_subjects``, trained on the rest.
 - ``kfold``: ``k`` folds of whole subjects, balanced by clip count, assigned greedily in a fixed
   order (no random numbers, so no seed).
+- ``holdout-dataset``: MEGC2018's holdout-database evaluation: one fold per dataset, testing
+  that dataset's clips and training on every other dataset's (e.g. CASME II -> SAMM and back).
+- ``all``: one final model on every clip, testing none (``mertrain fit``).
 """
 
 from __future__ import annotations
@@ -148,12 +151,44 @@ def megc2019(samples: Sequence[Sample], task: Task, **_: Any) -> Splits:
     return splits
 
 
+def holdout_dataset(samples: Sequence[Sample], task: Task, **_: Any) -> Splits:
+    """One fold per dataset (named after it): its clips tested, every other dataset's trained
+    on, so no fold's model has seen the dataset it is tested on."""
+    datasets = sorted({s.dataset for s in samples})
+    if len(datasets) < 2:
+        raise ProtocolError(
+            "protocol 'holdout-dataset' needs clips of at least two datasets (e.g. casme2.h5 "
+            f"samm.h5); these stores hold {', '.join(datasets) or 'none'}"
+        )
+    folds = [
+        Fold(
+            ds,
+            sorted(s.clip_id for s in samples if s.dataset == ds),
+            sorted(s.clip_id for s in samples if s.dataset != ds),
+        )
+        for ds in datasets
+    ]
+    return Splits("holdout-dataset", task.name, list(task.classes), folds, {"datasets": datasets})
+
+
+#: the protocol of a final model: trained on every clip, testing none
+FINAL = "all"
+
+
+def all_clips(samples: Sequence[Sample], task: Task, **_: Any) -> Splits:
+    """One "fold" training on every clip and testing none: ``mertrain fit``'s final model."""
+    train = sorted(s.clip_id for s in samples)
+    return Splits(FINAL, task.name, list(task.classes), [Fold(FINAL, [], train)])
+
+
 #: protocol name -> ``fn(samples, task, **options) -> Splits``
 PROTOCOLS: Registry[Callable[..., Splits]] = Registry("protocol")
 PROTOCOLS.register("loso", loso)
 PROTOCOLS.register("megc2019", megc2019)
 PROTOCOLS.register("holdout", holdout)
 PROTOCOLS.register("kfold", kfold)
+PROTOCOLS.register("holdout-dataset", holdout_dataset)
+PROTOCOLS.register(FINAL, all_clips)
 
 
 def make_splits(samples: Sequence[Sample], protocol: str, task: Task, **options: Any) -> Splits:
@@ -190,12 +225,13 @@ def _task(name: str) -> Task:
 
 def check_folds(splits: Splits) -> None:
     """Every fold tests and trains on something, no clip is on both sides of a fold, no clip is
-    tested twice (pooled metrics count each clip once)."""
+    tested twice (pooled metrics count each clip once). A final model's one fold (protocol
+    ``all``) tests nothing."""
     if not splits.folds:
         raise ProtocolError(f"protocol {splits.protocol!r} produced no folds")
     seen: set[str] = set()
     for f in splits.folds:
-        if not f.test:
+        if not f.test and splits.protocol != FINAL:
             raise ProtocolError(f"fold {f.name!r} has no test samples")
         if not f.train:
             raise ProtocolError(f"fold {f.name!r} has no training samples")

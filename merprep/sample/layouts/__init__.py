@@ -18,6 +18,8 @@ LAYOUTS.register_lazy("smic", "merprep.sample.layouts.smic:write")
 LAYOUTS.register_lazy("casme3", "merprep.sample.layouts.casme3:write")
 LAYOUTS.register_lazy("deception", "merprep.sample.layouts.deception:write")
 LAYOUTS.register_lazy("manifest", "merprep.sample.layouts.manifest:write")
+LAYOUTS.register_lazy("casme2-long", "merprep.sample.layouts.casme2_long:write")
+LAYOUTS.register_lazy("samm-long", "merprep.sample.layouts.samm_long:write")
 
 
 def layout_writer(dataset: str) -> Callable[[Any], Any]:

@@ -1,0 +1,320 @@
+"""Silent wrong results and rough edges a new user hit (issue 17): each test here failed on the
+code before its fix.
+
+- re-running ``merprep extract`` onto an existing store replaced it and dropped its later
+  stages without a word;
+- a run's identity ignored the later stages a model reads: resuming after recomputing flow
+  with another method kept the old folds, and shards of two flow methods merged;
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from merprep.errors import MerprepError
+
+
+@pytest.fixture(scope="module")
+def small_store(casme2_sample, tmp_path_factory) -> Path:
+    from merprep.extract import ExtractConfig, extract
+
+    out = tmp_path_factory.mktemp("user_errors") / "casme2.h5"
+    extract(
+        ExtractConfig(dataset="casme2", root=casme2_sample, out=out, frames=4, size=32, workers=1),
+        progress=False,
+    )
+    return out
+
+
+def test_extract_refuses_to_replace_a_store_and_names_its_stages(
+    small_store, casme2_sample, tmp_path, cli_runner
+):
+    from merprep.cli import cli
+    from merprep.regions import CropConfig, run_crop_au
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    run_crop_au(store, CropConfig(size=16))
+    before = store.read_bytes()
+    args = [
+        "extract",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(casme2_sample),
+        "-o",
+        str(store),
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "-j",
+        "1",
+        "--no-progress",
+    ]
+    res = cli_runner.invoke(cli, args)
+    assert res.exit_code == 2, res.output
+    assert "already exists (a store of 18 clips)" in res.output
+    assert "its stages crop-au" in res.output and "--overwrite" in res.output
+    assert store.read_bytes() == before  # nothing touched
+    res = cli_runner.invoke(cli, [*args, "--resume"])  # nothing interrupted: still refused
+    assert res.exit_code == 2 and "--overwrite" in res.output
+    res = cli_runner.invoke(cli, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    from merprep.store import ClipStore
+
+    with ClipStore(store) as s:
+        assert s.stages == {} and len(s) == 18
+
+
+def test_library_extract_refuses_an_existing_store_too(small_store, casme2_sample, tmp_path):
+    from merprep.extract import ExtractConfig, extract
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    with pytest.raises(MerprepError, match="already exists"):
+        extract(
+            ExtractConfig(
+                dataset="casme2", root=casme2_sample, out=store, frames=4, size=32, workers=1
+            ),
+            progress=False,
+        )
+
+
+def test_run_identity_covers_the_stages_a_model_reads(small_store, tmp_path, cli_runner):
+    """Recomputing flow with another method changes what a flow model reads: --resume into the
+    old run directory and merging shards of the two are refused, naming the stage."""
+    from merprep.flow import FlowConfig, run_flow
+    from mertrain.cli import cli
+    from mertrain.config import RunConfig
+    from mertrain.runner import run
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    run_flow(store, FlowConfig(method="farneback", size=28, workers=1), progress=False)
+    options = dict(stores=[str(store)], model="ststnet", epochs=1)
+    first = tmp_path / "farneback"
+    run(RunConfig.from_options(out=str(first), folds="0", **options), progress=False)
+
+    run_flow(store, FlowConfig(method="tvl1", size=28, workers=1), progress=False)
+    with pytest.raises(MerprepError, match=r"holds a different run \(store_stages"):
+        run(
+            RunConfig.from_options(out=str(first), folds="0-1", resume=True, **options),
+            progress=False,
+        )
+    second = tmp_path / "tvl1"
+    run(RunConfig.from_options(out=str(second), folds="1", **options), progress=False)
+    res = cli_runner.invoke(cli, ["report", "--merge", str(first), str(second)])
+    assert res.exit_code == 2 and "different configuration (store_stages" in res.output
+
+
+def test_ctrl_c_while_extract_workers_start_is_one_line(casme2_sample, tmp_path):
+    """Ctrl-C reaches every process of the terminal's foreground group; the workers, being
+    started, printed a CRITICAL 'Exception in initializer' traceback each (and the pool a
+    thread traceback). Now: one line that says how to resume, exit 130, no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "s.h5"
+    cmd = [
+        sys.executable,
+        "-m",
+        "merprep.cli",
+        "extract",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(casme2_sample),
+        "-o",
+        str(out),
+        "-j",
+        "2",
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    staging = out.with_name(out.name + ".partial")
+    deadline = time.monotonic() + 60
+    while not staging.is_dir() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # the workers are spawning and loading dlib's model now
+    assert proc.poll() is None, "extract finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "CRITICAL" not in err, err
+    assert err.strip().splitlines()[-1].startswith("interrupted: rerun the same")
+    assert "--resume" in err and not out.exists()
+
+
+@pytest.mark.parametrize("value", ["abc", "64.5", "[1, 2]"])
+def test_set_values_of_the_wrong_type_are_one_line_errors(value, tmp_path, cli_runner):
+    """``--set dense_units=abc`` was a TypeError traceback, ``=64.5`` a Keras ValueError after the
+    run directory existed (which then blocked the corrected command)."""
+    from test_run import write_store
+
+    from mertrain.cli import cli
+
+    store = write_store(tmp_path / "s.h5")
+    out = tmp_path / "run"
+    base = [
+        "run",
+        str(store),
+        "--model",
+        "stcnn-3dcnn",
+        "--set",
+        "size=32",
+        "--epochs",
+        "1",
+        "-o",
+        str(out),
+        "--folds",
+        "0",
+        "--no-progress",
+    ]
+    res = cli_runner.invoke(cli, [*base, "--set", f"dense_units={value}"])
+    assert res.exit_code == 2, res.output
+    assert "dense_units must be int, got" in res.output and "Traceback" not in res.output
+    assert not out.exists()
+    assert cli_runner.invoke(cli, [*base, "--set", "dense_units=16"]).exit_code == 0
+
+
+def test_a_run_interrupted_before_its_first_fold_leaves_no_directory(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from test_run import write_store
+
+    store = write_store(tmp_path / "s.h5")
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "mertrain.cli",
+        "run",
+        str(store),
+        "--model",
+        "stcnn-3dcnn",
+        "--set",
+        "size=32",
+        "--epochs",
+        "200",
+        "-o",
+        str(out),
+        "--no-progress",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "config.json").exists() and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.05)
+    time.sleep(1.0)  # training fold 0 (200 epochs: tens of seconds)
+    assert not (out / "folds").is_dir() or not list((out / "folds").iterdir())
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "--resume" in err.strip().splitlines()[-1] and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["clip.pdf", "clip.svg", "clip.png", "clip.jpg"])
+def test_show_writes_every_picture_format_it_names(small_store, tmp_path, cli_runner, name):
+    from merprep.cli import cli
+
+    out = tmp_path / name
+    res = cli_runner.invoke(cli, ["show", str(small_store), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert out.stat().st_size > 1000
+    head = out.read_bytes()[:8]
+    assert {
+        "pdf": head.startswith(b"%PDF"),
+        "svg": b"<?xml" in out.read_bytes()[:100],
+        "png": head.startswith(b"\x89PNG"),
+        "jpg": head.startswith(b"\xff\xd8"),
+    }[name[-3:]]
+
+
+@pytest.mark.parametrize("name", ["clip", "clip.gif", "clip.txt"])
+def test_show_refuses_a_name_without_a_picture_format_in_one_line(
+    small_store, tmp_path, cli_runner, name
+):
+    from merprep.cli import cli
+
+    res = cli_runner.invoke(cli, ["show", str(small_store), "-o", str(tmp_path / name)])
+    assert res.exit_code == 2 and "cannot tell the picture format" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / name).exists()
+
+
+def test_show_flow_at_its_defaults_gives_tiles_labels_fit_under(small_store, tmp_path):
+    """The README's `merprep show --layer flow` drew 28 px maps x2: a 304x222 picture whose
+    labels ran into each other. The default scale now follows the stored size."""
+    from merprep.draw import FONT
+    from merprep.flow import FlowConfig, run_flow
+    from merprep.show import COLUMNS, MIN_TILE_PX, PAD, render_montage
+
+    import cv2
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    run_flow(store, FlowConfig(method="farneback", size=28, workers=1), progress=False)
+    image = render_montage(store, layer="flow")
+    tile = (image.shape[1] - PAD) // COLUMNS - PAD
+    assert tile >= MIN_TILE_PX and tile == 28 * 5
+    (label_w, _), _ = cv2.getTextSize("strain (0-0.00)", FONT, 0.4, 1)
+    assert label_w < tile  # the longest label fits under its tile
+    frames = render_montage(store)  # four 32 px face frames: x4
+    assert (frames.shape[1] - PAD) // 4 - PAD == 128
+
+
+def test_crop_au_codes_must_have_a_region_and_accept_the_au_spelling(small_store, tmp_path,
+                                                                     cli_runner):
+    """`crop-au --codes 1,2,99` was accepted (there is no AU 99) while `AU1` was rejected."""
+    from merprep.cli import cli
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    res = cli_runner.invoke(cli, ["crop-au", str(store), "--codes", "1,2,99", "--size", "16"])
+    assert res.exit_code == 2 and "AU 99 has no region in the rule table" in res.output
+    res = cli_runner.invoke(cli, ["crop-au", str(store), "--codes", "AU1,au2,4", "--size", "16"])
+    assert res.exit_code == 0, res.output
+    from merprep.store import ClipStore
+
+    with ClipStore(store) as s:
+        assert s.stages["crop-au"]["params"]["codes"] == [1, 2, 4]
+
+
+def test_magnify_refuses_a_band_above_the_clips_nyquist_frequency(small_store, tmp_path,
+                                                                   cli_runner):
+    """`magnify --band 3 500` was accepted on clips whose stored frames hold far less."""
+    from merprep.cli import cli
+    from merprep.magnify import sample_rate
+    from merprep.store import ClipStore
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    before = store.read_bytes()
+    res = cli_runner.invoke(cli, ["magnify", str(store), "--alpha", "8", "--band", "3", "500"])
+    assert res.exit_code == 2 and "holds frequencies up to" in res.output, res.output
+    assert store.read_bytes() == before
+    with ClipStore(store) as s:
+        nyquist = min(sample_rate(r["fps"], r["frame_numbers"]) / 2 for r in s.records())
+    res = cli_runner.invoke(
+        cli, ["magnify", str(store), "--alpha", "8", "--band", "0.5", f"{nyquist * 0.9:.3f}"]
+    )
+    assert res.exit_code == 0, res.output
