@@ -25,6 +25,7 @@ import logging
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from merprep import stages
@@ -185,13 +186,19 @@ def render_montage(
                 notes.insert(0, "magnified " + _stage_summary(store, stages.MAGNIFY.name))
 
     numbers = record.get("frame_numbers", [])
-    chosen = choose_frames(len(pixels), frames)
+    marks = key_frames(numbers, record.get("onset"), record.get("apex"))
+    chosen = sorted(set(choose_frames(len(pixels), frames)) | set(marks))[: max(frames, 2)]
     h, w = pixels.shape[1:3]
     scale = scale or auto_scale(w // per_tile)
     sx, sy = max(1, round(w * scale)) / w, max(1, round(h * scale)) / h
     tiles, labels = [], []
+    region_names = names if stage is stages.CROP_AU and per_tile > 1 else []
     for idx in chosen:
         tile = make_tile(pixels[idx], max(1, round(w * scale)), max(1, round(h * scale)))
+        for k, name in enumerate(region_names):  # the regions sit side by side in one tile
+            put_text(tile, name, (k * tile.shape[1] // per_tile + 2, 11), 0.35)
+        if idx in marks:
+            cv2.rectangle(tile, (0, 0), (tile.shape[1] - 1, tile.shape[0] - 1), MARK_COLOUR, 2)
         if points is not None and idx < len(points):
             draw_landmarks(tile, points[idx], sx, sy)
         taken: list[tuple[int, int, int, int]] = []  # label rectangles already drawn
@@ -199,8 +206,28 @@ def render_montage(
             box = bx if bx.ndim == 1 else bx[min(idx, len(bx) - 1)]
             draw_box(tile, box, sx, sy, BOX_COLOURS[j % len(BOX_COLOURS)], region, taken)
         tiles.append(tile)
-        labels.append(f"frame {numbers[idx]:g}" if idx < len(numbers) else f"#{idx}")
+        label = f"frame {numbers[idx]:g}" if idx < len(numbers) else f"#{idx}"
+        labels.append(f"{label} {marks[idx]}" if idx in marks else label)
     return _compose(_title(record), notes, [(tiles, labels)], columns)
+
+
+#: the frame of a tile showing the onset or the apex
+MARK_COLOUR = (255, 200, 0)
+
+
+def key_frames(numbers: list[float], onset: float | None, apex: float | None) -> dict[int, str]:
+    """Stored index -> "onset"/"apex" for the stored frames nearest the annotated ones (the
+    onset only when stored: ``diffk`` may not keep it)."""
+    marks: dict[int, str] = {}
+    if not numbers:
+        return marks
+    values = np.asarray(numbers, float)
+    if onset is not None and np.any(np.isclose(values, onset)):
+        marks[int(np.argmin(np.abs(values - onset)))] = "onset"
+    if apex is not None:
+        i = int(np.argmin(np.abs(values - apex)))
+        marks[i] = "onset+apex" if marks.get(i) == "onset" else "apex"
+    return marks
 
 
 def _compose(

@@ -20,6 +20,11 @@ COMMANDS.register_lazy("rerun", "mertrain.commands.run:rerun")
 COMMANDS.register_lazy("splits", "mertrain.commands.splits:splits")
 COMMANDS.register_lazy("report", "mertrain.commands.report:report")
 COMMANDS.register_lazy("models", "mertrain.commands.models:models")
+COMMANDS.register_lazy("fit", "mertrain.commands.fit:fit")
+COMMANDS.register_lazy("predict", "mertrain.commands.predict:predict")
+COMMANDS.register_lazy("evaluate", "mertrain.commands.evaluate:evaluate")
+COMMANDS.register_lazy("export", "mertrain.commands.export:export")
+COMMANDS.register_lazy("explain", "mertrain.commands.explain:explain")
 
 
 @click.group(

@@ -228,6 +228,8 @@ class ExecutionSection:
     #: repeat the run with this many seeds (recipe.seed, +1, ...), one directory each under out
     #: (mertrain.seeds); every repeat is an ordinary run with seeds 1
     seeds: int = 1
+    #: progress bars (folds, and epochs inside each fold); None: only on a terminal
+    progress: bool | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", str(self.out))

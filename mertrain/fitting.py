@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from mertrain.backend import keras
 from mertrain.fold_inputs import FoldInputs
@@ -145,6 +147,85 @@ class NonFiniteLoss(keras.callbacks.Callback):
             what = "NaN" if math.isnan(value) else "inf"
             self.failure = f"loss became {what} at epoch {self.epoch + 1} (batch {batch + 1})"
             self.model.stop_training = True
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3.4 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+#: a run estimated to train longer than this (on this machine) is warned about
+LONG_RUN_SECONDS = 3600.0
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """A sign of life inside each fold: one log line per epoch (epoch, loss, seconds, the fold's
+    ETA; ``mertrain -v``) and, on a terminal, a bar; after the first epoch of the first fold, an
+    estimate of the whole run, with a warning when it is hours on this machine."""
+
+    def __init__(self, label: str, epochs: int, *, bar: bool | None, run_epochs: int | None):
+        super().__init__()
+        self.label, self.epochs, self.show, self.run_epochs = label, epochs, bar, run_epochs
+        self._bar: tqdm | None = None
+        self._t = 0.0
+        self._first = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._t = time.perf_counter()
+        self._bar = tqdm(
+            total=self.epochs,
+            desc=self.label,
+            unit="epoch",
+            leave=False,
+            dynamic_ncols=True,
+            disable=None if self.show is None else not self.show,
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        now = time.perf_counter()
+        seconds, self._t = now - self._t, now
+        loss = float((logs or {}).get("loss", float("nan")))
+        left = (self.epochs - epoch - 1) * seconds
+        log.info(
+            "%s epoch %d/%d: loss %.4f, %.1f s, fold done in about %s",
+            self.label,
+            epoch + 1,
+            self.epochs,
+            loss,
+            seconds,
+            duration(left),
+        )
+        if self._bar is not None:
+            self._bar.update(1)
+            self._bar.set_postfix(loss=f"{loss:.4f}", s_per_epoch=f"{seconds:.1f}")
+        # the first epoch also traces the training step: estimate from the second when there is
+        # one (first + second x the rest)
+        if self.run_epochs and epoch == min(1, self.epochs - 1):
+            if epoch == 0:
+                self._first = seconds
+            total = self._first + seconds * (self.run_epochs - 1)
+            line = (
+                f"at {seconds:.1f} s per epoch, this run's {self.run_epochs} epochs of training "
+                f"take about {duration(total)} on this machine"
+            )
+            if total > LONG_RUN_SECONDS:
+                log.warning(
+                    "%s: consider a GPU machine (README: 'On a GPU'), fewer --epochs or "
+                    "smaller --frames/--size",
+                    line,
+                )
+            else:
+                log.info(line)
+        elif epoch == 0:
+            self._first = seconds
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def make_callbacks(

@@ -162,10 +162,29 @@ class Prepared:
             )
             + ")"
         )
+        precision = d["precision"]
+        if precision != "float32":
+            from mertrain.fitting import resolve_precision  # heavy: Keras (asks for a GPU)
+
+            policy = resolve_precision(precision)
+            precision += f" ({policy})" if policy != "float32" else " (float32: no GPU)"
         return (
             f"recipe: adam lr {d['lr']:g}, schedule {d['lr_schedule']}, {d['epochs']} "
             f"epochs x batch {d['batch_size']}, loss {describe_loss(self.recipe.loss)}, "
-            f"augment {aug}, precision {d['precision']}, jit {d['jit']}"
+            f"augment {aug}, precision {precision}, jit {d['jit']}"
+        )
+
+    def plan_line(self) -> str:
+        """One line: how much training this call does (folds, clips, epochs)."""
+        folds = parse_fold_selection(self.config.execution.folds, len(self.splits.folds))
+        train = [len(self.splits.folds[i].train) for i in folds]
+        mean = sum(train) / max(1, len(train))
+        epochs = "" if self.spec.kind == "sklearn" else f", {self.recipe.epochs} epochs each"
+        return (
+            f"plan: {len(folds)} of {len(self.splits.folds)} fold(s) of protocol "
+            f"{self.splits.protocol}, {len(self.data.clip_ids)} clips, about {mean:.0f} "
+            f"training clips per fold{epochs} (folds already in the run directory are kept "
+            "with --resume)"
         )
 
     def job(self, index: int) -> FoldJob:
@@ -312,10 +331,10 @@ def prepare(config: RunConfig, progress: bool | None = None, *, final: bool = Fa
             if not final
             else "data.protocol: a final model is trained with protocol 'all'"
         )
-    if final and config.recipe.select == "oracle":
+    if final and config.recipe.optimistic:
         raise RunError(
-            "recipe.select: oracle picks the epoch on the test fold, and a final model has "
-            "none; use last or inner-val"
+            f"recipe.select: {config.recipe.select} picks epochs on the test fold, and a final "
+            "model has none; use last or inner-val"
         )
     spec, model_config, recipe = resolve_model(config)
     with StoreCollection(config.stores) as collection:

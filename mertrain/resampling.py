@@ -92,16 +92,16 @@ def fit_flow(stack: np.ndarray, shape: Sequence[int], units: str = FLOW_PIXELS) 
 
 def _how(kind: str, source: str, units: str | None, store: Any, model: Any) -> str:
     if kind == "frames":
-        return "the nearest of evenly spaced frame positions (frames repeat in shorter clips)"
+        return "nearest of evenly spaced positions"
     if kind == "channels":
         return "RGB to gray" if model == 1 else "gray repeated in every channel"
     if source == "flow":
         scaled = (
-            "u, v scaled by the size ratio (displacements in model pixels)"
+            "u, v x size ratio"
             if units == FLOW_PIXELS
             else "u, v not scaled (flow normalised per clip)"
         )
-        return f"area interpolation shrinking, linear enlarging; {scaled}"
+        return f"area shrinking, linear enlarging; {scaled}"
     return "area interpolation"
 
 
@@ -124,8 +124,8 @@ def store_resampling(
             continue
         seen = {store.array_shape(cid, source.array) for cid in ids}
         target = tuple(shapes[inp.name])
-        units = flow_units((store.stages.get(source.stage) or {}).get("params"))
-        units = units if inp.source == "flow" else None
+        params = (store.stages.get(source.stage) or {}).get("params")
+        units = flow_units(params) if inp.source == "flow" else None
         lead = 1 if len(target) == 4 else 0
         kinds: dict[str, tuple[Any, Any]] = {}
         if lead:
@@ -152,7 +152,11 @@ def store_resampling(
                 )
         if kinds:
             out[inp.name] = {
-                kind: {"store": have, "model": want, "how": _how(kind, inp.source, units, have, want)}
+                kind: {
+                    "store": have,
+                    "model": want,
+                    "how": _how(kind, inp.source, units, have, want),
+                }
                 for kind, (have, want) in kinds.items()
             }
     return out

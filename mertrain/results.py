@@ -1,6 +1,8 @@
 """A run's results, derived from its fold records only: pooled predictions, UF1/UAR/ACC pooled
-(MEGC2019 definition), per dataset and per subject, the confusion matrix and provenance; and
-the files ``mertrain run`` and ``mertrain report`` write from them.
+(MEGC2019 definition) with a 95% interval (bootstrap over subjects), per dataset and per
+subject, the confusion matrix, what the same predictions score under the published protocols
+(labelled; :mod:`mertrain.published`) and provenance; and the files ``mertrain run`` and
+``mertrain report`` write from them.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from mertrain.config import SELECT_LABELS
+from mertrain.config import OPTIMISTIC_SELECTS, SELECT_LABELS
 from mertrain.metrics import confusion_matrix, scores, sliced_scores
-from mertrain.plots import plot_confusion, plot_curves
+from mertrain.plots import plot_confusion, plot_curves, plot_per_subject
 from mertrain.rundir import (
     CONFIG,
     PER_SUBJECT,
@@ -27,7 +29,9 @@ from mertrain.rundir import (
     save_fold,
     write_text,
 )
+from mertrain.published import published_scores
 from mertrain.runrecord import RunRecord
+from mertrain.uncertainty import bootstrap_ci
 
 
 def record_sha256(record: RunRecord) -> str:
@@ -54,8 +58,8 @@ def prediction_rows(run: LoadedRun) -> list[dict[str, Any]]:
                 "y_pred": int(np.argmax(pr)),
                 **{f"p_{c}": float(v) for c, v in zip(classes, pr)},
             }
-            if select == "oracle":
-                row["select"] = SELECT_LABELS["oracle"]
+            if select in OPTIMISTIC_SELECTS:
+                row["select"] = SELECT_LABELS[select]
             rows.append(row)
     return rows
 
@@ -81,13 +85,20 @@ def compute_results(run: LoadedRun) -> dict[str, Any]:
             "best_epoch": f.best_epoch,
             "val_subjects": list(f.val_subjects),
         }
+    subjects = [r["subject"] for r in rows]
     return {
         "uf1": pooled["uf1"],
         "uar": pooled["uar"],
         "acc": pooled["acc"],
         "n": pooled["n"],
+        "ci": bootstrap_ci(y_true, y_pred, subjects, n),
+        "published": published_scores(
+            [run.folds[i] for i in sorted(run.folds)],
+            n,
+            optimistic=record.select in OPTIMISTIC_SELECTS,
+        ),
         "per_dataset": sliced_scores(y_true, y_pred, [r["dataset"] for r in rows], n),
-        "per_subject": sliced_scores(y_true, y_pred, [r["subject"] for r in rows], n),
+        "per_subject": sliced_scores(y_true, y_pred, subjects, n),
         "confusion": confusion_matrix(y_true, y_pred, n).tolist(),
         "classes": classes,
         "protocol": run.splits.protocol,
@@ -163,5 +174,8 @@ def write_outputs(out: Path, run: LoadedRun) -> dict[str, Any]:
             [run.folds[i].name for i in sorted(run.folds)],
             out / "curves.png",
             title=title,
+            best_epochs=[run.folds[i].best_epoch for i in sorted(run.folds)],
         )
+    if results["per_subject"]:
+        plot_per_subject(results["per_subject"], out / "per_subject.png", title=title)
     return results

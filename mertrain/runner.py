@@ -29,9 +29,10 @@ weights that cannot be written (disk full) stop the run with
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class RunResult:
     #: fold name -> reason, for the folds of this call that failed (NaN loss, ...)
     failed: dict[str, str] = field(default_factory=dict)
     recipe: str = ""
+    #: what looked wrong without failing (a fold predicting one class for every test clip)
+    warnings: list[str] = field(default_factory=list)
 
 
 def run(
@@ -68,6 +71,7 @@ def run(
     progress: bool | None = None,
     command: str | None = None,
     executor: Executor | None = None,
+    on_start: Callable[[Prepared], None] | None = None,
 ) -> RunResult:
     """Train and evaluate the configured model on the selected folds; write the run directory.
 
@@ -77,9 +81,15 @@ def run(
     loss) is recorded in ``folds/NNN.failed.json`` and in ``results.json`` ``failed_folds``; the
     other folds go on, the pooled scores cover the finished folds only and the run is incomplete
     (resuming retries failed folds). Writing weights that fails (disk full) stops the run with
-    :class:`~mertrain.weights.WeightsError`; finished fold records stay intact.
+    :class:`~mertrain.weights.WeightsError`; finished fold records stay intact. ``on_start`` is
+    called once every check has passed, before any training (the CLI prints the recipe there).
     """
+    if progress is not None:
+        config = config.replace(execution=dataclasses.replace(config.execution, progress=progress))
+    progress = config.execution.progress
     prepared = prepare(config, progress)
+    if on_start is not None:
+        on_start(prepared)
     execution = config.execution
     out = Path(execution.out)
     created = not out.exists()
@@ -114,6 +124,7 @@ def _run_folds(
     jobs = [prepared.job(i) for i in todo]
     finished: dict[int, FoldOutcome] = dict(done)
     failed: dict[str, str] = {}
+    warnings: list[str] = []
     n_classes = len(prepared.splits.classes)
     bar = tqdm(
         total=len(selected),
@@ -133,6 +144,10 @@ def _run_folds(
         rundir.save_fold(out, outcome)
         rundir.clear_failure(out, outcome.index)
         finished[outcome.index] = outcome
+        collapsed = single_class(outcome, prepared.splits.classes)
+        if collapsed:
+            log.warning("fold %d %s: %s", outcome.index, outcome.name, collapsed)
+            warnings.append(f"fold {outcome.name}: {collapsed}")
         log.info(
             "fold %d %s: %d test clips, %.1f s",
             outcome.index,
@@ -156,7 +171,24 @@ def _run_folds(
         bar.close()
     with rundir.pooled_outputs_lock(out):  # shards of one directory: the last sees all folds
         results = run_results.write_outputs(out, rundir.load_run(out))
-    return RunResult(out, results, todo, bool(results["complete"]), failed, prepared.recipe_line())
+    return RunResult(
+        out, results, todo, bool(results["complete"]), failed, prepared.recipe_line(), warnings
+    )
+
+
+def single_class(outcome: FoldOutcome, classes: Sequence[str]) -> str | None:
+    """Why a fold looks collapsed: every test clip predicted as one class although the test
+    clips hold several (a model that learnt the majority class, or nothing)."""
+    predicted = set(outcome.y_pred)
+    truth = set(outcome.y_true)
+    if len(predicted) == 1 and len(truth) > 1:
+        only = classes[next(iter(predicted))]
+        return (
+            f"every one of its {len(outcome.y_true)} test clips is predicted {only!r} "
+            f"although they hold {len(truth)} classes: the model may have collapsed to one "
+            "class (check the curves, the class weights, the learning rate)"
+        )
+    return None
 
 
 def _ranges(indices: Sequence[int]) -> str:

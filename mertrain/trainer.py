@@ -24,6 +24,7 @@ import numpy as np
 from mertrain.backend import keras
 from mertrain.data import ClipArrays
 from mertrain.fitting import (
+    EpochProgress,
     NonFiniteLoss,
     dtype_policy,
     make_callbacks,
@@ -39,6 +40,7 @@ from mertrain.inference.record import fold_record
 from mertrain.losses import FoldLoss
 from mertrain.models.registry import get_model, predict_proba
 from mertrain.protocols.splits import FINAL
+from mertrain.published import select_per_subject
 from mertrain.recipe import Plateau
 from mertrain.weights import model_folder, save_keras_model, write_model_folder
 
@@ -51,15 +53,21 @@ _Trained = tuple[np.ndarray, dict[str, list[float]], int | None, dict[str, Any],
 class FoldTrainer:
     """Trains folds one after another in this process (see the module docstring)."""
 
-    def __init__(self, ctx: FoldContext):
+    def __init__(self, ctx: FoldContext, run_folds: int = 1):
         self.ctx = ctx
+        #: folds this trainer will train (for the run's duration estimate after one epoch)
+        self.run_folds = run_folds
+        self._estimated = False
         self.spec = get_model(ctx.model)
         self._model: keras.Model | None = None
         self._loss: FoldLoss | None = None
         self._policy: str | None = None
+        #: the last fold's per-epoch test probabilities (optimistic selections only)
+        self._epoch_proba: list[np.ndarray] | None = None
 
     def train(self, data: ClipArrays, job: FoldJob) -> FoldOutcome:
         t0 = time.perf_counter()
+        self._epoch_proba = None
         inputs = fold_inputs(self.ctx, data, job)
         keras_model = self.spec.kind == "keras"
         with op_determinism(self.ctx.runtime.deterministic and keras_model):
@@ -80,13 +88,18 @@ class FoldTrainer:
             proba = np.zeros((0, self.ctx.n_classes))
         # the protocol's training side: the rows fitted plus the inner-validation rows
         train_subjects = sorted({data.subjects[i] for i in (*job.train, *job.val)})
+        subjects = [data.subjects[i] for i in job.test]
+        epochs = None if failure is not None or not self._epoch_proba else self._epoch_proba
+        if epochs is not None and self.ctx.training.select == "oracle-per-subject":
+            proba, chosen = select_per_subject(np.stack(epochs), inputs.y_test, subjects)
+            best = chosen[subjects[0]] if len(set(chosen.values())) == 1 else None
         return FoldOutcome(
             index=job.index,
             name=job.name,
             seed=job.seed,
             clip_ids=[data.clip_ids[i] for i in job.test],
             datasets=[data.datasets[i] for i in job.test],
-            subjects=[data.subjects[i] for i in job.test],
+            subjects=subjects,
             y_true=[int(v) for v in inputs.y_test],
             proba=np.asarray(proba, np.float64),
             history=history,
@@ -96,6 +109,7 @@ class FoldTrainer:
             train_subjects=train_subjects,
             recipe=recipe,
             failure=failure,
+            epoch_proba=None if epochs is None else np.stack(epochs),
         )
 
     # -- scikit-learn ----------------------------------------------------------------------------
@@ -188,6 +202,16 @@ class FoldTrainer:
         callbacks, selector = make_callbacks(self.ctx, job, inputs, self.spec)
         guard = NonFiniteLoss()
         callbacks.append(guard)
+        run_epochs = None if self._estimated else recipe.epochs * self.run_folds
+        self._estimated = True
+        callbacks.append(
+            EpochProgress(
+                f"fold {job.index} {job.name}",
+                recipe.epochs,
+                bar=self.ctx.execution.progress,
+                run_epochs=run_epochs,
+            )
+        )
         if inputs.augmented is not None:
             aug = inputs.augmented
             hist = model.fit(
@@ -209,6 +233,7 @@ class FoldTrainer:
                 callbacks=callbacks,
             )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        self._epoch_proba = None if selector is None else selector.epoch_proba
         if guard.failure is not None:
             self._release()
             return np.zeros((0, self.ctx.n_classes)), history, None, record, guard.failure

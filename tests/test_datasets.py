@@ -290,7 +290,7 @@ def test_root_may_be_top_folder_or_frames_folder(samples, dataset):
     top, _ = read(dataset, root)
     frames_root = root / FRAMES_FOLDERS[dataset]
     spellings = [frames_root] + [root / p for p in frames_root.relative_to(root).parents][:-1]
-    if dataset in ("deception", "casme2", "samm"):  # the folder holding the dataset's folder
+    if dataset == "deception":  # also the folder holding the dataset folder
         spellings.append(root.parent)
     for folder in spellings:
         inner, problems = read(dataset, folder)  # the annotation file is found from there too

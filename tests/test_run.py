@@ -38,6 +38,7 @@ OUTPUTS = (
     "per_subject.csv",
     "confusion.png",
     "curves.png",
+    "per_subject.png",
 )
 
 

@@ -227,10 +227,12 @@ def test_a_run_interrupted_before_its_first_fold_leaves_no_directory(tmp_path):
     time.sleep(1.0)  # training fold 0 (200 epochs: tens of seconds)
     assert not (out / "folds").is_dir() or not list((out / "folds").iterdir())
     os.killpg(proc.pid, signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    printed, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "--resume" in err.strip().splitlines()[-1] and "Traceback" not in err
     assert not out.exists()
+    # what the run would do was said before training started
+    assert printed.startswith("recipe: adam lr 0.003") and "\nplan: 3 of 3 fold(s)" in printed
 
 
 @pytest.mark.parametrize("name", ["clip.pdf", "clip.svg", "clip.png", "clip.jpg"])
@@ -318,3 +320,54 @@ def test_magnify_refuses_a_band_above_the_clips_nyquist_frequency(small_store, t
         cli, ["magnify", str(store), "--alpha", "8", "--band", "0.5", f"{nyquist * 0.9:.3f}"]
     )
     assert res.exit_code == 0, res.output
+
+
+def test_a_fold_that_collapsed_to_one_class_is_flagged(tmp_path, cli_runner):
+    """A model trained with weight only on one class predicts it for every test clip: the run
+    said nothing (issue 17 item 12); a healthy run says nothing still."""
+    from mertrain.cli import cli
+    from test_run import write_store
+
+    store = write_store(tmp_path / "s.h5")
+    base = ["run", str(store), "--model", "stcnn-3dcnn", "--set", "size=32", "--folds", "0",
+            "--epochs", "5", "--no-progress"]
+    res = cli_runner.invoke(cli, [*base, "--class-weights", "1,0,0", "-o", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    assert "warning: fold casme2/sub01: every one of its 6 test clips is predicted 'negative'" \
+        in res.output
+    res = cli_runner.invoke(cli, [*base, "-o", str(tmp_path / "b")])
+    assert res.exit_code == 0 and "warning:" not in res.output
+
+
+def test_training_says_how_long_the_run_will_take_and_warns_when_hours(caplog):
+    """The fold bar sat at 0/8 for the first fold's whole duration; now each epoch logs, and
+    the second epoch's pace gives the run's duration, a warning when it is hours."""
+    import logging
+    import time
+
+    from mertrain.fitting import EpochProgress
+
+    cb = EpochProgress("fold 0 x", epochs=200, bar=False, run_epochs=200 * 68)
+    cb.on_train_begin()
+    with caplog.at_level(logging.INFO, logger="mertrain.fitting"):
+        cb._t = time.perf_counter() - 3.0  # the first epoch took 3 s (tracing included)
+        cb.on_epoch_end(0, {"loss": 1.0})
+        cb._t = time.perf_counter() - 2.0  # the second 2 s
+        cb.on_epoch_end(1, {"loss": 0.9})
+    cb.on_train_end()
+    lines = [r for r in caplog.records if r.name == "mertrain.fitting"]
+    assert "epoch 1/200: loss 1.0000" in lines[0].getMessage()
+    assert "fold done in about" in lines[1].getMessage()
+    warning = [r for r in lines if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "take about 7.6 h on this machine" in warning[0].getMessage()
+
+
+def test_models_listing_says_how_to_make_each_input(cli_runner):
+    """`mertrain models` did not say that the stcnn-* models need key frames in gray."""
+    from mertrain.cli import cli
+
+    res = cli_runner.invoke(cli, ["models", "stcnn-3dcnn", "--no-params"])
+    assert res.exit_code == 0
+    assert "make it with: merprep extract --sampling key --size 128 --color gray" in res.output
+    res = cli_runner.invoke(cli, ["models", "ststnet", "--no-params"])
+    assert "make it with: merprep extract, then merprep flow --size 28" in res.output

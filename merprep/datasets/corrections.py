@@ -15,7 +15,8 @@ correction never lands on another release of the file, where that row may be ano
 applied to the table as read, before any row is parsed or checked, so a corrected row passes
 through exactly the same checks as every other row. Each applied correction is logged and
 recorded in its clip's record (``extra.corrections``); the file's sha256 goes into the store's
-parameters.
+parameters. An optional ``source`` column says where a correction comes from; the shipped
+errata (:mod:`merprep.datasets.errata`, ``--corrections known``) cite file and line there.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ class Correction:
     value: str
     reason: str
     line: int
+    source: str = ""  # optional column: where the fix comes from (shipped errata cite file:line)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"column": self.column, "was": self.was, "value": self.value, "reason": self.reason}
+        out = {"column": self.column, "was": self.was, "value": self.value, "reason": self.reason}
+        if self.source:
+            out["source"] = self.source
+        return out
 
 
 class CorrectionTable:
@@ -92,6 +97,7 @@ class CorrectionTable:
                     text_cell(cells["value"]),
                     reason,
                     line,
+                    text_cell(cells["source"]) if "source" in cells.index else "",
                 )
             )
         if errors:

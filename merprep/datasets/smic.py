@@ -32,7 +32,7 @@ from pathlib import Path
 
 from merprep import ids
 from merprep.datasets.base import ClipRecord, DatasetAdapter, number_frames
-from merprep.datasets.tables import AnnotationRow
+from merprep.datasets.tables import AnnotationRow, sheet_names
 from merprep.errors import MerprepError, Problem
 
 log = logging.getLogger(__name__)
@@ -234,8 +234,10 @@ class Adapter(DatasetAdapter):
         )
 
     def _apply_smic_e(self, records: list[ClipRecord], path: Path) -> list[Problem]:
-        """Take onset/apex/offset from a SMIC-E workbook for the clips it lists."""
-        table = self.read_annotation_table(path, sheet=None, required=SMIC_E_COLUMNS)
+        """Take onset/apex/offset from a SMIC-E workbook for the clips it lists: from the
+        sheet named after the modality (the release has ``HS`` and ``VIS``), else the first."""
+        sheet = self.modality if self.modality in sheet_names(path) else None
+        table = self.read_annotation_table(path, sheet=sheet, required=SMIC_E_COLUMNS)
         by_key = {(r.subject, r.clip): r for r in records}
         problems: list[Problem] = []
         updated: set[str] = set()

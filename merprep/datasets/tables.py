@@ -173,6 +173,21 @@ def _read_xlsx(path: Path, sheet: str | int | None, header_row: int) -> pd.DataF
     return pd.DataFrame(data, columns=columns, dtype=object)
 
 
+def sheet_names(path: Path) -> list[str]:
+    """The sheet names of a workbook ([] for a CSV or a file that cannot be opened; reading it
+    reports that with the full message)."""
+    import pandas as pd
+
+    if Path(path).suffix.lower() not in (*EXCEL_SUFFIXES, ".xls"):
+        return []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return [str(name) for name in pd.ExcelFile(path).sheet_names]
+    except Exception:  # read_table says why
+        return []
+
+
 def cell_problems(row: Any, file: Path) -> list[Problem]:
     """Problems every adapter reports for a row regardless of column: formula cells whose
     value was never saved (see :class:`FormulaCell`)."""
@@ -350,6 +365,7 @@ __all__ = [
     "int_cell",
     "is_missing",
     "read_table",
+    "sheet_names",
     "strict_float",
     "strict_int",
     "tag_problems",

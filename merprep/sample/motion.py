@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from merprep.datasets.base import AUCode
+from merprep.sample.aus import AU
 from merprep.sample.faces import REFERENCE_FACE_WIDTH, Rendering, face_axes, face_width
 
 #: Gaussian falloff of a handle's pull, as a fraction of the face width.
@@ -163,7 +163,7 @@ class Handle:
     sigma: float
 
 
-def handles_for(aus: Iterable[AUCode], landmarks: np.ndarray, amplitude_px: float) -> list[Handle]:
+def handles_for(aus: Iterable[AU], landmarks: np.ndarray, amplitude_px: float) -> list[Handle]:
     """The handles animating ``aus`` on a face; displacements of a shared point add up.
 
     ``L``/``R`` codes move one side only; SAMM's ``A``/``B`` prefixes and intensity letters do not
@@ -320,7 +320,7 @@ class Animator:
         return cv2.subtract(image, self._noise_down[oy : oy + height, ox : ox + width])
 
     def expression(
-        self, aus: Iterable[AUCode], amplitude_px: float, onset: float, apex: float, offset: float
+        self, aus: Iterable[AU], amplitude_px: float, onset: float, apex: float, offset: float
     ) -> Expression:
         """Build the :class:`Expression` for ``aus`` on this subject's face."""
         handles = handles_for(aus, self.rendering.landmarks, amplitude_px)

@@ -34,6 +34,9 @@ def describe_models(params: bool = True, name: str | None = None) -> list[dict]:
                     "source": i.source,
                     "command": i.command,
                     "rank": i.rank,
+                    "extract": i.extract_hint(
+                        getattr(cfg, "frames", None), getattr(cfg, "size", None)
+                    ),
                     "shape": list(shapes[i.name]),
                     "channels": i.channels if i.source != "flow" else 3,
                 }
@@ -97,6 +100,7 @@ def models(name: str | None, as_json: bool, no_params: bool) -> None:
             click.echo(
                 f"  input {i['name']:<5} {shape:<14} store: {i['source']:<5} <- {i['command']}"
             )
+            click.echo(f"        make it with: {i['extract']}")
         if row["recipe"]:
             r = row["recipe"]
             click.echo(

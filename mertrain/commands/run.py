@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from click.core import ParameterSource
 from merprep.clitools import command_line
 from mertrain.commands.run_options import FLAG_OPTIONS, run_options
 from mertrain.config import RunConfig, RunError
+from mertrain.prepare import Prepared
 from mertrain.protocols import Splits
 from mertrain.rundir import load_record
 
@@ -64,9 +66,18 @@ def train_and_report(config: RunConfig, progress: bool | None) -> None:
     from mertrain.report import format_table
     from mertrain.runner import run as run_training  # heavy: Keras, matplotlib
 
-    result = run_training(config, progress=progress, command=command_line("mertrain"))
-    click.echo(result.recipe)
+    def started(prepared: Prepared) -> None:
+        # before any training: what will run, in one line (flush: it precedes the bars)
+        click.echo(prepared.recipe_line())
+        click.echo(prepared.plan_line())
+        sys.stdout.flush()
+
+    result = run_training(
+        config, progress=progress, command=command_line("mertrain"), on_start=started
+    )
     click.echo(format_table(result.results))
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
     if not result.complete:
         r = result.results
         click.echo(

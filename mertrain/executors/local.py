@@ -16,6 +16,6 @@ class LocalExecutor:
     def run(
         self, ctx: FoldContext, data: ClipArrays, jobs: Sequence[FoldJob], on_done: OnDone
     ) -> None:
-        trainer = FoldTrainer(ctx)
+        trainer = FoldTrainer(ctx, run_folds=len(jobs))
         for job in jobs:
             on_done(trainer.train(data, job))

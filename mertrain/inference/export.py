@@ -20,8 +20,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
+import sys
 import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,7 @@ from mertrain.inference.model import FoldEnsemble, TrainedModel, load_trained
 from mertrain.inference.record import PREPROCESSING
 from mertrain.metrics import scores
 from mertrain.models.stcnn import vote_predict
+from mertrain.tfenv import verbose
 
 log = logging.getLogger(__name__)
 
@@ -111,21 +117,54 @@ def _tflite(saved: Path, target: Path, model: TrainedModel) -> dict[str, Any]:
     import tensorflow as tf
 
     try:
-        blob = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
+        with _quiet():  # the converter's MLIR diagnostics go to descriptor 2
+            blob = tf.lite.TFLiteConverter.from_saved_model(str(saved)).convert()
     except Exception as exc:  # the converter raises its own types for unsupported ops
-        reason = str(exc).strip().splitlines()
-        why = next((line for line in reason if "op" in line.lower()), reason[0] if reason else "")
-        return {"written": False, "reason": f"TFLite converter: {why[:300]}"}
+        return {"written": False, "reason": tflite_reason(str(exc))}
     target.write_bytes(blob)
-    interp = tf.lite.Interpreter(model_content=blob)
-    runner = interp.get_signature_runner(SIGNATURE)
     x = example_inputs(model)
     want = tf.saved_model.load(str(saved)).signatures[SIGNATURE](
         **{k: tf.constant(v) for k, v in x.items()}
     )[OUTPUT]
-    got = runner(**x)[OUTPUT]
+    with warnings.catch_warnings(), _quiet():  # tf.lite.Interpreter's deprecation notice
+        warnings.simplefilter("ignore")
+        runner = tf.lite.Interpreter(model_content=blob).get_signature_runner(SIGNATURE)
+        got = runner(**x)[OUTPUT]
     diff = float(np.max(np.abs(np.asarray(got) - np.asarray(want))))
     return {"written": True, "file": TFLITE, "max_abs_diff_vs_saved_model": diff}
+
+
+def tflite_reason(text: str) -> str:
+    """The converter's error in one line: the ops TFLite's built-in set lacks."""
+    select = re.search(r"TF Select ops: ([^\n]+)", text)
+    if select:
+        return (
+            f"ops outside TFLite's built-in set ({select.group(1).strip()}); the SavedModel "
+            "has them (a TFLite build with TF Select ops could run them)"
+        )
+    ops = sorted(set(re.findall(r"'(tf\.\w+)' op", text)))
+    if ops:
+        return f"ops TFLite cannot lower to its built-in set ({', '.join(ops)}), e.g. a recurrent layer's loop"
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return f"TFLite converter: {lines[0][:200] if lines else 'failed'}"
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Descriptor 2 -> /dev/null (TensorFlow's C++ side writes there), unless verbose."""
+    if verbose():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def model_card(model: TrainedModel, tflite: dict[str, Any] | None) -> dict[str, Any]:

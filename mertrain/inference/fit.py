@@ -53,7 +53,9 @@ def final_config(config: RunConfig, out: Path | str) -> RunConfig:
     return config.replace(data=data, execution=execution)
 
 
-def fit(config: RunConfig, *, progress: bool | None = None, command: str | None = None) -> FitResult:
+def fit(
+    config: RunConfig, *, progress: bool | None = None, command: str | None = None
+) -> FitResult:
     """Train the final model of ``config`` (made final by :func:`final_config`) into
     ``config.execution.out``, which must be new or empty. Every check runs before the folder is
     created; a failed fit removes the folder it created."""

@@ -24,6 +24,7 @@ from merprep.errors import MerprepError
 from mertrain.data import StoreCollection, load_arrays
 from mertrain.inference.record import PREPROCESSING, ModelRecord
 from mertrain.inference.storeparams import check_params, store_params
+from mertrain.models import load_model
 from mertrain.models.registry import InputSpec, get_model, predict_proba
 from mertrain.resampling import fit_clip, flow_units, store_resampling
 
@@ -75,10 +76,11 @@ class _Predictor:
         return self.first.record.store_params
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        out = {}
+        """Per input the per-sample shape the model takes."""
+        out: dict[str, tuple[int, ...]] = {}
         for name, info in self.first.record.inputs.items():
-            tail = (info["size"], info["size"], info["channels"])
-            out[name] = (info["frames"], *tail) if info["rank"] == "clip" else tail
+            tail = (int(info["size"]), int(info["size"]), int(info["channels"]))
+            out[name] = (int(info["frames"]), *tail) if info["rank"] == "clip" else tail
         return out
 
     def input_specs(self) -> list[InputSpec]:
@@ -218,7 +220,6 @@ class TrainedModel(_Predictor):
                 self._model = pickle.loads(path.read_bytes())
             else:
                 from mertrain.backend import BACKEND  # quiet TensorFlow, the trainer's settings
-                from mertrain.models import load_model
 
                 log.debug("loading %s (Keras backend %s)", path, BACKEND)
                 self._model = load_model(path)
@@ -284,7 +285,9 @@ def load_trained(path: Path | str, fold: int | str | None = None) -> TrainedMode
     path = Path(path)
     if (path / PREPROCESSING).is_file():
         if fold is not None:
-            raise ModelLoadError("is one model folder; --fold applies to run directories", file=path)
+            raise ModelLoadError(
+                "is one model folder; --fold applies to run directories", file=path
+            )
         return TrainedModel(path)
     if not path.is_dir():
         raise ModelLoadError("no such model folder or run directory", file=path)
@@ -310,3 +313,21 @@ def load_trained(path: Path | str, fold: int | str | None = None) -> TrainedMode
             return m
     names = ", ".join(f"{m.record.training['fold_index']} ({m.record.fold})" for m in models)
     raise ModelLoadError(f"no saved fold {fold!r}; saved folds: {names}", file=path)
+
+
+def limit_threads(workers: int) -> None:
+    """At most ``workers`` CPU threads for TensorFlow's ops (0: leave its default). Call before
+    the first model is used."""
+    if workers <= 0:
+        return
+    from mertrain.backend import BACKEND
+
+    if BACKEND != "tensorflow":
+        return
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(workers)
+        tf.config.threading.set_inter_op_parallelism_threads(workers)
+    except RuntimeError:  # TensorFlow already started its thread pools
+        log.warning("TensorFlow is already running; --workers %d not applied", workers)

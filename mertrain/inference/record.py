@@ -33,7 +33,7 @@ import jsonschema
 from merprep.errors import MerprepError
 from merprep.jsonutil import jsonable
 from merprep.stages import SOURCES
-from mertrain.config import SELECT_LABELS
+from mertrain.config import OPTIMISTIC_SELECTS, SELECT_LABELS
 from mertrain.data import Normaliser
 from mertrain.models.registry import ModelConfig, ModelSpec
 from mertrain.rundir_schema import load_schema
@@ -43,8 +43,6 @@ FORMAT_VERSION = 1
 PREPROCESSING = "preprocessing.json"
 #: the model file of each kind, inside a model folder
 MODEL_FILES = {"keras": "model.keras", "sklearn": "model.pkl"}
-#: epoch-selection modes that never look at a test clip
-HONEST_SELECT = ("last", "inner-val")
 
 
 class RecordError(MerprepError):
@@ -114,7 +112,7 @@ def base_record(
                 ],
                 "protocol": protocol,
                 "select": SELECT_LABELS[select],
-                "honest_selection": select in HONEST_SELECT,
+                "honest_selection": select not in OPTIMISTIC_SELECTS,
                 "run_seed": run_seed,
                 "batch_size": batch_size,
                 "precision": precision,

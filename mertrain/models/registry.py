@@ -77,6 +77,9 @@ class InputSpec:
     size: int = 128
     channels: int = 3
     resample: tuple[str, ...] = RESAMPLE_KINDS
+    #: the ``merprep extract --sampling`` the model is meant for (None: any; ``key``: the 9 key
+    #: frames of section C), said by ``mertrain models``
+    sampling: str | None = None
 
     def __post_init__(self):
         if self.source not in SOURCE_COMMANDS:
@@ -97,6 +100,21 @@ class InputSpec:
                 f"{list(RESAMPLE_KINDS)}"
             )
         object.__setattr__(self, "resample", tuple(self.resample))
+
+    def extract_hint(self, frames: int | None = None, size: int | None = None) -> str:
+        """The ``merprep extract`` options that store clips as this input reads them."""
+        if self.source == "flow":
+            return f"merprep extract, then merprep flow --size {size or self.size}"
+        parts = ["merprep extract"]
+        if self.sampling:
+            parts.append(f"--sampling {self.sampling}")
+        if self.rank == "clip" and self.sampling != "key":
+            parts.append(f"--frames {frames or self.frames}")
+        parts.append(f"--size {size or self.size}")
+        if self.channels == 1:
+            parts.append("--color gray")
+        hint = " ".join(parts)
+        return hint if self.source == "face" else f"{hint}, then {self.command}"
 
     @property
     def command(self) -> str:

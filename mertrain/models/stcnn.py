@@ -29,7 +29,7 @@ REFERENCE = (
     "ConvLSTM2D, 2D-CNN with majority voting); MODELS.md section C"
 )
 
-_INPUT = (InputSpec("face", "face", "clip", frames=9, size=128, channels=1),)
+_INPUT = (InputSpec("face", "face", "clip", frames=9, size=128, channels=1, sampling="key"),)
 #: the reference scripts' training (SJ ``main.py:87-92``, ``utils/train_utils.py:78``): Adam 3e-3,
 #: 25 epochs, batch 16, ReduceLROnPlateau(0.5, patience 3, min_lr 1e-4), Keras' BatchNorm momentum
 _SJ = {
@@ -205,9 +205,9 @@ def stcnn_3dcnn(cfg: STCNN3DConfig, n_classes: int, inputs):
     init = cfg.kernel_initializer
     x = inputs["face"]
     for i, f in enumerate(cfg.filters):
-        x = layers.Conv3D(f, (1, 3, 3), activation="relu", kernel_initializer=init, name=f"conv{i}")(
-            x
-        )
+        x = layers.Conv3D(
+            f, (1, 3, 3), activation="relu", kernel_initializer=init, name=f"conv{i}"
+        )(x)
         x = layers.MaxPooling3D((1, 2, 2), name=f"pool{i}")(x)
         if cfg.batchnorm:
             x = layers.BatchNormalization(momentum=cfg.bn_momentum, name=f"bn{i}")(x)

@@ -10,6 +10,7 @@ file, including the two unnamed blank ones; quirks reproduced: 1 row in 8 has it
 from __future__ import annotations
 
 from merprep.errors import MerprepError
+from merprep.sample.aus import L, R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
     AU4,
@@ -49,13 +50,13 @@ HEADER = (
 
 VOCABULARY = Vocabulary(
     emotions=(
-        EmotionSpec("happiness", "positive", AU12, ("12", "R12", "L12")),
-        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2", "1+2", "R1+R2")),
-        EmotionSpec("disgust", "negative", AU4, ("4+7", "4", "R4")),
-        EmotionSpec("repression", "negative", AU9_10, ("10", "L10", "9+10")),
-        EmotionSpec("fear", None, AU4, ("1+2+R4", "4+7")),
-        EmotionSpec("sadness", None, AU4, ("4+15", "R4+15")),
-        EmotionSpec("others", None, OTHER, ("14", "17", "L10+R12", "R14")),
+        EmotionSpec("happiness", "positive", AU12, (aus(12), aus(R(12)), aus(L(12)))),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2), aus(1, 2), aus(R(1), R(2)))),
+        EmotionSpec("disgust", "negative", AU4, (aus(4, 7), aus(4), aus(R(4)))),
+        EmotionSpec("repression", "negative", AU9_10, (aus(10), aus(L(10)), aus(9, 10))),
+        EmotionSpec("fear", None, AU4, (aus(1, 2, R(4)), aus(4, 7))),
+        EmotionSpec("sadness", None, AU4, (aus(4, 15), aus(R(4), 15))),
+        EmotionSpec("others", None, OTHER, (aus(14), aus(17), aus(L(10), R(12)), aus(R(14)))),
     ),
     extra_order=(
         ("others", OTHER),

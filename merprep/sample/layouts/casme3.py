@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from merprep.sample import TRUTH_FILE
+from merprep.sample.aus import L, R, aus
 from merprep.sample.faces import Rendering, load_photos
 from merprep.sample.layouts.common import (
     ANIMATION,
@@ -68,13 +69,13 @@ ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII")
 
 VOCABULARY = Vocabulary(
     emotions=(
-        EmotionSpec("happy", "positive", AU12, ("12", "R12", "L12")),
-        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2", "2+1")),
-        EmotionSpec("anger", "negative", AU4, ("4", "4+7")),
-        EmotionSpec("disgust", "negative", AU9_10, ("9", "R10", "9+10")),
-        EmotionSpec("fear", "negative", AU4, ("4+1+2", "4")),
-        EmotionSpec("sad", "negative", AU9_10, ("10+15", "15+10")),
-        EmotionSpec("others", None, OTHER, ("14", "17", "L14")),
+        EmotionSpec("happy", "positive", AU12, (aus(12), aus(R(12)), aus(L(12)))),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2), aus(2, 1))),
+        EmotionSpec("anger", "negative", AU4, (aus(4), aus(4, 7))),
+        EmotionSpec("disgust", "negative", AU9_10, (aus(9), aus(R(10)), aus(9, 10))),
+        EmotionSpec("fear", "negative", AU4, (aus(4, 1, 2), aus(4))),
+        EmotionSpec("sad", "negative", AU9_10, (aus(10, 15), aus(15, 10))),
+        EmotionSpec("others", None, OTHER, (aus(14), aus(17), aus(L(14)))),
     ),
     extra_order=(
         ("others", OTHER),
@@ -233,11 +234,13 @@ _PART_C_KEY = 500
 
 PART_C_VOCABULARY = Vocabulary(
     emotions=(
-        EmotionSpec("negative", "negative", AU4, ("4", "R4,5", "4,7")),
-        EmotionSpec("negative", "negative", AU9_10, ("9", "10", "9,10")),
-        EmotionSpec("positive", "positive", AU12, ("12", "L12", "7,12")),
-        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1,2", "2,1")),
-        EmotionSpec("others", None, OTHER, ("14", "17", "14,24")),
+        EmotionSpec(
+            "negative", "negative", AU4, (aus(4), aus(R(4), 5, sep=","), aus(4, 7, sep=","))
+        ),
+        EmotionSpec("negative", "negative", AU9_10, (aus(9), aus(10), aus(9, 10, sep=","))),
+        EmotionSpec("positive", "positive", AU12, (aus(12), aus(L(12)), aus(7, 12, sep=","))),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2, sep=","), aus(2, 1, sep=","))),
+        EmotionSpec("others", None, OTHER, (aus(14), aus(17), aus(14, 24, sep=","))),
     ),
     extra_order=(
         ("others", OTHER),

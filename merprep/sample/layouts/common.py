@@ -28,8 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from merprep.datasets.base import AUCode, parse_aus
 from merprep.errors import MerprepError
+from merprep.sample.aus import AU, AUText
 from merprep.sample.faces import REFERENCE_FACE_WIDTH, Photo, Rendering, render_subject
 from merprep.sample.motion import Animator, motion_region
 
@@ -124,9 +124,11 @@ class EmotionSpec:
     word: str
     group: str | None  # MEGC2019 class: 'negative', 'positive', 'surprise'; None if dropped
     family: str  # which motion family animates it (see the constants above)
-    au_texts: tuple[str, ...]  # AU strings as the dataset writes them; each one is animated
+    #: the AU annotations written for it (structured, written by merprep.sample.aus: the
+    #: generator never parses AU text); each one is animated
+    au_texts: tuple[AUText, ...]
 
-    def pick_aus(self, rng: np.random.Generator) -> str:
+    def pick_aus(self, rng: np.random.Generator) -> AUText:
         return self.au_texts[int(rng.integers(len(self.au_texts)))]
 
 
@@ -192,7 +194,7 @@ class ClipPlan:
     clip_index: int  # position among the subject's clips (keys the clip's random streams)
     clip: str  # clip name as the dataset writes it
     emotion: str
-    aus: str  # AU string as written in the annotation
+    aus: str  # AU string as written in the annotation (an AUText: it knows its AUs)
     onset: int
     apex: int  # the true apex, whatever the annotation says
     offset: int
@@ -204,10 +206,11 @@ class ClipPlan:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def au_codes(self) -> list[AUCode]:
-        codes, unparsed = parse_aus(self.aus)
-        assert not unparsed, f"sample AU string {self.aus!r} does not parse"
-        return codes
+    def au_codes(self) -> list[AU]:
+        """The AUs planned (from the plan's structure; AU text is never parsed here)."""
+        if not isinstance(self.aus, AUText):
+            raise TypeError(f"plan {self.clip}: aus must be an AUText, got {self.aus!r}")
+        return self.aus.aus()
 
 
 def clip_span(
@@ -277,7 +280,8 @@ class Recording:
             "apex_annotated": plan.apex_written,
             "annotation_row": plan.annotation_row,
             "emotion": plan.emotion,
-            "aus": plan.aus,
+            "aus": str(plan.aus),
+            "au_codes": plan.aus.codes() if isinstance(plan.aus, AUText) else [],
             "animated_aus": [
                 f"{c.side if c.side in ('L', 'R') else ''}{c.code}" for c in plan.au_codes
             ],
@@ -397,7 +401,7 @@ def au_cell(text: str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-def objective_class(codes: Iterable[AUCode]) -> int:
+def objective_class(codes: Iterable[AU]) -> int:
     """Objective class 1-7 of an AU set, after Davison et al. (2018), as SAMM and CAS(ME)^3
     annotate it: I AU12 (happiness), II AU1+AU2 (surprise), III AU4/AU7 (anger), IV AU9/AU10
     (disgust), V AU15 (sadness), VI AU1+AU2+AU4 (fear), VII others (AU14, AU17...)."""

@@ -10,6 +10,7 @@ maps them to classes); AUs are written like ``1+2`` or ``R12``.
 
 from __future__ import annotations
 
+from merprep.sample.aus import L, R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
     AU4,
@@ -53,13 +54,13 @@ VIDEO_CLIP = (0, 1)
 
 VOCABULARY = Vocabulary(
     emotions=(
-        EmotionSpec("happiness", "positive", AU12, ("12", "R12", "L12")),
-        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2",)),
-        EmotionSpec("anger", "negative", AU4, ("4", "4+7")),
-        EmotionSpec("disgust", "negative", AU9_10, ("9", "10", "9+10")),
-        EmotionSpec("fear", "negative", AU4, ("1+2+4",)),
-        EmotionSpec("sadness", "negative", AU4, ("4+15",)),
-        EmotionSpec("others", None, OTHER, ("14", "17")),
+        EmotionSpec("happiness", "positive", AU12, (aus(12), aus(R(12)), aus(L(12)))),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2),)),
+        EmotionSpec("anger", "negative", AU4, (aus(4), aus(4, 7))),
+        EmotionSpec("disgust", "negative", AU9_10, (aus(9), aus(10), aus(9, 10))),
+        EmotionSpec("fear", "negative", AU4, (aus(1, 2, 4),)),
+        EmotionSpec("sadness", "negative", AU4, (aus(4, 15),)),
+        EmotionSpec("others", None, OTHER, (aus(14), aus(17))),
     ),
     extra_order=(
         ("others", OTHER),

@@ -13,6 +13,7 @@ SAMM long-video release uses; the exact wording in v2 is not documented publicly
 
 from __future__ import annotations
 
+from merprep.sample.aus import AU, A, L, R, aus, either
 from merprep.sample.layouts.common import (
     ANIMATION,
     AU4,
@@ -71,14 +72,14 @@ PREAMBLE = (
 
 VOCABULARY = Vocabulary(
     emotions=(
-        EmotionSpec("Happiness", "positive", AU12, ("12", "R12", "L12")),
-        EmotionSpec("Surprise", "surprise", BROW_RAISE, ("1+2", "A1+A2")),
-        EmotionSpec("Anger", "negative", AU4, ("4", "4 or 7", "4+7")),
-        EmotionSpec("Contempt", "negative", AU9_10, ("R10", "L10")),
-        EmotionSpec("Disgust", "negative", AU9_10, ("9", "10", "9+10")),
-        EmotionSpec("Fear", "negative", AU4, ("1+2+4", "4")),
-        EmotionSpec("Sadness", "negative", AU4, ("4+15", "R4+15")),
-        EmotionSpec("Other", None, OTHER, ("14", "17", "R14")),
+        EmotionSpec("Happiness", "positive", AU12, (aus(12), aus(R(12)), aus(L(12)))),
+        EmotionSpec("Surprise", "surprise", BROW_RAISE, (aus(1, 2), aus(A(1), A(2)))),
+        EmotionSpec("Anger", "negative", AU4, (aus(4), aus(either(AU(4), AU(7))), aus(4, 7))),
+        EmotionSpec("Contempt", "negative", AU9_10, (aus(R(10)), aus(L(10)))),
+        EmotionSpec("Disgust", "negative", AU9_10, (aus(9), aus(10), aus(9, 10))),
+        EmotionSpec("Fear", "negative", AU4, (aus(1, 2, 4), aus(4))),
+        EmotionSpec("Sadness", "negative", AU4, (aus(4, 15), aus(R(4), 15))),
+        EmotionSpec("Other", None, OTHER, (aus(14), aus(17), aus(R(14)))),
     ),
     extra_order=(
         ("Other", OTHER),

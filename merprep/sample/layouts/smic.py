@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import cv2
 
+from merprep.sample.aus import R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
     AU4,
@@ -39,10 +40,10 @@ SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
 
 VOCABULARY = Vocabulary(
     emotions=(
-        EmotionSpec("negative", "negative", AU4, ("4", "4+7")),
-        EmotionSpec("negative", "negative", AU9_10, ("9", "10", "9+10")),
-        EmotionSpec("positive", "positive", AU12, ("12", "R12")),
-        EmotionSpec("surprise", "surprise", BROW_RAISE, ("1+2",)),
+        EmotionSpec("negative", "negative", AU4, (aus(4), aus(4, 7))),
+        EmotionSpec("negative", "negative", AU9_10, (aus(9), aus(10), aus(9, 10))),
+        EmotionSpec("positive", "positive", AU12, (aus(12), aus(R(12)))),
+        EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2),)),
     ),
     extra_order=(
         ("negative", AU4),
