@@ -6,9 +6,11 @@ Commands live in ``merprep/commands/`` and are imported only when used, so the C
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from merprep import __version__, stages
+from merprep import __version__, quiet, stages
 from merprep.clitools import LazyGroup, setup_logging
 from merprep.registry import Registry
 
@@ -35,6 +37,8 @@ def cli(verbose: int) -> None:
 
     Data flows: sample -> extract -> store -> crop-au / flow -> store -> mertrain.
     """
+    if verbose:
+        os.environ[quiet.VERBOSE_ENV] = "1"  # native libraries' own logs too (workers inherit)
     setup_logging(verbose)
 
 

@@ -31,6 +31,7 @@ then ``apply_params`` on each input (same N).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,6 +80,10 @@ class AugmentConfig:
     fill: str = "edge"
     fill_value: float = 0.0
     value_range: float | None = None
+    #: the frame width ``max_translate`` is meant for: shifts scale with the clip's width
+    #: (``default`` augmentation: 15 px at 128, so 4 px at 32); None: ``max_translate`` is in
+    #: pixels whatever the size
+    size_reference: int | None = None
 
     def __post_init__(self):
         for name in ("flip_prob", "prob"):
@@ -97,6 +102,20 @@ class AugmentConfig:
             raise ValueError(f"fill {self.fill!r}: choose from {list(FILL_MODES)}")
         if self.value_range is not None and not self.value_range > 0:
             raise ValueError("value_range must be > 0")
+        if self.size_reference is not None and not (
+            isinstance(self.size_reference, int) and self.size_reference > 0
+        ):
+            raise ValueError(
+                f"size_reference must be a positive whole number of pixels or None, "
+                f"got {self.size_reference!r}"
+            )
+
+    def for_width(self, width: int) -> AugmentConfig:
+        """This configuration for clips ``width`` pixels wide (shifts in that clip's pixels)."""
+        if self.size_reference is None:
+            return self
+        t = int(round(self.max_translate * width / self.size_reference))
+        return dataclasses.replace(self, max_translate=t, size_reference=None)
 
     @property
     def is_identity(self) -> bool:

@@ -368,13 +368,17 @@ class RunConfig:
         return self.recipe.select_label
 
 
+#: ``--augment default``'s shifts (15 px) are meant for 128 px frames (MODELS.md section C)
+DEFAULT_AUGMENT_SIZE = 128
+
+
 def resolve_augment(value: Any) -> dict[str, Any] | None:
     """``None``/"none" -> None; "default" -> AugmentConfig()'s fields; a mapping -> every field
     of the AugmentConfig it describes (checked), so the run's identity names every parameter."""
     if value is None or (isinstance(value, str) and value.lower() == "none"):
         return None
     if isinstance(value, str) and value.lower() == "default":
-        value = {}
+        value = {"size_reference": DEFAULT_AUGMENT_SIZE}  # shifts follow the input size
     if not isinstance(value, Mapping):
         raise RunError(
             f"recipe.augment: expected none, default or a mapping of AugmentConfig "

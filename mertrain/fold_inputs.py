@@ -134,13 +134,15 @@ def fold_inputs(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldInputs:
     augmented = None
     if ctx.training.augment is not None:
         spec = get_model(ctx.model)
+        names = augmentable_inputs(spec, ctx.model_config)
+        width = min(int(x_train[n].shape[-2]) for n in names)  # (N, T, H, W, C) clips
         augmented = AugmentedTraining(
             x_train,
             y_train,
             norms,
-            AugmentConfig(**ctx.training.augment),
+            AugmentConfig(**ctx.training.augment).for_width(width),
             job.seed,
-            augmentable_inputs(spec, ctx.model_config),
+            names,
         )
         train_x: dict[str, np.ndarray] = {}
     else:

@@ -31,8 +31,8 @@ import importlib.machinery
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from merprep.quiet import fd2_to_devnull  # the one descriptor-2 silencer
 
 VERBOSE_ENV = "MERTRAIN_TF_VERBOSE"
 
@@ -41,30 +41,6 @@ _configured = False
 
 def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-@contextmanager
-def _stderr_to_devnull() -> Iterator[None]:
-    """Descriptor 2 -> /dev/null for the block (the C++ side writes there directly)."""
-    try:
-        sys.stderr.flush()
-    except (AttributeError, ValueError, OSError):
-        pass
-    try:
-        saved = os.dup(2)
-    except OSError:  # no descriptor 2 (a daemon): nothing to hide
-        yield
-        return
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        try:
-            os.dup2(devnull, 2)
-        finally:
-            os.close(devnull)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def import_tensorflow():
@@ -81,7 +57,7 @@ def import_tensorflow():
         if loud:
             import tensorflow as tf
         else:
-            with _stderr_to_devnull():
+            with fd2_to_devnull():
                 import keras  # noqa: F401  (keras' import also registers plugins)
                 import tensorflow as tf
     import tensorflow as tf
@@ -106,7 +82,7 @@ class _QuietLoader(importlib.abc.Loader):
     def exec_module(self, module):
         spec = module.__spec__
         spec.loader = module.__loader__ = self._loader  # the real one, for TF's own lookups
-        with _stderr_to_devnull():
+        with fd2_to_devnull():
             self._loader.exec_module(module)
 
 

@@ -92,6 +92,7 @@ def test_casme2_round_trip(samples):
     assert_matches_truth(records, truth["clips"], apex_hidden=lambda c: c["apex_annotated"] == "/")
     assert all(r.annotation_row == c["annotation_row"] for r, c in zip(records, truth["clips"]))
     assert all(r.aus == c["aus"] for r, c in zip(records, truth["clips"]))  # '4', never '4.0'
+    assert [r.to_dict()["au_codes"] for r in records] == [c["au_codes"] for c in truth["clips"]]
 
 
 def test_samm_round_trip(samples):
@@ -103,6 +104,7 @@ def test_samm_round_trip(samples):
     for rec, clip in zip(records, truth["clips"]):
         assert rec.clip == clip["clip"] and rec.clip.startswith(rec.subject + "_")
         assert rec.aus == clip["aus"]  # verbatim, a lone AU as '4'
+        assert rec.to_dict()["au_codes"] == clip["au_codes"]  # parsed = programmed
         assert rec.annotation_row == clip["annotation_row"] >= 15
         assert rec.extra["inducement_code"] == str(clip["inducement_code"])
     assert {r.emotion for r in records} <= {
@@ -266,6 +268,39 @@ def test_subjects_map_problems_name_file_and_row(samples, tmp_path):
     missing = Path(speakers[1][0]).stem
     assert any("not in the subjects map" in m and missing in m for m in messages)
     assert missing not in {r.clip for r in records}
+
+
+def test_every_au_annotation_the_generator_writes_parses_to_what_it_programmed():
+    """The generator writes AU text from structured AUs (merprep.sample.aus) and never parses
+    it; the adapters' parse_aus must give back exactly the programmed AUs. A parse_aus that
+    kept only the first of '4 or 7', dropped sides or split 'R4,5' wrongly fails here."""
+    from merprep.datasets.base import parse_aus
+    from merprep.sample.layouts import casme2, casme3, manifest, samm, smic
+
+    vocabularies = [m.VOCABULARY for m in (casme2, samm, smic, casme3, manifest)]
+    texts = [t for v in (*vocabularies, casme3.PART_C_VOCABULARY) for e in v.emotions
+             for t in e.au_texts]  # fmt: skip
+    for text in texts:
+        codes, unparsed = parse_aus(str(text))
+        assert unparsed == [] and [c.to_dict() for c in codes] == text.codes(), str(text)
+    written = {str(t) for t in texts}
+    assert {"4 or 7", "A1+A2", "R4,5", "L10+R12", "1+2+R4"} <= written  # the sheets' forms
+
+
+def test_the_generator_shares_no_code_with_the_adapters():
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "merprep" / "sample"
+    for path in package.rglob("*.py"):
+        if "long" in path.name:  # the long-video layouts are another module's (not tested here)
+            continue
+        tree = ast.parse(path.read_text())
+        imported = [
+            n.module
+            for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("merprep.")
+        ]
+        assert not [m for m in imported if m.startswith("merprep.datasets")], path.name
 
 
 # --------------------------------------------------------------------------------------------

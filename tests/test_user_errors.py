@@ -371,3 +371,47 @@ def test_models_listing_says_how_to_make_each_input(cli_runner):
     assert "make it with: merprep extract --sampling key --size 128 --color gray" in res.output
     res = cli_runner.invoke(cli, ["models", "ststnet", "--no-params"])
     assert "make it with: merprep extract, then merprep flow --size 28" in res.output
+
+
+@pytest.mark.slow
+def test_mediapipe_extraction_prints_no_native_start_up_chatter(tmp_path):
+    """`--landmarks mediapipe` printed about 25 lines of TensorFlow/absl/XNNPACK start-up noise
+    per run (CUDA factories on a CPU machine, delegates); only the summary is left."""
+    import subprocess
+    import sys
+
+    from merprep.sample import generate
+
+    root = tmp_path / "casme2"
+    generate("casme2", root, subjects=1, clips_per_subject=2, clip_length=6, seed=0)
+    out = tmp_path / "mp.h5"
+    res = subprocess.run(
+        [sys.executable, "-m", "merprep.cli", "extract", "--dataset", "casme2", "--root",
+         str(root), "-o", str(out), "--frames", "4", "--size", "32", "--landmarks",
+         "mediapipe", "-j", "2", "--no-progress"],
+        capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    noise = [line for line in res.stderr.splitlines()
+             if any(k in line for k in ("absl", "W0000", "E0000", "XNNPACK", "cuda", "TensorFlow"))]
+    assert noise == []
+    assert res.stdout.startswith(f"wrote {out}: 2 clips")
+
+
+def test_default_augmentation_shifts_follow_the_input_size(tmp_path):
+    """`--augment default` shifted clips by up to 15 px whatever their size, half the width of a
+    32 px clip (learning was ruined); the shift is now 15 px at 128, scaled to the input."""
+    from mertrain.augment import AugmentConfig
+    from mertrain.config import RunConfig
+    from mertrain.fold_inputs import fold_inputs
+    from mertrain.prepare import prepare
+    from test_run import write_store
+
+    assert AugmentConfig(max_translate=15, size_reference=128).for_width(32).max_translate == 4
+    assert AugmentConfig(max_translate=6).for_width(32).max_translate == 6  # pixels as given
+    store = write_store(tmp_path / "s.h5")
+    p = prepare(RunConfig.from_options(stores=[str(store)], model="stcnn-3dcnn",
+                                       model_options={"size": 32}, augment="default",
+                                       out=str(tmp_path / "r")), progress=False)
+    assert p.config.recipe.augment["size_reference"] == 128  # recorded with the run
+    inputs = fold_inputs(p.context(), p.data, p.job(0))
+    assert inputs.augmented is not None and inputs.augmented.config.max_translate == 4

@@ -26,6 +26,16 @@ DATASET_OPTIONS = {
 }
 
 
+def _corrections_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    """'known' (the shipped errata) or an existing corrections file."""
+    if value is None or value == "known":
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise click.BadParameter(f"no such file: {value!r} (or give 'known')")
+    return path
+
+
 @click.command(epilog=example("merprep extract --dataset casme2 --root CASME2 -o c2.h5 --size 64"))
 @click.option(
     "--dataset",
@@ -52,9 +62,11 @@ DATASET_OPTIONS = {
 )
 @click.option(
     "--corrections",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    callback=_corrections_option,
+    metavar="FILE|known",
     help="CSV of explicit cell corrections to the annotation file (row, column, was, "
-    "value, reason); see docs/datasets.md.",
+    "value, reason), or 'known': the errata shipped for CASME II, SAMM and CAS(ME)^3 part A, "
+    "each with its source; see docs/datasets.md.",
 )
 @click.option(
     "--manifest",

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from merprep.datasets.corrections import CorrectionTable
+    from merprep.datasets.errata import KnownCorrections
 
 
 # --------------------------------------------------------------------------------------------
@@ -82,6 +83,18 @@ def parse_aus(text: Any) -> tuple[list[AUCode], list[str]]:
             intensity = m.group("intensity").upper() if m.group("intensity") else None
             codes.append(AUCode(int(m.group("code")), side, intensity, uncertain))
     return codes, unparsed
+
+
+def unparsed_au_rows(records: Iterable[ClipRecord]) -> list[tuple[int | None, str, list[str]]]:
+    """(row, AU cell, tokens that are not action units) for each record whose AU text holds
+    such tokens (SAMM writes ``ref(7B)``, ``T18``, ``soft focus``): kept verbatim in ``aus``
+    and ``au_unparsed``, and reported by row when a dataset is read."""
+    out = []
+    for r in records:
+        unparsed = parse_aus(r.aus)[1]
+        if unparsed:
+            out.append((r.annotation_row, r.aus, unparsed))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,7 +274,7 @@ class DatasetAdapter(ABC):
         root: Path | str,
         annotations: Path | str | None = None,
         *,
-        corrections: CorrectionTable | None = None,
+        corrections: CorrectionTable | KnownCorrections | None = None,
         **options: Any,
     ):
         self.root = Path(root)

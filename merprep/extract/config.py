@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from merprep.datasets.errata import KNOWN, errata_sha256
 from merprep.faces import backend_class
 from merprep.faces.align import ALIGNERS
 from merprep.frames.sampling import get_sampling
@@ -33,8 +34,9 @@ class ExtractConfig:
     root: Path
     out: Path
     annotations: Path | None = None
-    #: CSV of explicit cell corrections to the annotation file (merprep.datasets.corrections)
-    corrections: Path | None = None
+    #: CSV of explicit cell corrections to the annotation file (merprep.datasets.corrections),
+    #: or "known": the errata shipped for the dataset (merprep.datasets.errata)
+    corrections: Path | str | None = None
     adapter_options: dict[str, Any] = field(default_factory=dict)
     landmarks: str = "dlib"
     align: str = "none"
@@ -56,7 +58,7 @@ class ExtractConfig:
         self.root, self.out = Path(self.root), Path(self.out)
         if self.annotations is not None:
             self.annotations = Path(self.annotations)
-        if self.corrections is not None:
+        if self.corrections is not None and str(self.corrections) != KNOWN:
             self.corrections = Path(self.corrections)
         mode = get_sampling(self.sampling)  # raises on unknown names
         if mode.fixed_frames is not None:
@@ -104,7 +106,10 @@ class ExtractConfig:
             d.pop(k)
         d["root"] = str(self.root.resolve())
         d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())
-        if self.corrections is not None:  # the content matters, not only the name
+        if self.corrections == KNOWN:  # the shipped errata: their content
+            d["corrections"] = KNOWN
+            d["corrections_sha256"] = errata_sha256(self.dataset, self.adapter_options)
+        elif isinstance(self.corrections, Path):  # the content matters, not only the name
             d["corrections"] = str(self.corrections.resolve())
             d["corrections_sha256"] = (
                 hashlib.sha256(self.corrections.read_bytes()).hexdigest()

@@ -4,14 +4,19 @@ collect every problem, so that bad input costs seconds rather than hours (see
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from merprep.datasets import get_adapter
-from merprep.datasets.base import ClipRecord, FrameSource
+from merprep.datasets.base import ClipRecord, FrameSource, unparsed_au_rows
 from merprep.datasets.corrections import CorrectionTable
+from merprep.datasets.errata import KNOWN, KnownCorrections
 from merprep.errors import MerprepError, Problem
 from merprep.extract.config import ExtractConfig
 from merprep.frames.decode import video_frame_count
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,15 +42,27 @@ def plan_extraction(config: ExtractConfig) -> tuple[list[ClipTask], list[Problem
         raise MerprepError("dataset root not found (not a folder)", file=config.root)
     if config.annotations is not None and not config.annotations.is_file():
         raise MerprepError("annotation file not found", file=config.annotations)
-    corrections = None
-    if config.corrections is not None:
-        if not config.corrections.is_file():
-            raise MerprepError("corrections file not found", file=config.corrections)
-        corrections = CorrectionTable(config.corrections)
+    corrections: CorrectionTable | KnownCorrections | None = None
+    if config.corrections == KNOWN:
+        corrections = KnownCorrections(config.dataset, config.adapter_options)
+    elif config.corrections is not None:
+        path = Path(config.corrections)
+        if not path.is_file():
+            raise MerprepError("corrections file not found", file=path)
+        corrections = CorrectionTable(path)
     adapter = get_adapter(config.dataset)(
         config.root, config.annotations, corrections=corrections, **config.adapter_options
     )
     records, problems = adapter.read_records()
+    odd = unparsed_au_rows(records)
+    if odd:
+        log.warning(
+            "%d row(s) hold AU text that is not an action unit (kept verbatim in the record's "
+            "aus, listed in au_unparsed): %s",
+            len(odd),
+            "; ".join(f"row {row} {text!r} ({', '.join(bad)})" for row, text, bad in odd[:8])
+            + ("; ..." if len(odd) > 8 else ""),
+        )
     for rec in records:
         if rec.annotation_row in adapter.applied_corrections:
             rec.extra["corrections"] = adapter.applied_corrections[rec.annotation_row]

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from merprep.faces.base import FaceNotFound, LandmarkBackend
+from merprep.quiet import native_stderr_silenced
 
 #: 68-point index -> mesh indices averaged for it ("right"/"left" = the subject's, as in dlib:
 #: point 0 and the "right eye" 36-41 are on the image's left).
@@ -140,17 +141,20 @@ class MediaPipe68Backend(LandmarkBackend):
     name = "mediapipe"
 
     def __init__(self, min_detection_confidence: float = 0.5):
-        # MediaPipe and the TensorFlow it loads log to stderr on import unless told not to.
+        # MediaPipe and the TensorFlow it loads log to stderr on import unless told not to;
+        # the C++ side writes to descriptor 2 regardless (merprep.quiet)
         os.environ.setdefault("GLOG_minloglevel", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        from mediapipe.python.solutions import face_mesh
+        with native_stderr_silenced():
+            from mediapipe.python.solutions import face_mesh
 
-        self._mesh = face_mesh.FaceMesh(
-            static_image_mode=True,
-            max_num_faces=1,
-            refine_landmarks=True,
-            min_detection_confidence=min_detection_confidence,
-        )
+            self._mesh = face_mesh.FaceMesh(
+                static_image_mode=True,
+                max_num_faces=1,
+                refine_landmarks=True,
+                min_detection_confidence=min_detection_confidence,
+            )
+        self._warm = False
 
     @property
     def version(self) -> str:
@@ -176,7 +180,12 @@ class MediaPipe68Backend(LandmarkBackend):
         if img.ndim == 2:
             img = np.repeat(img[:, :, None], 3, axis=2)
         img = np.ascontiguousarray(img, dtype=np.uint8)
-        result = self._mesh.process(img)
+        if self._warm:
+            result = self._mesh.process(img)
+        else:  # the graph's first run logs its delegates and calculators from C++
+            with native_stderr_silenced():
+                result = self._mesh.process(img)
+            self._warm = True
         if not result.multi_face_landmarks:
             raise FaceNotFound("no face detected (MediaPipe FaceMesh)")
         h, w = img.shape[:2]

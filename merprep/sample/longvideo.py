@@ -7,7 +7,8 @@ holding, at random but reproducible times:
   -> apex -> offset, of the lengths the real dataset's annotations have; MaEs 2.5x the ME
   amplitude), unless the video is one of those with no expression (every 4th);
 - distractors a spotter must not report: **blinks** (eyelids close and open, 0.1-0.25 s, every
-  2-5 s), **head motion** (the whole head moves a few pixels and back, 0.6-2 s) and **talking**
+  2-5 s), **head motion** (the face translates rigidly by 3-8 px at CASME II face scale and
+  back, 0.6-2 s; no rotation) and **talking**
   (the jaw and lower lip drop and rise syllable after syllable, 1.5-3 s).
 
 Layouts (``casme2_long``, ``samm_long``) decide the frame size, naming and workbook; this module
@@ -215,9 +216,23 @@ class LongRecording:
             return self._field("blink", _blink_handles(points))
         if event.kind == "talk":
             return self._field("talk", _jaw_handles(points, 1.4 * self.amplitude_px))
-        weight = self.animator._head_weight
         vec = np.array(event.vector, np.float32) * np.float32(self.scale)
-        return weight * vec  # head motion: the whole head box moves (the backdrop stays)
+        return self._rigid_weight() * vec  # head motion: the face moves rigidly
+
+    def _rigid_weight(self) -> np.ndarray:
+        """(h, w, 1) over the head box: 1 on the face and a margin of 0.25 face widths around
+        its landmarks, falling to 0 towards the box's edge (the backdrop stays still)."""
+        if "rigid" not in self._fields:
+            x0, y0, x1, y1 = self.animator.box
+            pts = self.rendering.landmarks
+            margin = 0.25 * self.rendering.face_width
+            ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+            dx = np.maximum(np.maximum(pts[:, 0].min() - margin - xs, xs - pts[:, 0].max() - margin), 0)
+            dy = np.maximum(np.maximum(pts[:, 1].min() - margin - ys, ys - pts[:, 1].max() - margin), 0)
+            ramp = 0.3 * self.rendering.face_width
+            dist = np.minimum(np.hypot(dx, dy) / ramp, 1.0)
+            self._fields["rigid"] = (0.5 + 0.5 * np.cos(np.pi * dist))[:, :, None].astype(np.float32)
+        return self._fields["rigid"]
 
     def weight(self, event: Event, t: float) -> float:
         if event.kind == "talk":

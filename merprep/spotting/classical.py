@@ -38,7 +38,9 @@ class SpotConfig:
     flow_size: int = 64
     me_window: float = 0.55  # seconds
     mae_window: float = 2.5  # seconds
-    threshold: float = 8.0  # robust standard deviations over the video's median
+    threshold: float = 4.0  # times the video's median score
+    noise_quantile: float = 0.25  # a region's noise floor: this quantile of its contrast
+    blink_ratio: float = 2.0  # eye motion this many times the region's: a blink
     talking_peaks: int = 3
     talking_gap: float = 0.6  # seconds between consecutive syllable peaks
     overlap: float = 0.2  # IoU above which two intervals of one type are one
@@ -74,20 +76,43 @@ class Spotted:
         return cls(**{k: d[k] for k in ("onset", "offset", "apex", "type", "score", "region")}, extra=dict(d.get("extra") or {}))
 
 
-def normalised_score(contrast: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(S(t), dominant region index): per-region contrast over its median, max over regions."""
-    base = np.median(contrast[valid], axis=0) if valid.any() else np.ones(contrast.shape[1])
+def normalised_score(
+    contrast: np.ndarray, valid: np.ndarray, quantile: float = 0.25
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S(t), dominant region index): each region's contrast over its own ``quantile`` over
+    the video (its noise floor), then the largest region."""
+    if valid.any():
+        base = np.quantile(contrast[valid], quantile, axis=0)
+    else:
+        base = np.ones(contrast.shape[1])
     norm = contrast / np.maximum(base, 1e-6)
     norm[~valid] = 0.0
     return norm.max(axis=1), norm.argmax(axis=1)
 
 
-def robust_threshold(score: np.ndarray, valid: np.ndarray, z: float) -> tuple[float, float]:
-    """(median, median + z * 1.4826 * MAD) of the score over the valid frames."""
-    s = score[valid] if valid.any() else score
-    med = float(np.median(s))
-    mad = float(np.median(np.abs(s - med)))
-    return med, med + z * 1.4826 * max(mad, 0.05 * med, 1e-6)
+def video_threshold(score: np.ndarray, valid: np.ndarray, factor: float) -> tuple[float, float]:
+    """(median, factor x median) of the score over the valid frames: the video's own baseline."""
+    med = float(np.median(score[valid])) if valid.any() else float(np.median(score))
+    return med, factor * max(med, 1e-6)
+
+
+def side_lobe(vectors: np.ndarray, p: int, k: int, ratio: float = 1.5) -> bool:
+    """True when the peak at ``p`` is the echo of a stronger event K frames away: D(t) of an
+    event at t0 is -1/2 of it at t0 +- K (opposite direction, half the size). Within K frames
+    of either end D is one-sided and the echo is as large as the event: there an opposite
+    partner of at least 0.7 times the size (in the two-sided part) makes ``p`` the echo."""
+    n = len(vectors)
+    a = vectors[p].ravel()
+    na = float(np.linalg.norm(a))
+    for q in (p - k, p + k):
+        if 0 <= q < n:
+            b = vectors[q].ravel()
+            nb = float(np.linalg.norm(b))
+            one_sided = p < k <= q or q < n - k <= p
+            need = 0.7 if one_sided else ratio
+            if nb > need * na and float(a @ b) < -0.3 * na * nb:
+                return True
+    return False
 
 
 def _peaks(score: np.ndarray, height: float, distance: int) -> np.ndarray:
@@ -138,38 +163,61 @@ def spot_motion(
     curves: dict[str, Any] = {"frame_numbers": numbers, "windows": [k_me, k_mae]}
     found: dict[str, list[Spotted]] = {ME: [], MAE: []}
     talking: list[tuple[int, int]] = []
+    blinks: list[int] = []
     for kind, k in ((ME, k_me), (MAE, k_mae)):
-        contrast, eyes = motion.contrast(k)
-        valid = np.zeros(n, bool)
-        valid[k : max(k, n - k)] = True
-        score, dominant = normalised_score(contrast, valid)
-        base, thr = robust_threshold(score, valid, config.threshold)
+        vectors, eye_vectors = motion.vectors(k)
+        contrast = np.hypot(vectors[..., 0], vectors[..., 1])
+        eyes = np.hypot(eye_vectors[..., 0], eye_vectors[..., 1]).max(axis=1)
+        valid = np.ones(n, bool)
+        if n > k:
+            valid[:1] = False  # the first frame has no flow at all
+        score, dominant = normalised_score(contrast, valid, config.noise_quantile)
+        base, thr = video_threshold(score, valid, config.threshold)
         curves[f"score_{kind}"] = score
         curves[f"threshold_{kind}"] = thr
-        peaks = _peaks(score, thr, k // 2 if kind == ME else k // 4)
+        kept = []
+        for p in _peaks(score, thr, k // 2 if kind == ME else k // 4):
+            if eyes[p] > config.blink_ratio * contrast[p, dominant[p]]:
+                if kind == ME:
+                    blinks.append(int(numbers[p]))
+                continue
+            if not side_lobe(vectors, int(p), k):
+                kept.append(int(p))
         if kind == ME:
-            talking = _talking(peaks, dominant, numbers, fps, config)
-            eye_score, _ = normalised_score(eyes, valid)
-            _, eye_thr = robust_threshold(eye_score, valid, config.threshold)
-            curves["blinks"] = [int(numbers[p]) for p in _peaks(eye_score, eye_thr, k // 2)]
-        for p in peaks:
+            talking = _talking(np.asarray(kept, int), dominant, numbers, fps, config)
+        for p in kept:
             region = REGIONS[int(dominant[p])]
-            centre, width = _extent(score, int(p), base)
+            centre, width = _extent(score, p, base)
             onset, offset = _interval(numbers, centre, width)
             onset = max(onset, int(numbers[0]))
             offset = min(offset, int(numbers[-1]) + stride - 1)
             length = offset - onset + 1
-            typed = ME if limits["me_min"] <= length <= limits["me_max"] else MAE if length > limits["me_max"] else None
+            if length > limits["me_max"]:
+                typed: str | None = MAE
+            elif length >= limits["me_min"]:
+                typed = ME
+            else:
+                typed = None
             if typed != kind:
                 continue
             apex = int(numbers[p])
             if region in LOWER and any(a <= apex <= b for a, b in talking):
                 continue
             found[kind].append(Spotted(onset, offset, apex, kind, float(score[p] / thr), region))
+    curves["blinks"] = blinks
     curves["talking"] = talking
-    maes = _suppress(found[MAE], config.overlap)
-    mes = [s for s in _suppress(found[ME], config.overlap) if not any(m.onset <= s.apex <= m.offset for m in maes)]
-    return sorted(mes + maes, key=lambda s: (s.onset, s.offset)), curves
+    # one movement seen in both windows: the better-scoring reading (scores are each window's
+    # peak over its own threshold) wins
+    kept = _suppress(found[MAE], config.overlap) + _suppress(found[ME], config.overlap)
+    out: list[Spotted] = []
+    for s in sorted(kept, key=lambda s: -s.score):
+        if not any(o.type != s.type and _conflict(s, o) for o in out):
+            out.append(s)
+    return sorted(out, key=lambda s: (s.onset, s.offset)), curves
+
+
+def _conflict(a: Spotted, b: Spotted) -> bool:
+    return a.onset <= b.apex <= a.offset or b.onset <= a.apex <= b.offset
 
 
 def _suppress(items: list[Spotted], overlap: float) -> list[Spotted]:

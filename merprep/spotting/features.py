@@ -55,8 +55,8 @@ def region_boxes(p: np.ndarray) -> dict[str, tuple[float, float, float, float]]:
     d = float(np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0))) or 1.0
     corner = 0.22 * d
     return {
-        "brow_r": _box(p[17:22], 0.1 * d, 0.25 * d),
-        "brow_l": _box(p[22:27], 0.1 * d, 0.25 * d),
+        "brow_r": _box(p[17:22], 0.1 * d, 0.2 * d),
+        "brow_l": _box(p[22:27], 0.1 * d, 0.2 * d),
         "nose_wings": _box(p[31:36], 0.12 * d, 0.1 * d),
         "upper_lip": _box(np.vstack([p[[33]], p[49:54]]), 0.05 * d, 0.02 * d),
         "mouth_r": _box(p[[48, 60]], corner, corner),
@@ -64,8 +64,8 @@ def region_boxes(p: np.ndarray) -> dict[str, tuple[float, float, float, float]]:
         "chin": _box(np.vstack([p[56:59], p[7:10]]), 0.1 * d, 0.05 * d),
         "cheek_r": _box(np.vstack([p[[1, 2, 3]], p[[31, 48]]]), -0.05 * d, -0.05 * d),
         "cheek_l": _box(np.vstack([p[[13, 14, 15]], p[[35, 54]]]), -0.05 * d, -0.05 * d),
-        "eye_r": _box(p[36:42], 0.15 * d, 0.2 * d),
-        "eye_l": _box(p[42:48], 0.15 * d, 0.2 * d),
+        "eye_r": _box(p[36:42], 0.2 * d, 0.25 * d),
+        "eye_l": _box(p[42:48], 0.2 * d, 0.25 * d),
         "reference": _box(p[27:31], 0.12 * d, 0.0),
     }
 
@@ -105,16 +105,27 @@ class Motion:
 
     def contrast(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(|D_r(t)| (N, R), |D_eye(t)| (N, 2)) for window ``k`` (0 where undefined)."""
+        d, e = self.vectors(k)
+        return np.hypot(d[..., 0], d[..., 1]), np.hypot(e[..., 0], e[..., 1])
+
+    def vectors(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(D_r(t) (N, R, 2), D_eye(t) (N, 2, 2)) for window ``k`` (0 where undefined)."""
         return _contrast(self.regions[k], k), _contrast(self.eyes[k], k)
 
 
 def _contrast(m: np.ndarray, k: int) -> np.ndarray:
+    """D(t); within K frames of either end, where one neighbour is missing, the one-sided
+    x(t) - x(t +- K) (so expressions near the ends are seen too; drifts cancel less there)."""
     n = len(m)
-    d = np.zeros(m.shape[:2], np.float32)
+    d = np.zeros(m.shape, np.float32)
     if n > 2 * k:
-        diff = 0.5 * (m[k : n - k] - m[2 * k :])
-        d[k : n - k] = np.nan_to_num(np.hypot(diff[..., 0], diff[..., 1]))
-    return d
+        d[k : n - k] = 0.5 * (m[k : n - k] - m[2 * k :])
+    if n > k:
+        head = min(k, n - k)
+        d[:head] = -m[k : k + head]  # x(t) - x(t + K)
+        tail = max(k, n - k)
+        d[tail:] = m[tail:]  # x(t) - x(t - K)
+    return np.nan_to_num(d)
 
 
 class MotionStream:

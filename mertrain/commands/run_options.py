@@ -4,13 +4,16 @@ flat run option of :meth:`mertrain.config.RunConfig.from_options`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from mertrain.config import EXECUTORS, PRECISIONS, SELECT_LABELS
 from mertrain.protocols import PROTOCOLS, TASKS
+from mertrain.recipes import RUN_OPTIONS, NamedRecipe, get_recipe, recipe_names
 
 #: --loss spelling -> the recipe's loss name
 LOSSES = {
@@ -34,8 +37,11 @@ def _floats(text: str | None, flag: str) -> list[float] | None:
         raise click.UsageError(f"{flag} {text!r}: expected numbers separated by commas") from None
 
 
-def _augment(text: str | None) -> Any:
-    """none | default | FILE.json (an object of AugmentConfig fields)."""
+def _augment(text: str | Mapping[str, Any] | None) -> Any:
+    """none | default | FILE.json (an object of AugmentConfig fields); a named recipe gives the
+    mapping itself."""
+    if isinstance(text, Mapping):
+        return dict(text)
     if text is None or text.lower() in ("none", "default"):
         return None if text is None else text.lower()
     path = Path(text)
@@ -102,7 +108,64 @@ FLAG_OPTIONS: dict[str, tuple[str, Any]] = {
     "ray_address": ("ray_address", None),
     "tensorboard": ("tensorboard", None),
     "save_weights": ("save_weights", None),
+    "recipe": ("named_recipe", None),
+    "seeds": ("seeds", None),
 }
+#: flat run option -> the click parameter that sets it
+_PARAMS = {option: param for param, (option, _) in FLAG_OPTIONS.items()}
+_LOSS_FLAGS = {name: flag for flag, name in LOSSES.items()}
+
+
+def recipe_defaults(recipe: NamedRecipe) -> dict[str, Any]:
+    """A named recipe as click defaults (``ctx.default_map``): each value in the form its flag
+    takes, so a flag typed on the command line replaces it and nothing else."""
+    out: dict[str, Any] = {}
+    for option, value in recipe.run_options().items():
+        param = _PARAMS[option]
+        if option == "loss":
+            value = _LOSS_FLAGS[value]
+        elif option == "class_weights":
+            if value is None:
+                continue  # the loss decides (ce: unweighted)
+            value = ",".join(f"{w:g}" for w in value)
+        elif option == "augment" and value is None:
+            value = "none"
+        out[param] = value
+    return out
+
+
+def _apply_recipe(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
+    """``--recipe``: eager, so its values become the defaults of the other options before
+    they are read (a typed flag still wins)."""
+    if name is None:
+        return None
+    recipe = get_recipe(name)
+    ctx.meta["mertrain.recipe"] = recipe
+    ctx.default_map = {**(ctx.default_map or {}), **recipe_defaults(recipe)}
+    return name
+
+
+def _check_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A recipe is for one model: another model typed beside it is refused by name."""
+    recipe = ctx.meta.get("mertrain.recipe")
+    typed = ctx.get_parameter_source("model") == ParameterSource.COMMANDLINE
+    if recipe is not None and typed and value != recipe.model:
+        raise click.BadParameter(
+            f"recipe {recipe.name} is the reference recipe of model {recipe.model}, not "
+            f"{value}; drop --model (or --recipe)"
+        )
+    return value
+
+
+class AugmentParam(click.ParamType):
+    """--augment: text (none, default, FILE.json), or a named recipe's mapping as is."""
+
+    name = "none|default|FILE.json"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Mapping):
+            return dict(value)
+        return str(value)
 
 
 def run_options(f: Any) -> Any:
@@ -116,9 +179,21 @@ def run_options(f: Any) -> Any:
             "override it; STOREs replace its stores).",
         ),
         click.option(
+            "--recipe",
+            type=click.Choice(recipe_names()),
+            default=None,
+            is_eager=True,
+            callback=_apply_recipe,
+            help="Train as a published reference script does (input, frames, preset, loss, "
+            "class weights, schedule, epochs, batch; docs/models.md, Recipes); every flag "
+            "typed beside it overrides that value. Without it: the project's own defaults "
+            "(onset-diff input, the models' learnable defaults), which are no paper's.",
+        ),
+        click.option(
             "--model",
             default="dual3dcnn-gru-ecbam",
             show_default=True,
+            callback=_check_model,
             help="Registered model name (see `mertrain models`).",
         ),
         click.option(
@@ -213,12 +288,13 @@ def run_options(f: Any) -> Any:
         click.option(
             "--augment",
             "augment",
+            type=AugmentParam(),
             default=None,
             metavar="none|default|FILE.json",
-            help="Augment training clips (never test/validation clips, never flow): "
-            "default = mertrain.augment.AugmentConfig() (flip, 15 px shift, 13 deg "
-            "rotation, noise), or a JSON object of AugmentConfig fields. New transforms "
-            "every epoch, seeded by the fold seed.",
+            help="Augment training clips (never test/validation clips, never flow): default = "
+            "flips, shifts of up to 15 px at 128 px scaled to the input (4 px at 32), 13 deg "
+            "rotations, noise (mertrain.augment.AugmentConfig(size_reference=128)); or a JSON "
+            "object of AugmentConfig fields. New transforms every epoch, seeded by the fold seed.",
         ),
         click.option(
             "--precision",
@@ -260,8 +336,11 @@ def run_options(f: Any) -> Any:
             show_default=True,
             type=click.Choice(list(SELECT_LABELS)),
             help="Epoch selection: last (fixed schedule), inner-val (best epoch on "
-            "training subjects held out), oracle (best TEST epoch per fold: optimistic, "
-            "for comparison).",
+            "training subjects held out), oracle (best TEST accuracy epoch per fold), "
+            "oracle-per-subject (each test subject's best TEST epoch by the ICIP 2024 "
+            "reference metric: the published protocol). Both oracles are optimistic, labelled "
+            "so everywhere, and keep every epoch's test predictions for the as-published "
+            "scores.",
         ),
         click.option(
             "--val-fraction",
@@ -276,6 +355,14 @@ def run_options(f: Any) -> Any:
             show_default=True,
             type=click.IntRange(min=0),
             help="Run seed (each fold's seed derives from it and the fold's name).",
+        ),
+        click.option(
+            "--seeds",
+            default=1,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Repeat the run with N seeds (--seed, +1, ...): one run directory each, "
+            "OUT/seed-S, and OUT/seeds.json with the mean, sd and intervals over seeds.",
         ),
         click.option(
             "--deterministic/--no-deterministic",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from merprep.sample.aus import AUText, L, R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
     PLAN,
@@ -72,13 +73,13 @@ GESTURES = tuple(g for group in GESTURE_GROUPS.values() for g in group)
 assert len(GESTURES) == 39
 
 #: Motions by class: deceptive clips alternate the two negative families.
-DECEPTIVE_AUS = (("4", "4+7"), ("9", "10", "9+10"))
-TRUTHFUL_AUS = ("12", "R12", "L12")
+DECEPTIVE_AUS = ((aus(4), aus(4, 7)), (aus(9), aus(10), aus(9, 10)))
+TRUTHFUL_AUS = (aus(12), aus(R(12)), aus(L(12)))
 
 
-def gesture_flags(rng: np.random.Generator, aus: str) -> dict[str, int]:
+def gesture_flags(rng: np.random.Generator, animated: AUText) -> dict[str, int]:
     """One behaviour per MUMIN group, the facial ones agreeing with the animated AUs."""
-    codes = {int(t.strip("LR")) for t in aus.split("+")}
+    codes = {au.code for au in animated.aus()}
     chosen = {
         "facial": "Smile" if 12 in codes else "Scowl" if codes & {4, 9, 10} else "OtherGestures",
         "eyebrows": "Frown" if 4 in codes else "otherEyebrowMovement" if 9 in codes else "Raise",
@@ -113,7 +114,7 @@ def plan_clips(ctx: SampleContext) -> list[tuple[ClipPlan, tuple[int, int]]]:
                 aus_choices = TRUTHFUL_AUS
                 name = f"trial_truth_{counters[label]:03d}"
                 folder = "Clips/Truthful"
-            aus = aus_choices[int(rng.integers(len(aus_choices)))]
+            chosen = aus_choices[int(rng.integers(len(aus_choices)))]
             size = FRAME_SIZES[int(rng.integers(len(FRAME_SIZES)))]
             fps = FRAME_RATES[int(rng.integers(len(FRAME_RATES)))]
             n_frames = ctx.clip_length or int(rng.integers(45, 76))
@@ -128,14 +129,14 @@ def plan_clips(ctx: SampleContext) -> list[tuple[ClipPlan, tuple[int, int]]]:
                         clip_index=c,
                         clip=name,
                         emotion=label,
-                        aus=aus,
+                        aus=chosen,
                         onset=onset,
                         apex=apex,
                         offset=offset,
                         frames=list(range(n_frames)),
                         fps=fps,
                         source=f"{folder}/{name}.mp4",
-                        extra={"gestures": gesture_flags(rng, aus)},
+                        extra={"gestures": gesture_flags(rng, chosen)},
                     ),
                     size,
                 )
