@@ -25,6 +25,10 @@ COMMANDS.register_lazy("show", "merprep.commands.show:show")
 COMMANDS.register_lazy(stages.CROP_AU.name, "merprep.commands.crop_au:crop_au")
 COMMANDS.register_lazy(stages.FLOW.name, "merprep.commands.flow:flow")
 COMMANDS.register_lazy(stages.MAGNIFY.name, "merprep.commands.flow:magnify")
+COMMANDS.register_lazy("extract-long", "merprep.commands.spot:extract_long")
+COMMANDS.register_lazy("spot", "merprep.commands.spot:spot")
+COMMANDS.register_lazy("spot-eval", "merprep.commands.spot:spot_eval")
+COMMANDS.register_lazy("analyze", "merprep.commands.analyze:analyze")
 
 
 @click.group(

@@ -1,7 +1,8 @@
 """Optical flow, optical strain and apex spotting on stored face clips (``merprep flow``).
 
-Flow is estimated on grayscale face frames at the store's resolution (TV-L1 from opencv-contrib,
-or Farneback as the fast alternative), from the onset (the first stored frame) to the apex, or
+Flow is estimated on grayscale face frames at the store's resolution (TV-L1 from opencv-contrib
+with OpenCV's or the IPOL program's parameters, :mod:`merprep.flow_solvers`, or Farneback as
+the fast alternative), from the onset (the first stored frame) to the apex, or
 to every stored frame. The (u, v, strain) maps are then resized to the output size with the flow
 values rescaled so their unit is *output* pixels. Strain is computed before resizing: it is a
 ratio of lengths, so it does not change with scale. See docs/flow.md.
@@ -21,6 +22,15 @@ import numpy as np
 
 from merprep import stages
 from merprep.errors import MerprepError
+from merprep.flow_solvers import (  # noqa: F401  (re-exported: the flow library's names)
+    FARNEBACK_PARAMS,
+    METHODS,
+    TVL1_PRESETS,
+    FlowEstimator,
+    compute_flow,
+    to_gray,
+    tvl1_params,
+)
 from merprep.frames.sampling import require_stored_onset
 from merprep.parallel import map_clips, worker_count
 from merprep.store import ClipStore, modify_store, store_lock
@@ -29,67 +39,15 @@ from merprep.workers import single_threaded_worker
 log = logging.getLogger(__name__)
 
 STAGE = stages.FLOW.name
-METHODS = ("tvl1", "farneback")
 PAIRS = ("onset-apex", "sequence")
 APEX_CHOICES = ("annotated", "spot", "middle")
 NORMALISATIONS = ("none", "clip")
 #: bounds of ``size``; the CLI's range is the same (a test keeps them equal)
 SIZE_RANGE = (4, 1024)
 
-#: Farneback parameters (pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags):
-#: OpenCV's documented example values; a 15 px window suits 64-128 px faces.
-FARNEBACK_PARAMS = (0.5, 3, 15, 3, 5, 1.2, 0)
-
-
 # ----------------------------------------------------------------------------------------------
 # Flow and strain of one pair
 # ----------------------------------------------------------------------------------------------
-
-
-def to_gray(frame: np.ndarray) -> np.ndarray:
-    """uint8 (H, W) from an RGB (H, W, 3), single-channel (H, W, 1) or gray (H, W) frame."""
-    frame = np.asarray(frame)
-    if frame.ndim == 3 and frame.shape[2] == 3:
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-    if frame.ndim == 3:
-        frame = frame[:, :, 0]
-    return np.ascontiguousarray(frame, dtype=np.uint8)
-
-
-class FlowEstimator:
-    """Dense flow from one grayscale frame to another; create once per process and reuse
-    (building the TV-L1 solver allocates its buffers)."""
-
-    def __init__(self, method: str = "tvl1"):
-        if method not in METHODS:
-            raise MerprepError(
-                f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}"
-            )
-        self.method = method
-        self._tvl1 = None
-        if method == "tvl1":
-            if not hasattr(cv2, "optflow"):
-                raise MerprepError(
-                    "TV-L1 flow needs cv2.optflow (opencv-contrib-python); "
-                    "install it or choose the farneback method"
-                )
-            # opencv-contrib's optflow module is missing from OpenCV's bundled type stubs
-            self._tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()  # type: ignore[attr-defined]
-
-    def __call__(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """float32 (H, W, 2) flow (u, v) in pixels: the content at x in ``first`` is at
-        x + flow(x) in ``second``."""
-        a, b = to_gray(first), to_gray(second)
-        if self._tvl1 is not None:
-            flow = self._tvl1.calc(a, b, None)
-        else:
-            flow = cv2.calcOpticalFlowFarneback(a, b, None, *FARNEBACK_PARAMS)
-        return np.asarray(flow, np.float32)
-
-
-def compute_flow(first: np.ndarray, second: np.ndarray, method: str = "tvl1") -> np.ndarray:
-    """One-off convenience around :class:`FlowEstimator`."""
-    return FlowEstimator(method)(first, second)
 
 
 def optical_strain(flow: np.ndarray) -> np.ndarray:
@@ -203,6 +161,8 @@ class FlowConfig:
     """Parameters of a flow stage; recorded in the store as the stage's params."""
 
     method: str = "tvl1"
+    #: TV-L1 parameter set: "opencv" (its defaults) or "ipol" (the IPOL program's)
+    tvl1: str = "opencv"
     pair: str = "onset-apex"
     size: int = 28
     apex: str = "annotated"
@@ -212,6 +172,7 @@ class FlowConfig:
     def __post_init__(self) -> None:
         for name, value, allowed in (
             ("method", self.method, METHODS),
+            ("tvl1", self.tvl1, TVL1_PRESETS),
             ("pair", self.pair, PAIRS),
             ("apex", self.apex, APEX_CHOICES),
             ("normalize", self.normalize, NORMALISATIONS),
@@ -244,6 +205,9 @@ class FlowConfig:
         )
         if self.method == "farneback":
             d["farneback_params"] = list(FARNEBACK_PARAMS)
+            d.pop("tvl1")
+        else:
+            d["tvl1_params"] = tvl1_params(self.tvl1)
         return d
 
 
@@ -255,7 +219,7 @@ def process_clip(
     estimator: FlowEstimator | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Flow arrays and stage info of one clip (pure: no store access, runs in workers)."""
-    estimator = estimator or FlowEstimator(config.method)
+    estimator = estimator or FlowEstimator(config.method, config.tvl1)
     t = len(frames)
     numbers = record.get("frame_numbers") or list(range(t))
     flows: dict[int, np.ndarray] = {0: np.zeros(frames.shape[1:3] + (2,), np.float32)}

@@ -242,6 +242,7 @@ class CropConfig:
             "resize": "stretch to size x size (no padding), INTER_AREA shrinking / "
             "INTER_LINEAR enlarging",
             "fallback_region": "whole face frame",
+            "frames_from": "store",
         }
         if self.mode == "all":
             params["regions"] = {

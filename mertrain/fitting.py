@@ -255,11 +255,67 @@ def make_callbacks(
     return callbacks, selector
 
 
+class AugmentedBatches(keras.utils.PyDataset):
+    """A fold's augmented training batches (:class:`~mertrain.fold_inputs.AugmentedTraining`)
+    for ALL its epochs, item ``i`` being batch ``i % steps`` of epoch ``i // steps`` (fit it with
+    ``steps_per_epoch=steps``). Batches depend only on (fold seed, epoch, step), never on when
+    Keras asks for them: its epoch hooks run while a backend may already prefetch the next
+    epoch, so they cannot count epochs. One worker, no multiprocessing (the NumPy augmentation is
+    the whole cost)."""
+
+    def __init__(self, source: Any, batch_size: int, epochs: int):
+        super().__init__(workers=1, use_multiprocessing=False)
+        self.source, self.batch_size, self.epochs = source, batch_size, epochs
+        self.steps = int(source.steps(batch_size))
+
+    def __len__(self) -> int:
+        return self.epochs * self.steps
+
+    def __getitem__(self, index: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        epoch, step = divmod(int(index), self.steps)
+        x, y = self.source.batch(epoch, step, self.batch_size)
+        return {k: v.astype(np.float32, copy=False) for k, v in x.items()}, y.astype(np.int64)
+
+
+def gpu_available() -> bool:
+    """Whether the Keras backend sees a GPU (TensorFlow, JAX or PyTorch)."""
+    name = keras.backend.backend()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    if name == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if name == "torch":
+        import torch
+
+        return bool(torch.cuda.is_available())
+    return False
+
+
 @contextmanager
 def op_determinism(enabled: bool) -> Iterator[None]:
-    """TensorFlow's deterministic kernels for the block, restoring the previous process state
-    afterwards (so a library caller's other work is not slowed or changed)."""
+    """Deterministic kernels for the block, restoring the previous process state afterwards
+    (so a library caller's other work is not slowed or changed). TensorFlow: op determinism;
+    PyTorch: deterministic algorithms; JAX is deterministic on CPU, and on a GPU with
+    ``XLA_FLAGS=--xla_gpu_deterministic_ops=true`` set before it starts (docs/training.md)."""
     if not enabled:
+        yield
+        return
+    backend = keras.backend.backend()
+    if backend == "torch":
+        import torch
+
+        was_torch = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            yield
+        finally:
+            torch.use_deterministic_algorithms(was_torch)
+        return
+    if backend != "tensorflow":
         yield
         return
     import tensorflow as tf
@@ -284,9 +340,7 @@ def resolve_precision(precision: str) -> str:
         return "float32"
     if precision == "bf16":
         return "mixed_bfloat16"
-    import tensorflow as tf
-
-    if tf.config.list_physical_devices("GPU"):
+    if gpu_available():
         return "mixed_float16"
     log.warning(
         "precision mixed: no GPU visible; training in float32 (TensorFlow has no "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -89,27 +90,12 @@ class AugmentedTraining:
             x[name] = self.norms[name](clips)
         return x, self.labels[rows]
 
-    def dataset(self, epochs: int, batch_size: int):
-        """A ``tf.data`` pipeline of ``epochs * steps(batch_size)`` batches (fit it with
-        ``steps_per_epoch=steps(batch_size)``); batches are made in NumPy by
-        ``tf.numpy_function``, one ahead of training (prefetch)."""
-        import tensorflow as tf
+    def dataset(self, epochs: int, batch_size: int) -> Any:
+        """The batches of all ``epochs`` as a ``keras.utils.PyDataset`` (backend-neutral:
+        TensorFlow, JAX and PyTorch fit it alike; fit it with ``steps_per_epoch=steps(...)``)."""
+        from mertrain.fitting import AugmentedBatches  # heavy: Keras
 
-        names = sorted(self.raw)
-        steps = self.steps(batch_size)
-        shapes = {k: (None, *self.raw[k].shape[1:]) for k in names}
-
-        def make(j):
-            j = int(j)
-            x, y = self.batch(j // steps, j % steps, batch_size)
-            return [x[k].astype(np.float32, copy=False) for k in names] + [y.astype(np.int64)]
-
-        def tf_make(j):
-            out = tf.numpy_function(make, [j], [tf.float32] * len(names) + [tf.int64])
-            x = {k: tf.ensure_shape(t, shapes[k]) for k, t in zip(names, out)}
-            return x, tf.ensure_shape(out[-1], (None,))
-
-        return tf.data.Dataset.range(epochs * steps).map(tf_make).prefetch(1)
+        return AugmentedBatches(self, batch_size, epochs)
 
 
 def augmentable_inputs(spec: ModelSpec, config: ModelConfig) -> tuple[str, ...]:

@@ -41,16 +41,16 @@ SOURCES = {
     "best_test_acc_per_fold_pooled": "mertrain --select oracle (best TEST accuracy per fold)",
 }
 LABELS = {
-    "per_subject_mean": "per-subject mean, reference metric, this run's predictions",
-    "best_test_epoch_per_subject": "best TEST epoch per subject, reference metric (ICIP/EXT)",
-    "best_test_acc_per_fold_pooled": "best TEST accuracy epoch per fold, pooled (oracle)",
-    "last_epoch": "last epoch (the same training, no selection)",
+    "per_subject_mean": "per-subject mean, reference metric",
+    "best_test_epoch_per_subject": "best TEST epoch per subject, reference metric",
+    "best_test_acc_per_fold_pooled": "best TEST-accuracy epoch per fold, pooled",
+    "last_epoch": "last epoch",
 }
 NOTE = (
-    "as published: the same predictions under the references' protocols; rows marked "
-    "optimistic choose epochs on the TEST subjects (never honest), and the reference metric "
-    "sets UF1 = UAR = 1 for every fully-correct subject; compare papers with these, models "
-    "with the pooled UF1/UAR"
+    "the same predictions under the published protocols (ICIP 2024 / extended version; "
+    "--select oracle), not MEGC2019's pooled score: the reference metric sets UF1 = UAR = 1 "
+    "for every fully-correct subject, and OPTIMISTIC rows chose epochs on the TEST subjects; "
+    "compare papers with these, models with the pooled UF1/UAR"
 )
 NOT_KEPT = (
     "not available: needs every epoch's test predictions, kept only with --select "

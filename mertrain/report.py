@@ -124,7 +124,7 @@ def _ci_line(ci: Mapping[str, Any]) -> str:
 def format_published(published: Mapping[str, Any]) -> list[str]:
     """The as-published lines of a table: the same predictions under the references'
     protocols, each row saying whether it chose on the test subjects."""
-    lines = ["as published (" + published["note"] + "):"]
+    lines = ["as published: " + published["note"]]
     for key in (
         "per_subject_mean",
         "best_test_epoch_per_subject",
@@ -133,7 +133,7 @@ def format_published(published: Mapping[str, Any]) -> list[str]:
         row = published.get(key)
         if row is None:
             continue
-        label = f"  {row['label']:<58}"
+        label = f"  {row['label']:<50}"
         if not row.get("available", True):
             lines.append(f"{label} {row['reason']}")
             continue
@@ -145,11 +145,11 @@ def format_published(published: Mapping[str, Any]) -> list[str]:
     if last:
         p, m = last["pooled"], last["per_subject_mean"]
         lines.append(
-            f"  {'honest, ' + last['label'] + ', pooled':<58} UF1 {_fmt(p['uf1'])} UAR "
-            f"{_fmt(p['uar'])} ACC {_fmt(p['acc'])}"
+            f"  {'last epoch, pooled (honest: the same training)':<50} UF1 {_fmt(p['uf1'])} "
+            f"UAR {_fmt(p['uar'])} ACC {_fmt(p['acc'])}"
         )
         lines.append(
-            f"  {'per-subject mean, reference metric, last epoch':<58} UF1 {_fmt(m['uf1'])} "
+            f"  {'last epoch, per-subject mean, reference metric':<50} UF1 {_fmt(m['uf1'])} "
             f"UAR {_fmt(m['uar'])} ACC {_fmt(m['acc'])}"
         )
     return lines
@@ -218,7 +218,7 @@ def format_differences(diffs: Sequence[Mapping[str, Any]]) -> str:
 def format_comparison(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
     """Side by side: run, model, protocol, task, select, UF1, UAR, ACC, n, folds."""
     head = (
-        f"{'run':<28} {'model':<22} {'protocol':<9} {'task':<9} {'select':<20} "
+        f"{'run':<28} {'model':<22} {'protocol':<9} {'task':<9} {'select':<32} "
         f"{'UF1':>6} {'UF1 95% CI':>16} {'UAR':>6} {'ACC':>6} {'n':>5} {'folds':>7}"
     )
     lines = [head, "-" * len(head)]
@@ -228,7 +228,7 @@ def format_comparison(named: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
         ci = _range((r.get("ci") or {}).get("uf1"))
         lines.append(
             f"{name[-28:]:<28} {str(r['model'])[:22]:<22} {r['protocol']:<9} "
-            f"{r['task']:<9} {r.get('select', 'last'):<20} {_fmt(r['uf1'])} {ci:>16} "
+            f"{r['task']:<9} {r.get('select', 'last'):<32} {_fmt(r['uf1'])} {ci:>16} "
             f"{_fmt(r['uar'])} {_fmt(r['acc'])} {r['n']:>5} {folds:>7}{flag}"
         )
     return "\n".join(lines)

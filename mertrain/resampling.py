@@ -90,7 +90,7 @@ def fit_flow(stack: np.ndarray, shape: Sequence[int], units: str = FLOW_PIXELS) 
     return out
 
 
-def _how(kind: str, source: str, units: str | None, store: Any, model: Any) -> str:
+def _how(kind: str, source: str, units: str | None, model: Any) -> str:
     if kind == "frames":
         return "nearest of evenly spaced positions"
     if kind == "channels":
@@ -155,7 +155,7 @@ def store_resampling(
                 kind: {
                     "store": have,
                     "model": want,
-                    "how": _how(kind, inp.source, units, have, want),
+                    "how": _how(kind, inp.source, units, want),
                 }
                 for kind, (have, want) in kinds.items()
             }

@@ -64,7 +64,13 @@ def run_seeds(
         result = run(cfg, progress=progress, command=command)
         if on_seed is not None:
             on_seed(cfg.recipe.seed, result)
-    summary = summarise(config.out, [c.recipe.seed for c in configs], command)
+    return write_summary(config, command)
+
+
+def write_summary(config: RunConfig, command: str | None = None) -> dict[str, Any]:
+    """Summarise the seed directories of ``config`` and write ``OUT/seeds.json``."""
+    seeds = [c.recipe.seed for c in seed_configs(config)]
+    summary = summarise(config.out, seeds, command)
     write_text(Path(config.out) / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
 

@@ -34,12 +34,10 @@ def subject_confusions(
     """(subjects in sorted order, confusion matrices (S, K, K), true classes on rows)."""
     t = np.asarray(y_true, dtype=np.int64)
     p = np.asarray(y_pred, dtype=np.int64)
-    names = sorted(set(groups))
-    index = {g: i for i, g in enumerate(names)}
-    g = np.array([index[x] for x in groups], dtype=np.int64)
+    names, g = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     cms = np.zeros((len(names), n_classes, n_classes), dtype=np.int64)
-    np.add.at(cms, (g, t, p), 1)
-    return names, cms
+    np.add.at(cms, (g.reshape(-1), t, p), 1)
+    return [str(x) for x in names], cms
 
 
 def uf1_uar(cms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,9 +61,9 @@ def resample_counts(n_subjects: int, n_boot: int, rng: np.random.Generator) -> n
     """(n_boot, S) how often each subject is drawn in each resample (S draws with
     replacement)."""
     idx = rng.integers(0, n_subjects, size=(n_boot, n_subjects))
-    counts = np.zeros((n_boot, n_subjects), dtype=np.float64)
-    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
-    return counts
+    flat = (np.arange(n_boot)[:, None] * n_subjects + idx).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n_subjects)
+    return counts.reshape(n_boot, n_subjects).astype(np.float64)
 
 
 def _pool(counts: np.ndarray, cms: np.ndarray) -> np.ndarray:

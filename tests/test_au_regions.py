@@ -251,6 +251,94 @@ def test_default_rules_on_store(casme2_store, casme2_sample, tmp_path, cli_runne
     assert "fallbacks    0" in res.output
 
 
+def test_crops_from_source_frames_with_per_frame_landmarks(
+    casme2_store, casme2_sample, tmp_path, cli_runner
+):
+    """--frames-from source: each kept frame of the dataset itself, landmarks found on it, the
+    region cut at source resolution (boxes in source pixels), as the reference does."""
+    from merprep.cli import cli
+    from merprep.faces import get_backend
+    from merprep.frames.decode import read_frames
+
+    truth = {
+        f"{c['dataset']}/{c['subject']}/{c['clip']}": c
+        for c in json.loads((casme2_sample / "merprep_sample_truth.json").read_text())["clips"]
+    }
+    path = copy_store(casme2_store, tmp_path)
+    res = cli_runner.invoke(
+        cli, ["crop-au", str(path), "--frames-from", "source", "--size", "48", "-j", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert validate_store(path) == []
+    dlib = get_backend("dlib")
+    with ClipStore(path) as s:
+        params = s.stages["crop-au"]["params"]
+        assert params["frames_from"] == "source" and "SOURCE pixel" in params["box"]
+        assert params["root"] == str(casme2_sample.resolve())
+        for cid in s.clip_ids:
+            rec, info = s.record(cid), s.stage_info(cid, "crop-au")
+            boxes, crops = s.array(cid, "au/boxes"), s.array(cid, "au/frames")
+            assert crops.shape == (8, 48, 48, 3) and info["frames_from"] == "source"
+            assert info["source_frame_size"] == [640, 480] and info["landmarks_lost_frames"] == 0
+            name, points = expected_rule([c["code"] for c in rec["au_codes"]])
+            assert info["rule"] == name
+            # source pixels: the boxes lie in the 640x480 frame, around the programmed motion
+            assert (boxes[:, 2] <= 640).all() and (boxes[:, 3] <= 480).all()
+            assert overlap(np.asarray(truth[cid]["region"], float), boxes[0]) >= 0.2, cid
+            # frame 3: its own landmarks (not the onset's), its own source frame
+            folder = casme2_sample / rec["source"]
+            n = int(rec["frame_numbers"][3])
+            (image,) = read_frames({n: folder / f"img{n}.jpg"}, None, [n], "rgb", 1)
+            box = reference_box(dlib.landmarks(image), points, 640)
+            assert boxes[3].tolist() == [box[0], box[1], min(box[2], 640), min(box[3], 480)]
+            x0, y0, x1, y1 = boxes[3].astype(int)
+            area = min(x1 - x0, y1 - y0) >= 48  # shrinking: area; a thin band is enlarged
+            interp = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+            expect = cv2.resize(image[y0:y1, x0:x1], (48, 48), interpolation=interp)
+            assert np.array_equal(crops[3], expect)
+
+
+def test_crops_from_source_refuse_when_the_source_is_not_there(casme2_store, tmp_path, cli_runner):
+    from merprep.cli import cli
+
+    path = copy_store(casme2_store, tmp_path)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    empty = tmp_path / "moved"
+    (empty / "CASME2_RAW_selected" / "sub01").mkdir(parents=True)
+    res = cli_runner.invoke(
+        cli, ["crop-au", str(path), "--frames-from", "source", "--root", str(empty)]
+    )
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    assert "18 problem(s) in the source frames" in res.output
+    assert "casme2/sub01/" in res.output and "clip folder not found" in res.output
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # nothing written
+    res = cli_runner.invoke(cli, ["crop-au", str(path), "--root", str(empty)])
+    assert res.exit_code == 2 and "--root applies to --frames-from source only" in res.output
+
+
+def test_crops_from_source_refuse_interpolated_frames(tmp_path):
+    from merprep.errors import MerprepError
+    from merprep.extract import ExtractConfig, extract
+    from merprep.regions_source import run_crop_au_source
+    from merprep.sample import generate
+
+    root = generate("casme2", tmp_path / "c2", subjects=1, clips_per_subject=2, clip_length=6).root
+    store = extract(
+        ExtractConfig(
+            dataset="casme2",
+            root=root,
+            out=tmp_path / "tim.h5",
+            sampling="tim",
+            frames=4,
+            size=32,
+            workers=1,
+        ),
+        progress=False,
+    ).path
+    with pytest.raises(MerprepError, match="interpolates frames that exist in no source"):
+        run_crop_au_source(store, CropConfig(), workers=1)
+
+
 def test_codes_option_and_custom_rules_change_the_crop(casme2_store, tmp_path, cli_runner):
     from merprep.cli import cli
 

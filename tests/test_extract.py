@@ -724,3 +724,22 @@ def test_fingerprint_does_not_depend_on_how_root_is_spelled(tmp_path):
     assert stores["top"] == stores["frames"]
     with ClipStore(tmp_path / "frames.h5") as s:
         assert {r["source"].split("/")[0] for r in s.records()} == {"CASME2_RAW_selected"}
+
+
+def test_corrections_known_through_the_cli(casme2_sample, tmp_path, cli_runner):
+    """`--corrections known` reaches the shipped errata: the sample's sheet is no release of
+    CASME II, so nothing is written and the mismatch is named; a missing file is a usage error."""
+    result = run_cli(
+        cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", tmp_path / "k.h5",
+        "--corrections", "known",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "no shipped release of the errata matches" in result.output
+    assert "[casme2_coding.csv]" in result.output and not (tmp_path / "k.h5").exists()
+    result = run_cli(
+        cli_runner, "--dataset", "casme2", "--root", casme2_sample, "--out", tmp_path / "k.h5",
+        "--corrections", tmp_path / "nope.csv",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "no such file" in result.output
+    config = ExtractConfig(dataset="samm", root=tmp_path, out=tmp_path / "s.h5", corrections="known")
+    params = config.output_params()
+    assert params["corrections"] == "known" and len(params["corrections_sha256"]) == 64

@@ -63,12 +63,15 @@ def endpoint_error(flow: np.ndarray, true_u, true_v) -> np.ndarray:
     return inner(np.hypot(flow[..., 0] - true_u, flow[..., 1] - true_v))
 
 
-@pytest.mark.parametrize("method", ["tvl1", "farneback"])
+SOLVERS = [("tvl1", "opencv"), ("tvl1", "ipol"), ("farneback", "opencv")]
+
+
+@pytest.mark.parametrize("method,tvl1", SOLVERS)
 @pytest.mark.parametrize("dx,dy", [(0.4, -0.7), (2.0, -1.0), (-1.3, 0.6)])
-def test_translation_is_recovered(method, dx, dy):
+def test_translation_is_recovered(method, tvl1, dx, dy):
     x, y = grid()
     first, second = texture(x, y), texture(x - dx, y - dy)  # content moves by (+dx, +dy)
-    flow = compute_flow(first, second, method)
+    flow = compute_flow(first, second, method, tvl1)
     assert flow.shape == (N, N, 2) and flow.dtype == np.float32
     err = endpoint_error(flow, dx, dy)
     assert err.mean() < 0.1, err.mean()
@@ -77,8 +80,8 @@ def test_translation_is_recovered(method, dx, dy):
     assert np.median(inner(optical_strain(flow))) < 0.01
 
 
-@pytest.mark.parametrize("method", ["tvl1", "farneback"])
-def test_local_warp_is_recovered(method):
+@pytest.mark.parametrize("method,tvl1", SOLVERS)
+def test_local_warp_is_recovered(method, tvl1):
     """A Gaussian bump of motion (1.5 px peak) in one place, nothing elsewhere."""
     x, y = grid()
     cx, cy, sigma, amp = 30.0, 34.0, 8.0, np.array([1.2, -0.9])
@@ -95,7 +98,7 @@ def test_local_warp_is_recovered(method):
         ux, uy = disp(qx, qy)
         qx, qy = x + ux, y + uy
     true_u, true_v = qx - x, qy - y
-    flow = compute_flow(texture(x, y), second, method)
+    flow = compute_flow(texture(x, y), second, method, tvl1)
     err = endpoint_error(flow, true_u, true_v)
     assert err.mean() < 0.1, err.mean()
     assert np.percentile(err, 95) < 0.3
@@ -178,6 +181,7 @@ def test_command_choices_match_the_library():
     import merprep.flow as lib
     import merprep.magnify as mag
 
+    assert cmd.TVL1_PRESETS == lib.TVL1_PRESETS
     assert (cmd.METHODS, cmd.PAIRS, cmd.APEX_CHOICES, cmd.NORMALISATIONS, cmd.FILTERS) == (
         lib.METHODS,
         lib.PAIRS,
@@ -338,6 +342,33 @@ def test_rerun_replaces_only_its_own_output(casme2_store, tmp_path):
             assert oa.shape == (32, 32, 3)
             assert np.hypot(oa[..., 0], oa[..., 1]).max() == pytest.approx(1.0, abs=1e-5)
             assert "onset_apex_scale" in s.stage_info(cid, "flow")
+
+
+def test_ipol_parameter_set_is_used_and_recorded(casme2_store, tmp_path, cli_runner):
+    """``--tvl1 ipol``: the IPOL program's parameters in OpenCV's solver, recorded in the
+    store's flow stage; they change the flow of a sub-pixel motion (not a relabelling)."""
+    from merprep.cli import cli
+    from merprep.flow_solvers import FlowEstimator, ipol_scales
+
+    assert (ipol_scales(128, 128), ipol_scales(64, 64), ipol_scales(28, 28)) == (4, 3, 2)
+    x, y = grid()
+    first, second = texture(x, y), texture(x - 0.3, y)  # a 0.3 px shift
+    opencv, ipol = (FlowEstimator("tvl1", p)(first, second) for p in ("opencv", "ipol"))
+    assert np.abs(inner(opencv) - inner(ipol)).mean() > 1e-3
+    path = copy_store(casme2_store, tmp_path)
+    result = cli_runner.invoke(
+        cli, ["flow", str(path), "--tvl1", "ipol", "--workers", "1", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    with ClipStore(path) as s:
+        params = s.stages["flow"]["params"]
+    assert params["tvl1"] == "ipol"
+    assert params["tvl1_params"]["scale_step"] == 0.5
+    assert params["tvl1_params"]["inner_iterations"] == 300
+    assert params["tvl1_params"]["median_filtering"] == 1
+    assert params["tvl1_params"]["presmoothing_sigma"] == 0.8
+    bad = cli_runner.invoke(cli, ["flow", str(path), "--method", "farneback", "--tvl1", "ipol"])
+    assert bad.exit_code == 2 and "--tvl1 applies to --method tvl1 only" in bad.output
 
 
 def test_failure_midway_leaves_the_store_unchanged(casme2_store, tmp_path, monkeypatch):

@@ -518,3 +518,94 @@ def test_models_command_lists_inputs_and_commands():
     assert "merprep crop-au" in text and "lbptop-svm" in text
     bad = CliRunner().invoke(models, ["nope", "--no-params"])
     assert bad.exit_code != 0 and "dual3dcnn-gru-ecbam" in bad.output
+
+
+# --------------------------------------------------------------------------- reference presets
+
+
+def test_reference_parameter_counts_of_the_settled_presets():
+    """The presets settled against the reference scripts have the reference graphs' counts
+    (REFERENCE_AUDIT.md 2.1, rebuilt there with TF 2.19): each built once at full size."""
+    cases = [
+        # lie detection/Dual-Branch 3DCNN.py: 32 merge filters, a causal MultiHeadAttention
+        # branch beside MSMH (before: 3,816,990, the CASME II graph)
+        ("dual3dcnn-au-msmh", "deception", 2, {}, 7_103_190),
+        # the closer "about 2.0M" reading: EXT's SMIC backbone without MSMH (-1.8%)
+        ("dual3dcnn-au-msmh", "smic", 3, {"temporal_attention": "none"}, 1_964_235),
+        # models/binary_models.py: separate binary architectures (before: the 7-class graphs,
+        # 16,608,226 / 73,194,946 / 19,676,578 at 2 classes)
+        ("stcnn-3dcnn", "samm-binary", 2, {}, 18_718_506),
+        ("stcnn-cnnlstm", "samm-binary", 2, {}, 7_396_682),
+        ("stcnn-convlstm2d", "samm-binary", 2, {}, 54_905_746),
+        ("stcnn-2dcnn-vote", "samm-binary", 2, {}, 3_706_050),
+        # models/multiclass_models.py:28,32: BatchNorm after the dense layers (+1,920)
+        ("stcnn-2dcnn-vote", "samm", 7, {}, 19_678_983),
+    ]
+    for name, preset, n, over, count in cases:
+        keras.backend.clear_session()
+        model, _ = build_model(name, n, preset=preset, **over)
+        assert model.count_params() == count, f"{name}/{preset}: {model.count_params():,}"
+
+
+def test_settled_presets_follow_the_reference_scripts():
+    b = get_model("dual3dcnn-au-msmh")
+    assert make_config("dual3dcnn-au-msmh", "samm").dropout == 0.3  # SAMM/...:311,314
+    smic = make_config("dual3dcnn-au-msmh", "smic")
+    assert (smic.channel_combine, smic.au_branch, smic.merge_filters) == ("sum", False, 32)
+    casme3 = make_config("dual3dcnn-au-msmh", "casme3")
+    assert (casme3.dropout, casme3.head_dropout, casme3.pool) == (0.5, 0.3, 2)
+    assert b.recipe_for("casme3").loss == CrossEntropy((0.3, 0.35, 0.35))
+    lie = make_config("dual3dcnn-au-msmh", "deception")
+    assert (lie.embed_l2, lie.l2, lie.causal_mh_heads, lie.dropout) == (0.03, 0.01, 4, 0.3)
+    assert b.recipe_for("deception").schedule.spec == "constant"  # no LR schedule
+    for name in ("stcnn-3dcnn", "stcnn-cnnlstm", "stcnn-convlstm2d", "stcnn-2dcnn-vote"):
+        spec = get_model(name)
+        for preset in ("samm", "samm-binary"):
+            assert spec.recipe_for(preset).schedule.spec == "plateau:0.5:3:0.0001"
+            assert spec.make_config(preset).bn_momentum == 0.99  # Keras' default, as SJ
+    two_d = get_model("stcnn-2dcnn-vote").recipe_for("samm")
+    assert (two_d.lr, two_d.batch_size) == (3.5e-3, 14)  # 128 frames = 14 clips of 9
+    assert make_config("stcnn-cnnlstm", "samm").lstm_activation == "relu"
+    assert make_config("stcnn-convlstm2d", "samm").activation == "relu"
+
+
+def test_eccbam_sum_variant_is_the_smic_reference_rule():
+    """combine="sum": sigmoid(MLP_max + MLP_avg) with the same weights (EXT SMIC/attention.py:29);
+    the outputs differ from the EC rule's."""
+    from mertrain.models.layers import ECCBAM
+
+    x = np.random.default_rng(4).normal(size=(2, 3, 4, 4, 16)).astype(np.float32)
+    _seed(3)
+    ec = ECCBAM(reduction=8)
+    ec(x)
+    _seed(3)
+    summed = ECCBAM(reduction=8, combine="sum")
+    y = np.asarray(summed(x))
+    for a, b in zip(summed.weights, ec.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    def mlp(v, fc1, fc2):
+        w1, b1 = (np.asarray(t) for t in fc1.weights)
+        w2, b2 = (np.asarray(t) for t in fc2.weights)
+        return _leaky(v @ w1 + b1) @ w2 + b2
+
+    mc = _sigmoid(
+        mlp(x.max(axis=(1, 2, 3)), summed.max_fc1, summed.max_fc2)
+        + mlp(x.mean(axis=(1, 2, 3)), summed.avg_fc1, summed.avg_fc2)
+    )
+    stats = np.concatenate([x.mean(-1, keepdims=True), x.max(-1, keepdims=True)], -1)
+    ms = np.asarray(summed.spatial(stats))
+    np.testing.assert_allclose(y, x * mc[:, None, None, None, :] * ms, rtol=1e-4, atol=1e-5)
+    assert np.abs(y - np.asarray(ec(x))).max() > 1e-3
+    assert ECCBAM.from_config(summed.get_config()).combine == "sum"
+
+
+def test_added_fields_at_their_defaults_keep_earlier_records():
+    """Fields added for the reference scripts are left out of the record (and so of the run
+    identity) while they hold the earlier graph's value; set, they are recorded."""
+    a = make_config("dual3dcnn-au-msmh").to_dict()
+    assert not {"channel_combine", "head_dropout", "causal_mh_heads", "embed_l2"} & set(a)
+    assert make_config("dual3dcnn-au-msmh", "casme3").to_dict()["head_dropout"] == 0.3
+    c = make_config("stcnn-3dcnn").to_dict()
+    assert "kernel_initializer" not in c and "batchnorm" not in c
+    assert make_config("stcnn-3dcnn", "samm-binary").to_dict()["batchnorm"] is False

@@ -226,18 +226,14 @@ def _check_resume_after_weights_failure(store: Path, out: Path) -> None:
     fold0 = (out / "folds" / "000.json").read_bytes()
     json.loads(fold0)
     assert not (out / "folds" / "001.json").exists()
-    assert sorted(p.name for p in (out / "weights").iterdir()) == ["000.keras"]
+    assert sorted(p.name for p in (out / "weights").iterdir()) == ["000"]  # no empty 001/
     result = run(_config(store, out, resume=True), progress=False)
     assert result.ran == [1, 2] and result.complete
     assert (out / "folds" / "000.json").read_bytes() == fold0
-    assert sorted(p.name for p in (out / "weights").iterdir()) == [
-        "000.keras",
-        "001.keras",
-        "002.keras",
-    ]
+    assert sorted(p.name for p in (out / "weights").iterdir()) == ["000", "001", "002"]
     from mertrain.models import load_model
 
-    assert load_model(out / "weights" / "001.keras").count_params() > 0
+    assert load_model(out / "weights" / "001" / "model.keras").count_params() > 0
 
 
 def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runner, monkeypatch):
@@ -246,7 +242,7 @@ def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runn
     real_replace = os.replace
 
     def replace(src, dst, *a, **k):
-        if str(dst).endswith("001.keras"):
+        if str(dst).endswith("001/model.keras"):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
         return real_replace(src, dst, *a, **k)
 
@@ -270,7 +266,7 @@ def test_disk_full_while_saving_weights_simulated(good_store, tmp_path, cli_runn
     )
     monkeypatch.setattr(os, "replace", real_replace)
     assert res.exit_code == 2, res.output
-    weights = out / "weights" / "001.keras"
+    weights = out / "weights" / "001" / "model.keras"
     assert (
         f"error: {weights}: cannot write the fold's weights (No space left on device)" in res.output
     )
@@ -307,10 +303,10 @@ def test_disk_full_while_saving_weights_real_tmpfs(good_store, tmp_path):
         with pytest.raises(WeightsError) as info:
             run(_config(good_store, out), progress=False)
         assert str(info.value).startswith(
-            f"{out / 'weights' / '001.keras'}: cannot write "
+            f"{out / 'weights' / '001' / 'model.keras'}: cannot write "
             "the fold's weights (No space left on device)"
         )
-        assert not list((out / "weights").glob(".*partial*"))  # no partial file left
+        assert not list((out / "weights").rglob(".*partial*"))  # no partial file left
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
         _check_resume_after_weights_failure(good_store, out)
     finally:

@@ -547,3 +547,116 @@ def test_cli(tmp_path, cli_runner):
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"wrote 3 clips of smic to {tmp_path / 's'} (annotation: none)"
     assert (tmp_path / "s" / "SMIC_all_raw" / "VIS" / "s1" / "micro").is_dir()
+
+
+# --------------------------------------------------------------------------------------------
+# --megc: trees named after the official MEGC2019 list (issue 17 item 9)
+# --------------------------------------------------------------------------------------------
+
+
+def test_the_shipped_megc_list_is_the_official_one():
+    here = Path(__file__).resolve().parents[1]
+    ours = here / "merprep/sample/megc2019_combined_3class_gt.csv"
+    assert (
+        ours.read_bytes()
+        == (here / "mertrain/protocols/data/megc2019_combined_3class_gt.csv").read_bytes()
+    )
+
+
+@pytest.fixture(scope="module")
+def megc_stores(tmp_path_factory):
+    """Tiny SMIC, CASME II and SAMM samples named after the list, extracted (32 px, 4 frames)."""
+    from merprep.extract import ExtractConfig, extract
+
+    base = tmp_path_factory.mktemp("megc")
+    stores = {}
+    for dataset in ("smic", "casme2", "samm"):
+        summary = generate(dataset, base / dataset, subjects=2, clips_per_subject=2,
+                           clip_length=4, megc=True)  # fmt: skip
+        stores[dataset] = extract(
+            ExtractConfig(
+                dataset=dataset,
+                root=summary.root,
+                out=base / f"{dataset}.h5",
+                frames=4,
+                size=32,
+                workers=1,
+            ),
+            progress=False,
+        ).path
+    return stores
+
+
+def test_megc_samples_carry_the_listed_names_and_groups(megc_stores):
+    import csv
+
+    from merprep.store import ClipStore
+
+    listed = {}
+    for ds, subject, clip, label in csv.reader((Path(__file__).resolve().parents[1] / "merprep/sample/megc2019_combined_3class_gt.csv").open()):  # fmt: skip
+        listed.setdefault(ds, []).append((subject, clip, int(label)))
+    groups = {  # each dataset's emotion words -> MEGC2019 label (FORMATS.md)
+        "casme2": {"disgust": 0, "repression": 0, "happiness": 1, "surprise": 2},
+        "samm": {"anger": 0, "contempt": 0, "disgust": 0, "fear": 0, "sadness": 0,
+                 "happiness": 1, "surprise": 2},
+        "smic": {"negative": 0, "positive": 1, "surprise": 2},
+    }  # fmt: skip
+    for dataset, path in megc_stores.items():
+        with ClipStore(path) as s:
+            got = [
+                (r["subject"], r["clip"], groups[dataset][r["emotion"].lower()])
+                for r in s.records()
+            ]
+        subjects = list(dict.fromkeys(sub for sub, _, _ in listed[dataset]))[:2]
+        want = [x for sub in subjects for x in [y for y in listed[dataset] if y[0] == sub][:2]]
+        norm = {"casme2": str, "samm": lambda v: f"{int(v):03d}", "smic": str}[dataset]
+        assert sorted(got) == sorted((norm(a), b, c) for a, b, c in want), dataset
+
+
+def test_the_composite_protocol_runs_on_megc_samples(megc_stores, cli_runner):
+    """The README's composite command, at a tiny size: `mertrain splits` gives one fold per
+    listed subject present (2 per dataset), with the official labels."""
+    from mertrain.cli import cli
+
+    stores = [str(megc_stores[d]) for d in ("smic", "casme2", "samm")]
+    result = cli_runner.invoke(cli, ["splits", *stores, "--protocol", "megc2019", "--json"])
+    assert result.exit_code == 0, result.output
+    splits = json.loads(result.output)
+    folds = splits["folds"]
+    assert len(folds) == 6
+    assert {f["name"].split("/")[0] for f in folds} == {"smic", "casme2", "samm"}
+    assert sum(len(f["test"]) for f in folds) == 12
+
+
+def test_composite_on_unlisted_samples_says_what_to_do(megc_stores, tmp_path, cli_runner):
+    from merprep.extract import ExtractConfig, extract
+    from mertrain.cli import cli
+
+    plain = generate("casme2", tmp_path / "c2", subjects=1, clips_per_subject=2, clip_length=4)
+    store = extract(
+        ExtractConfig(
+            dataset="casme2", root=plain.root, out=tmp_path / "c2.h5", frames=4, size=32, workers=1
+        ),
+        progress=False,
+    ).path
+    result = cli_runner.invoke(
+        cli,
+        [
+            "splits",
+            str(megc_stores["smic"]),
+            str(store),
+            str(megc_stores["samm"]),
+            "--protocol",
+            "megc2019",
+        ],
+    )
+    assert result.exit_code != 0
+    assert "the 145 listed casme2 clips (e.g. casme2/sub01/EP02_01f)" in result.output
+    assert "merprep sample --dataset casme2 --megc" in result.output
+
+
+def test_megc_refuses_other_datasets_and_too_many_subjects(tmp_path):
+    with pytest.raises(MerprepError, match="--megc applies to casme2, samm, smic"):
+        generate("casme3", tmp_path / "a", subjects=1, clips_per_subject=1, megc=True)
+    with pytest.raises(MerprepError, match="24 casme2 subjects"):
+        generate("casme2", tmp_path / "b", subjects=25, clips_per_subject=1, megc=True)

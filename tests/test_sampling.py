@@ -155,7 +155,7 @@ def test_extension_per_dataset_choices_are_named_modes():
         assert mode.choose is get_sampling(like).choose
         assert mode.refine is get_sampling(like).refine
     assert get_sampling("ext-deception").fixed_frames == 16
-    window = get_sampling("ext-deception").choose(list(range(0, 60)), 0, None, 59, 16)
+    window = get_sampling("ext-deception").choose(list(range(60)), 0, None, 59, 16)
     assert window.numbers == list(range(5, 21))  # video positions 5..20, as the script reads
 
 

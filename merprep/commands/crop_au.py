@@ -14,6 +14,7 @@ DEFAULT_CODES = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 43)
 MODES = ("rule", "union", "all")
 SIZE_RANGE = (8, 1024)
 MARGIN_RANGE = (0.0, 2.0)
+FRAMES_FROM = ("store", "source")
 
 
 def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
@@ -67,10 +68,35 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
     help="rule: first matching rule; union: box around every matching rule; "
     "all: one crop per region (eyebrows, eyes, nose, mouth, cheeks).",
 )
+@click.option(
+    "--frames-from",
+    default="store",
+    show_default=True,
+    type=click.Choice(FRAMES_FROM),
+    help="store: crop the stored face frames with the onset landmarks; source: crop the "
+    "dataset's own frames at source resolution with landmarks found on every kept frame (as "
+    "the dual-branch reference does; needs the dataset, see --root).",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="--frames-from source: where the dataset is now (default: the --root the store was "
+    "extracted from, as recorded in it).",
+)
+@click.option(
+    "-j",
+    "--workers",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="--frames-from source: worker processes (0 = one per CPU this process may use).",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
-def crop_au(store, codes, size, margin, rules_file, mode, progress):
-    """Crop the action-unit region of every clip from its stored face frames."""
+def crop_au(store, codes, size, margin, rules_file, mode, frames_from, root, workers, progress):
+    """Crop the action-unit region of every clip from its stored face frames (or, with
+    --frames-from source, from the dataset's own frames)."""
     from merprep.regions import DEFAULT_RULES, CropConfig, load_rules, run_crop_au
+    from merprep.regions_source import run_crop_au_source
 
     rules = load_rules(rules_file) if rules_file else DEFAULT_RULES
     config = CropConfig(
@@ -81,5 +107,17 @@ def crop_au(store, codes, size, margin, rules_file, mode, progress):
         rules=rules,
         rules_file=None if rules_file is None else str(rules_file.resolve()),
     )
-    result = run_crop_au(store, config, command=command_line("merprep"), progress=progress)
+    if frames_from == "store" and root is not None:
+        raise click.UsageError("--root applies to --frames-from source only")
+    if frames_from == "source":
+        result = run_crop_au_source(
+            store,
+            config,
+            root=root,
+            workers=workers,
+            command=command_line("merprep"),
+            progress=progress,
+        )
+    else:
+        result = run_crop_au(store, config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())

@@ -11,6 +11,7 @@ from merprep.clitools import command_line, example
 # The same tuples and bounds as merprep.flow / merprep.magnify (a test keeps them equal);
 # literal here so that listing commands does not import OpenCV.
 METHODS = ("tvl1", "farneback")
+TVL1_PRESETS = ("opencv", "ipol")
 PAIRS = ("onset-apex", "sequence")
 APEX_CHOICES = ("annotated", "spot", "middle")
 NORMALISATIONS = ("none", "clip")
@@ -27,6 +28,14 @@ LEVELS_RANGE = (1, 8)
     show_default=True,
     type=click.Choice(METHODS),
     help="TV-L1 (accurate) or Farneback (fast).",
+)
+@click.option(
+    "--tvl1",
+    default="opencv",
+    show_default=True,
+    type=click.Choice(TVL1_PRESETS),
+    help="TV-L1 parameters: OpenCV's defaults, or the IPOL program's (zoom 0.5, 300 "
+    "iterations, no median filter, pre-smoothing 0.8), as STSTNet's flow; docs/flow.md.",
 )
 @click.option(
     "--pair",
@@ -65,12 +74,20 @@ LEVELS_RANGE = (1, 8)
     help="Worker processes (0 = one per CPU this process may use).",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
-def flow(store, method, pair, size, apex, normalize, workers, progress):
+def flow(store, method, tvl1, pair, size, apex, normalize, workers, progress):
     """Optical flow (u, v) and optical strain from onset to apex for every clip."""
     from merprep.flow import FlowConfig, run_flow
 
+    if tvl1 != "opencv" and method != "tvl1":
+        raise click.UsageError("--tvl1 applies to --method tvl1 only")
     config = FlowConfig(
-        method=method, pair=pair, size=size, apex=apex, normalize=normalize, workers=workers
+        method=method,
+        tvl1=tvl1,
+        pair=pair,
+        size=size,
+        apex=apex,
+        normalize=normalize,
+        workers=workers,
     )
     result = run_flow(store, config, command=command_line("merprep"), progress=progress)
     click.echo(result.summary())

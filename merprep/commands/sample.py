@@ -9,7 +9,13 @@ import click
 from tqdm import tqdm
 
 from merprep.clitools import example
-from merprep.sample import SAMPLE_DATASETS, SMIC_MODALITIES, count_clips, generate
+from merprep.sample import (
+    LONG_SAMPLE_DATASETS,
+    SAMPLE_DATASETS,
+    SMIC_MODALITIES,
+    count_clips,
+    generate,
+)
 
 
 @click.command(
@@ -18,7 +24,7 @@ from merprep.sample import SAMPLE_DATASETS, SMIC_MODALITIES, count_clips, genera
 @click.option(
     "--dataset",
     required=True,
-    type=click.Choice(SAMPLE_DATASETS),
+    type=click.Choice(SAMPLE_DATASETS + LONG_SAMPLE_DATASETS),
     help="Which dataset's layout to write.",
 )
 @click.option(
@@ -68,13 +74,29 @@ from merprep.sample import SAMPLE_DATASETS, SMIC_MODALITIES, count_clips, genera
     type=click.Choice(SMIC_MODALITIES),
     help="SMIC only: which camera(s) to write.",
 )
+@click.option(
+    "--megc",
+    is_flag=True,
+    help="CASME II, SAMM, SMIC: name subjects and clips after the official MEGC2019 list (its "
+    "first --subjects subjects, up to --clips-per-subject listed clips each, their 3-class "
+    "groups), so `mertrain run smic.h5 casme2.h5 samm.h5 --protocol megc2019` runs on samples.",
+)
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def sample(
-    dataset, out, subjects, clips_per_subject, amplitude, seed, clip_length, modality, progress
+    dataset,
+    out,
+    subjects,
+    clips_per_subject,
+    amplitude,
+    seed,
+    clip_length,
+    modality,
+    megc,
+    progress,
 ):
     """Write a sample dataset in the official layout of a real one (faces from public-domain
     photos, programmed micro-expressions, ground truth in merprep_sample_truth.json)."""
-    total = count_clips(dataset, subjects, clips_per_subject, modality)
+    total = count_clips(dataset, subjects, clips_per_subject, modality, megc)
     show = sys.stderr.isatty() if progress is None else progress
     with tqdm(
         total=total, unit="clip", desc=f"sample {dataset}", disable=not show, file=sys.stderr
@@ -89,5 +111,6 @@ def sample(
             clip_length=clip_length,
             modality=modality,
             progress=bar.update,
+            megc=megc,
         )
     click.echo(summary.line())

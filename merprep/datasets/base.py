@@ -121,7 +121,7 @@ class ClipRecord:
     apex: int | None
     offset: int
     fps: float
-    source: str  # folder or video, relative to the dataset root
+    source: str  # folder or video, relative to the dataset's top folder (DatasetAdapter.top_folder)
     annotation_file: str | None = None
     annotation_row: int | None = None  # 1-based spreadsheet row (as Excel shows it)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -300,7 +300,8 @@ def extract_long(
         ):
             if reason is not None:
                 failures.append(Problem(reason, clip_id=task.record.video_id))
-                atomic_write(staging.failed(task.record.video_id), canonical_json({"reason": reason}), durable=False)
+                if config.skip_invalid:  # kept as skipped; without it, resume retries it
+                    atomic_write(staging.failed(task.record.video_id), canonical_json({"reason": reason}), durable=False)
         processed = time.perf_counter()
         if failures and not config.skip_invalid:
             raise ValidationFailed(problems=failures, what="videos (nothing was written; fix them or pass --skip-invalid)")

@@ -297,6 +297,11 @@ class LongVideoStore:
         except OSError as exc:
             raise StoreError(f"video {vid!r}, array {name!r} is damaged ({exc})", file=self.path) from None
 
+    def faces_at(self, vid: str, indices: list[int]) -> list[np.ndarray]:
+        """The face crops at these positions (kept-frame indices), read one by one."""
+        faces = self._group(vid)[FACES]
+        return [faces[int(i)] for i in indices]
+
     def n_kept(self, vid: str) -> int:
         return int(self._group(vid)[FACES].shape[0])
 

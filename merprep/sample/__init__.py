@@ -24,10 +24,15 @@ from typing import Any
 
 from merprep.errors import MerprepError
 from merprep.sample.layouts import LAYOUTS, layout_writer
+from merprep.sample.megc import count as megc_count
+from merprep.sample.megc import listed as megc_listed
 
 log = logging.getLogger(__name__)
 
-SAMPLE_DATASETS = tuple(LAYOUTS.names())
+#: the long-video layouts (``*-long``: untrimmed recordings, merprep.sample.longvideo) apart from
+#: the short-clip ones, whose truth records are clips
+LONG_SAMPLE_DATASETS = tuple(n for n in LAYOUTS.names() if n.endswith("-long"))
+SAMPLE_DATASETS = tuple(n for n in LAYOUTS.names() if n not in LONG_SAMPLE_DATASETS)
 SMIC_MODALITIES = ("HS", "VIS", "NIR", "all")
 TRUTH_FILE = "merprep_sample_truth.json"
 
@@ -51,9 +56,13 @@ class SampleSummary:
         )
 
 
-def count_clips(dataset: str, subjects: int, clips_per_subject: int, modality: str = "HS") -> int:
+def count_clips(
+    dataset: str, subjects: int, clips_per_subject: int, modality: str = "HS", megc: bool = False
+) -> int:
     """How many clips :func:`generate` will write (for a progress bar's total)."""
     per_expression = 3 if dataset == "smic" and modality == "all" else 1
+    if megc:
+        return megc_count(dataset, subjects, clips_per_subject) * per_expression
     return subjects * clips_per_subject * per_expression
 
 
@@ -68,6 +77,7 @@ def generate(
     clip_length: int | None = None,
     modality: str = "HS",
     progress: Callable[[int], Any] | None = None,
+    megc: bool = False,
 ) -> SampleSummary:
     """Write a sample of ``dataset`` in its official layout into the new folder ``out``.
 
@@ -75,13 +85,18 @@ def generate(
     each dataset's face size. ``clip_length`` fixes the number of frames per clip (for CAS(ME)^3:
     onset..offset of each micro-expression; for Real-life Deception: the whole video).
     ``modality`` (SMIC only) picks HS, VIS, NIR or all three. ``progress`` is called with 1 after
-    each clip. Raises :class:`MerprepError` if ``out`` exists and is not empty.
+    each clip. ``megc`` (CASME II, SAMM, SMIC) names subjects and clips after the official
+    MEGC2019 list: its first ``subjects`` subjects, up to ``clips_per_subject`` of each one's
+    listed clips, emotions of the listed 3-class groups (:mod:`merprep.sample.megc`). Raises
+    :class:`MerprepError` if ``out`` exists and is not empty.
     """
     # both import OpenCV, which listing the CLI's choices must not
     from merprep.sample.faces import load_photos
     from merprep.sample.layouts.common import SampleContext
 
     _check_options(dataset, subjects, clips_per_subject, amplitude, clip_length, modality)
+    if megc:
+        megc_listed(dataset, subjects, clips_per_subject)  # refuses other datasets, subjects
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise MerprepError("output folder exists and is not empty; choose a new folder", file=out)
@@ -98,6 +113,7 @@ def generate(
         modality=modality,
         photos=load_photos(),
         progress=progress,
+        megc=megc,
     )
     log.info("generating %s: %d subjects x %d clips", dataset, subjects, clips_per_subject)
     result = layout_writer(dataset)(ctx)
@@ -116,6 +132,7 @@ def generate(
         "clips_per_subject": clips_per_subject,
         "clip_length": clip_length,
         "modality": modality if dataset == "smic" else None,
+        "megc": bool(megc),
         "root": _relative(result.root, out),
         "annotation_file": _relative(result.annotation_file, result.root),
         "subjects_map": _relative(result.subjects_map, result.root),
@@ -148,9 +165,10 @@ def _check_options(
     clip_length: int | None,
     modality: str,
 ) -> None:
-    if dataset not in SAMPLE_DATASETS:
+    if dataset not in SAMPLE_DATASETS + LONG_SAMPLE_DATASETS:
         raise MerprepError(
-            f"unknown sample dataset {dataset!r}; choose one of {', '.join(SAMPLE_DATASETS)}"
+            f"unknown sample dataset {dataset!r}; choose one of "
+            f"{', '.join(SAMPLE_DATASETS + LONG_SAMPLE_DATASETS)}"
         )
     if subjects < 1 or clips_per_subject < 1:
         raise MerprepError("subjects and clips_per_subject must be at least 1")
@@ -183,4 +201,4 @@ def _dump(document: dict[str, Any]) -> str:
     return text + "\n"
 
 
-__all__ = ["SAMPLE_DATASETS", "SampleSummary", "count_clips", "generate", "load_truth"]
+__all__ = ["LONG_SAMPLE_DATASETS", "SAMPLE_DATASETS", "SampleSummary", "count_clips", "generate", "load_truth"]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from merprep.datasets.base import parse_aus
+from merprep.sample.aus import R, AUText, aus
 from merprep.sample.faces import REFERENCE_FACE_WIDTH, Rendering
 from merprep.sample.motion import (
     SIGMA,
@@ -57,10 +57,11 @@ class Timing:
 
 @dataclass(frozen=True)
 class Style:
-    """How one expression is written: emotion word, AU text and the self-report (CAS(ME)^2)."""
+    """One expression as planned: emotion word, the AUs (structured, written to text by the
+    layout: the generator never parses an AU string) and the self-report (CAS(ME)^2)."""
 
     emotion: str
-    aus: str
+    aus: AUText
     report: str = ""
 
 
@@ -208,9 +209,8 @@ class LongRecording:
         if event.is_expression:
             assert event.style is not None
             gain = MAE_GAIN if event.kind == "mae" else 1.0
-            codes, _ = parse_aus(event.style.aus)
-            codes = [c for c in codes if c.code in _ANIMATED]
-            key = ("expr", event.style.aus, gain)
+            codes = [a for a in event.style.aus.aus() if a.code in _ANIMATED]
+            key = ("expr", str(event.style.aus), gain)
             return self._field(key, handles_for(codes, points, gain * self.amplitude_px))
         if event.kind == "blink":
             return self._field("blink", _blink_handles(points))
@@ -293,10 +293,26 @@ def truth_of(
                     "type": e.kind,
                     **frames,
                     "emotion": e.style.emotion,
-                    "aus": e.style.aus,
+                    "aus": str(e.style.aus),
+                    "au_codes": e.style.aus.codes(),
                     "amplitude_px": round(gain * recording.amplitude_px, 3),
                 }
             )
         else:
             distractors.append({"kind": e.kind, **frames})
     return {"intervals": intervals, "distractors": distractors}
+
+
+def still_frames(
+    seed: int, index: int, frame_size: tuple[int, int], face_width: float, n: int, *, gray: bool = False
+) -> Iterator[np.ndarray]:
+    """``n`` frames of subject ``index`` at rest (head jitter and sensor noise only): frames
+    to lay out under a real dataset's names, for its real workbook (tests, benchmarks)."""
+    from merprep.sample.faces import load_photos, render_subject
+
+    rendering = render_subject(load_photos(), seed, index, frame_size, face_width)
+    if gray:
+        rendering = rendering.gray()
+    recording = LongRecording(rendering, [], 1.0, np.random.default_rng([seed, 99, index]))
+    for _, image in recording.frames(n):
+        yield image

@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
 
-from merprep.sample.aus import AU
 from merprep.sample.faces import REFERENCE_FACE_WIDTH, Rendering, face_axes, face_width
 
 #: Gaussian falloff of a handle's pull, as a fraction of the face width.
@@ -154,6 +154,16 @@ AU_MOTIONS: dict[int, Motion] = {
 _EYELID_AUS = {7}
 
 
+class ActionUnit(Protocol):
+    """What the animation needs of an AU: its number and side (``merprep.sample.aus.AU``)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def side(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Handle:
     """A control point: its rest position, its displacement at the apex, and its reach."""
@@ -163,7 +173,9 @@ class Handle:
     sigma: float
 
 
-def handles_for(aus: Iterable[AU], landmarks: np.ndarray, amplitude_px: float) -> list[Handle]:
+def handles_for(
+    aus: Iterable[ActionUnit], landmarks: np.ndarray, amplitude_px: float
+) -> list[Handle]:
     """The handles animating ``aus`` on a face; displacements of a shared point add up.
 
     ``L``/``R`` codes move one side only; SAMM's ``A``/``B`` prefixes and intensity letters do not
@@ -320,7 +332,12 @@ class Animator:
         return cv2.subtract(image, self._noise_down[oy : oy + height, ox : ox + width])
 
     def expression(
-        self, aus: Iterable[AU], amplitude_px: float, onset: float, apex: float, offset: float
+        self,
+        aus: Iterable[ActionUnit],
+        amplitude_px: float,
+        onset: float,
+        apex: float,
+        offset: float,
     ) -> Expression:
         """Build the :class:`Expression` for ``aus`` on this subject's face."""
         handles = handles_for(aus, self.rendering.landmarks, amplitude_px)

@@ -4,7 +4,7 @@ From :mod:`.features` (flow over AU regions, nose-bridge head-motion compensatio
 masked), per window K the score S(t) is the largest region contrast |D_r(t)|, each region
 divided by its own median over the video (so a region's noise level is its own baseline).
 Two windows: the **ME window** (about the longest micro-expression, 0.55 s) and the **MaE
-window** (2.5 s). In each, peaks above ``threshold`` robust standard deviations over the
+window** (3 s). In each, peaks above ``threshold`` robust standard deviations over the
 video's median (median + z * 1.4826 * MAD: relative to the video's own baseline, so a video
 without expressions gives nothing) become intervals: an expression shorter than K shows its own
 time profile in S, whose full width at half maximum is half the expression's length for a
@@ -35,13 +35,13 @@ _LOWER = [REGIONS.index(r) for r in LOWER]
 class SpotConfig:
     """Every parameter of the classical spotter (recorded with its output)."""
 
-    flow_size: int = 64
+    flow_size: int = 96
     me_window: float = 0.55  # seconds
-    mae_window: float = 2.5  # seconds
+    mae_window: float = 3.0  # seconds
     threshold: float = 4.0  # times the video's median score
     noise_quantile: float = 0.25  # a region's noise floor: this quantile of its contrast
     blink_ratio: float = 2.0  # eye motion this many times the region's: a blink
-    talking_peaks: int = 3
+    talking_peaks: int = 4
     talking_gap: float = 0.6  # seconds between consecutive syllable peaks
     overlap: float = 0.2  # IoU above which two intervals of one type are one
 

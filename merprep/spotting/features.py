@@ -1,9 +1,10 @@
 """Per-frame motion of the face's action-unit regions, streamed from the face crops.
 
 For a window of ``K`` kept frames, optical flow (Farneback, on the gray crop resized to
-``flow_size``) from frame t-K to frame t gives per region r the mean displacement m_r(t), after
-subtracting the **nose-bridge reference**'s median displacement (head-motion compensation: a
-head translation moves the bridge and every region alike). Then
+``flow_size``, after registering the earlier frame onto the later by their global shift) from
+frame t-K to frame t gives per region r the mean displacement m_r(t), after subtracting the
+**nose-bridge reference**'s median displacement (head-motion compensation: a head translation
+moves the bridge and every region alike). Then
 
     D_r(t) = 0.5 * (m_r(t) - m_r(t + K))   ~   x_r(t) - (x_r(t - K) + x_r(t + K)) / 2
 
@@ -50,20 +51,31 @@ def _box(points: np.ndarray, pad_x: float, pad_y: float) -> tuple[float, float, 
 
 def region_boxes(p: np.ndarray) -> dict[str, tuple[float, float, float, float]]:
     """Boxes (x0, y0, x1, y1) of the scored regions, the eyes and the reference, from 68
-    landmarks (any pixel scale): sizes relative to the inter-ocular distance ``d``."""
+    landmarks (any pixel scale), sized by the inter-ocular distance ``d``. Every scored box
+    stays inside the face outline, so a head movement never mixes face and backdrop in one."""
     p = np.asarray(p, np.float64)
     d = float(np.linalg.norm(p[36:42].mean(0) - p[42:48].mean(0))) or 1.0
-    corner = 0.22 * d
+    corner = 0.2 * d
+
+    def cheek(jaw: int, wing: int) -> tuple[float, float, float, float]:
+        a = p[jaw, 0] + 0.35 * (p[wing, 0] - p[jaw, 0])
+        b = p[wing, 0] - 0.08 * d * np.sign(p[wing, 0] - p[jaw, 0])
+        return min(a, b), p[29, 1], max(a, b), p[33, 1]
+
+    def brow(points: np.ndarray) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = _box(points, 0.05 * d, 0.0)
+        return x0, y0 - 0.25 * d, x1, y1 + 0.02 * d  # mostly above: away from the eyelids
+
     return {
-        "brow_r": _box(p[17:22], 0.1 * d, 0.2 * d),
-        "brow_l": _box(p[22:27], 0.1 * d, 0.2 * d),
-        "nose_wings": _box(p[31:36], 0.12 * d, 0.1 * d),
-        "upper_lip": _box(np.vstack([p[[33]], p[49:54]]), 0.05 * d, 0.02 * d),
+        "brow_r": brow(p[17:22]),
+        "brow_l": brow(p[22:27]),
+        "nose_wings": _box(p[31:36], 0.08 * d, 0.06 * d),
+        "upper_lip": _box(np.vstack([p[[33]], p[49:54]]), 0.0, 0.0),
         "mouth_r": _box(p[[48, 60]], corner, corner),
         "mouth_l": _box(p[[54, 64]], corner, corner),
-        "chin": _box(np.vstack([p[56:59], p[7:10]]), 0.1 * d, 0.05 * d),
-        "cheek_r": _box(np.vstack([p[[1, 2, 3]], p[[31, 48]]]), -0.05 * d, -0.05 * d),
-        "cheek_l": _box(np.vstack([p[[13, 14, 15]], p[[35, 54]]]), -0.05 * d, -0.05 * d),
+        "chin": (p[7, 0], p[57, 1], p[9, 0], p[8, 1] - 0.15 * d),
+        "cheek_r": cheek(2, 31),
+        "cheek_l": cheek(14, 35),
         "eye_r": _box(p[36:42], 0.2 * d, 0.25 * d),
         "eye_l": _box(p[42:48], 0.2 * d, 0.25 * d),
         "reference": _box(p[27:31], 0.12 * d, 0.0),
@@ -145,6 +157,7 @@ class MotionStream:
         self._masks_in_buffer: deque[Masks] = deque(maxlen=max(self.windows) + 1)
         self._nan_r = np.full((len(REGIONS), 2), np.nan, np.float32)
         self._nan_e = np.full((2, 2), np.nan, np.float32)
+        self._window = cv2.createHanningWindow((flow_size, flow_size), cv2.CV_32F)
 
     def push(self, face: np.ndarray, points: np.ndarray, points_key: int) -> None:
         img = np.asarray(face)
@@ -163,10 +176,20 @@ class MotionStream:
                 self._eyes[k].append(self._nan_e)
                 continue
             prev, prev_masks = self._buffer[n - 1 - k], self._masks_in_buffer[n - 1 - k]
-            flow = cv2.calcOpticalFlowFarneback(prev, small, None, *FARNEBACK)
+            flow = self._flow(prev, small)
             r, e = _region_means(flow, prev_masks)
             self._regions[k].append(r)
             self._eyes[k].append(e)
+
+    def _flow(self, prev: np.ndarray, cur: np.ndarray) -> np.ndarray:
+        """Flow after registering ``prev`` onto ``cur`` by the global shift (phase correlation):
+        flow is most accurate for small motions, so a head movement of a pixel or more would
+        otherwise leave errors of a few percent of it, as large as a micro-expression."""
+        (sx, sy), _ = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32), self._window)
+        if abs(sx) > 0.05 or abs(sy) > 0.05:
+            shift = np.float32([[1, 0, sx], [0, 1, sy]])
+            prev = cv2.warpAffine(prev, shift, prev.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+        return cv2.calcOpticalFlowFarneback(prev, cur, None, *FARNEBACK)
 
     def result(self) -> Motion:
         return Motion(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from merprep.clitools import example
 from mertrain.commands.inference_options import (
     fold_option,
     model_argument,
@@ -14,7 +15,7 @@ from mertrain.commands.inference_options import (
 )
 
 
-@click.command()
+@click.command(epilog=example("mertrain evaluate runs/casme2 samm.h5 -o runs/casme2-on-samm"))
 @model_argument
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -39,8 +40,6 @@ def evaluate(
     on STORE(s) of other data, e.g. trained on CASME II, tested on SAMM; emotions are mapped
     to classes through the model's task, and clips of subjects the model trained on are
     refused. Writes the files of a run directory and prints the table.
-
-    Example: mertrain evaluate runs/casme2 samm.h5 -o runs/casme2-on-samm
     """
     from mertrain.inference.evaluate import evaluate as run_evaluate
     from mertrain.inference.model import limit_threads

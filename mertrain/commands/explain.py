@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from merprep.clitools import example
 from mertrain.commands.inference_options import (
     fold_option,
     model_argument,
@@ -14,7 +15,9 @@ from mertrain.commands.inference_options import (
 )
 
 
-@click.command()
+@click.command(
+    epilog=example("mertrain explain runs/final casme2.h5 casme2/sub01/EP02_01f -o heat.png")
+)
 @model_argument
 @click.argument("store", type=click.Path(path_type=Path))
 @click.argument("clip_id")
@@ -76,8 +79,6 @@ def explain(
     """Draw which facial region drove MODEL's decision on CLIP_ID of STORE: the drop of the
     class's probability when the motion under a sliding patch is removed (occlusion), over the
     frames the model reads, as a PNG montage like `merprep show`'s.
-
-    Example: mertrain explain runs/final casme2.h5 casme2/sub01/EP02_01f -o heat.png
     """
     from mertrain.inference.explain import explain as run_explain
     from mertrain.inference.model import limit_threads, load_trained

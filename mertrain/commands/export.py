@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
+from merprep.clitools import example
 from mertrain.commands.inference_options import fold_option, model_argument, workers_option
 
 
-@click.command()
+@click.command(epilog=example("mertrain export runs/final -o exported/final"))
 @model_argument
 @click.option(
     "-o",
@@ -32,8 +33,6 @@ def export(model: Path, out: Path, fold: str | None, tflite: bool, workers: int)
     whose serving_default signature takes clips as stored (uint8) and returns probabilities:
     the preprocessing is inside, so plain TensorFlow runs it. Writes a JSON model card
     (classes, inputs, training data fingerprints, the run's results, protocol, honesty).
-
-    Example: mertrain export runs/final -o exported/final
     """
     from mertrain.inference.export import export as run_export
     from mertrain.inference.model import limit_threads

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from merprep.clitools import command_line
+from merprep.clitools import command_line, example
 from mertrain.commands.run import build_config
 from mertrain.commands.run_options import run_options
 from mertrain.config import RunError
@@ -24,6 +24,8 @@ NOT_FOR_FIT = {
     "executor": "local",
     "ray_address": None,
     "save_weights": True,
+    "tensorboard": False,
+    "seeds": 1,
     "out": None,
 }
 
@@ -35,7 +37,9 @@ def fit_options(f: Any) -> Any:
     return f
 
 
-@click.command()
+@click.command(
+    epilog=example("mertrain fit casme2.h5 --model stcnn-3dcnn --epochs 25 -o models/final")
+)
 @click.argument("stores", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
     "-o",
@@ -59,8 +63,6 @@ def fit(
     `mertrain run` (protocol all), for `mertrain predict` on new data. --config RUN/config.json
     trains the final model of a recorded run's configuration. A final model has no test clips:
     its recipe is scored by `mertrain run`.
-
-    Example: mertrain fit casme2.h5 --model stcnn-3dcnn --epochs 25 -o models/final
     """
     values = {**NOT_FOR_FIT, **values, "out": model_dir}
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from merprep.clitools import example
 from mertrain.commands.inference_options import (
     fold_option,
     model_argument,
@@ -15,7 +16,7 @@ from mertrain.commands.inference_options import (
 )
 
 
-@click.command()
+@click.command(epilog=example("mertrain predict runs/final mine.h5 -o predictions.csv"))
 @model_argument
 @click.argument("stores", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
@@ -47,8 +48,6 @@ def predict(
     weights/NNN) or a run directory saved with --save-weights (the mean of its folds'
     probabilities, or one with --fold). Stores need no labels; each is refused if it was
     preprocessed differently from the model's training stores.
-
-    Example: mertrain predict runs/final mine.h5 -o predictions.csv
     """
     from mertrain.inference.model import limit_threads
     from mertrain.inference.predict import predict as run_predict

@@ -63,6 +63,21 @@ def build_config(
 
 
 def train_and_report(config: RunConfig, progress: bool | None) -> None:
+    if config.execution.seeds > 1:  # one ordinary run per seed, then the summary
+        from mertrain.seeds import format_seeds, seed_configs, write_summary  # heavy: Keras
+
+        failed = False
+        for one in seed_configs(config):
+            try:
+                train_and_report(one, progress)
+            except SystemExit as exc:  # a failed fold: the other seeds still run
+                failed = failed or exc.code == 1
+                if exc.code != 1:
+                    raise
+        click.echo(format_seeds(write_summary(config, command_line("mertrain"))))
+        if failed:
+            raise SystemExit(1)
+        return
     from mertrain.report import format_table
     from mertrain.runner import run as run_training  # heavy: Keras, matplotlib
 

@@ -13,7 +13,7 @@ from click.core import ParameterSource
 
 from mertrain.config import EXECUTORS, PRECISIONS, SELECT_LABELS
 from mertrain.protocols import PROTOCOLS, TASKS
-from mertrain.recipes import RUN_OPTIONS, NamedRecipe, get_recipe, recipe_names
+from mertrain.recipes import NamedRecipe, get_recipe, recipe_names
 
 #: --loss spelling -> the recipe's loss name
 LOSSES = {
@@ -255,8 +255,9 @@ def run_options(f: Any) -> Any:
             default=None,
             metavar="SCHEDULE",
             help="Learning-rate schedule: constant, step:F:N (x F every N epochs, e.g. "
-            "step:0.9:40) or plateau:F:P (x F after P epochs without improvement of the "
-            "inner-validation loss with --select inner-val, else of the training loss).",
+            "step:0.9:40) or plateau:F:P[:MIN_LR] (x F after P epochs without improvement "
+            "of the inner-validation loss with --select inner-val, else of the training "
+            "loss; never below MIN_LR).",
         ),
         click.option(
             "--loss",

@@ -81,6 +81,12 @@ def evaluate(
                 mapped = [(r, task.label(r)) for r in recs]
                 if all(label is None for _, label in mapped):
                     emotions = sorted({str(r["emotion"]) for r in recs})
+                    if emotions == [""]:
+                        raise EvaluationError(
+                            f"dataset {dataset}'s clips have no emotion labels: nothing to "
+                            "score (mertrain predict gives their probabilities)",
+                            file=store.path,
+                        )
                     raise EvaluationError(
                         f"task {task.name!r} ({', '.join(task.classes)}) has no class for "
                         f"dataset {dataset}'s emotions {', '.join(emotions)}: {task.description} "

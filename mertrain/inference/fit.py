@@ -49,6 +49,8 @@ def final_config(config: RunConfig, out: Path | str) -> RunConfig:
         executor="local",
         ray_address=None,
         save_weights=True,
+        tensorboard=False,
+        seeds=1,
     )
     return config.replace(data=data, execution=execution)
 

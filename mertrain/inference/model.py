@@ -109,7 +109,8 @@ class _Predictor:
         rec = self.first.record
         specs = self.input_specs()
         collection.require({s.source for s in specs}, rec.name)
-        stages_read = {k.partition(".")[0] for k in rec.store_params if "." in k}
+        keys = [*rec.store_params, *rec.store_params_varied]
+        stages_read = {k.partition(".")[0] for k in keys if "." in k}
         for store in collection.stores:
             check_params(
                 rec.store_params,
@@ -240,6 +241,7 @@ class TrainedModel(_Predictor):
                     f"({info['array']}), not {x.dtype}"
                 )
             if x.shape[1:] != shapes[name]:
+                _allowed(name, info, x.shape[1:], shapes[name], self.record.name)
                 flow = units if info["source"] == "flow" else None
                 x = np.stack([fit_clip(c, shapes[name], flow) for c in x])
             out[name] = self.record.normaliser(name)(x)
@@ -276,6 +278,24 @@ class FoldEnsemble(_Predictor):
 
     def predict_arrays(self, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         return np.mean([m.predict_arrays(arrays) for m in self.models], axis=0)
+
+
+def _allowed(
+    name: str, info: Mapping[str, Any], have: tuple[int, ...], want: tuple[int, ...], model: str
+) -> None:
+    """Refuse arrays whose shape needs a resampling the input does not accept."""
+    lead = 1 if len(want) == 4 else 0
+    needed = {
+        "frames": bool(lead) and have[:1] != want[:1],
+        "pixels": have[lead : lead + 2] != want[lead : lead + 2],
+        "channels": have[-1:] != want[-1:],
+    }
+    for kind, needs in needed.items():
+        if needs and kind not in info.get("resample", (kind,)):
+            raise MerprepError(
+                f"model {model!r} input {name!r} takes {want} and does not resample its "
+                f"{kind}; got clips of shape {have}"
+            )
 
 
 def load_trained(path: Path | str, fold: int | str | None = None) -> TrainedModel | FoldEnsemble:

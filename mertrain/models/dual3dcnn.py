@@ -20,8 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 from mertrain.recipe import Recipe, StepDecay
 
+from .compat import without_added_defaults
 from .registry import InputSpec, ModelConfig, _choice, ceil_div, register_model
 
 ICIP2024 = (
@@ -97,6 +100,19 @@ class Dual3DCNNConfig(ModelConfig):
             raise ValueError("merge_filters must be >= reduction (attention MLP width C/r)")
         if not self.embed_units or any(u < 1 for u in self.embed_units + self.head_units):
             raise ValueError("embed_units must be non-empty and all units >= 1")
+
+    #: fields added for the reference scripts (issue 14), at the default of the earlier graph
+    _ADDED = {
+        "channel_combine": "ec",
+        "embed_l2": None,
+        "pre_head_dropout": 0.0,
+        "head_dropout": 0.0,
+        "causal_mh_heads": 0,
+        "causal_mh_key_dim": 512,
+    }
+
+    def to_dict(self) -> dict[str, Any]:
+        return without_added_defaults(super().to_dict(), self._ADDED)
 
     @property
     def steps(self) -> int:

@@ -9,6 +9,12 @@ rotation-invariant uniform, P+2 bins). The clip volume is split into a grid of b
 normalised histogram per plane. Feature length = time_blocks * rows * cols * 3 * bins
 (5 * 5 * 3 * 59 = 4425 by default).
 
+``method="zhao"`` computes the histograms as Zhao's reference code does (nearest-pixel sampling,
+u2 patterns, overlapping blocks, raw counts: :mod:`mertrain.models.lbptop_zhao`); preset
+``megc-baseline`` sets it up as MEB's MEGC-style baseline calls it (R_xy = R_t = 3, 8 x 8 blocks
+with 70 % overlap, 10 frames: 11,328 features). The default (``nri_uniform``, scikit-image's
+bilinear sampling, 5 x 5 normalised blocks) stays today's, by name.
+
 Classifier: StandardScaler (fitted on the training clips only) + linear ``SVC`` whose decision
 values are Platt-scaled into probabilities by ``CalibratedClassifierCV(cv=min(5, smallest class),
 ensemble=False)`` (what ``SVC(probability=True)`` did; that flag is deprecated in scikit-learn
@@ -25,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .lbptop_zhao import zhao_lbptop
 from .registry import InputSpec, ModelConfig, _choice, register_model
 
 REFERENCE = (
@@ -32,6 +39,10 @@ REFERENCE = (
     "with an application to facial expressions', TPAMI 2007; MEGC2019 baseline "
     "(LBP-TOP + SVM)"
 )
+
+
+#: ``nri_uniform`` / ``uniform``: scikit-image (bilinear); ``zhao``: the reference code's
+METHODS = ("nri_uniform", "uniform", "zhao")
 
 
 @dataclass
@@ -52,7 +63,7 @@ class LBPTOPConfig(ModelConfig):
         super().__post_init__()
         rows, cols = (int(g) for g in self.grid)
         self.grid = (rows, cols)
-        _choice("method", self.method, ("nri_uniform", "uniform"))
+        _choice("method", self.method, METHODS)
         _choice("class_weight", self.class_weight, (None, "balanced"))
         _choice("channels", self.channels, (1, 3))
         if len(self.grid) != 2 or min(self.grid) < 1 or self.time_blocks < 1:
@@ -69,11 +80,13 @@ class LBPTOPConfig(ModelConfig):
             raise ValueError(f"size={self.size} is too small for grid {self.grid}")
         if self.svm_c <= 0:
             raise ValueError("svm_c must be > 0")
+        if self.method == "zhao" and self.time_blocks != 1:
+            raise ValueError("method 'zhao' has one time block (time_part 1, as MEB calls it)")
 
     @property
     def n_bins(self) -> int:
         p = self.neighbors
-        return p * (p - 1) + 3 if self.method == "nri_uniform" else p + 2
+        return p + 2 if self.method == "uniform" else p * (p - 1) + 3
 
     @property
     def feature_length(self) -> int:
@@ -112,8 +125,23 @@ def _plane_codes(stack: np.ndarray, p: int, r: int, method: str) -> np.ndarray:
     return codes.reshape(n, a, b).astype(np.int64)
 
 
+def _gray(clip: np.ndarray) -> np.ndarray:
+    """(T, H, W[, C]) -> (T, H, W) gray values as stored (RGB: rounded luma), unscaled: the
+    reference compares the pixel values themselves."""
+    clip = np.asarray(clip)
+    if clip.ndim == 4 and clip.shape[-1] == 3:
+        return np.round(clip.astype(np.float64) @ np.array([0.299, 0.587, 0.114]))
+    if clip.ndim == 4 and clip.shape[-1] == 1:
+        return clip[..., 0]
+    if clip.ndim != 3:
+        raise ValueError(f"expected a clip (T, H, W[, C]), got shape {clip.shape}")
+    return clip
+
+
 def lbptop_features(clip: np.ndarray, cfg: LBPTOPConfig) -> np.ndarray:
     """LBP-TOP feature vector (length ``cfg.feature_length``) of one clip (T, H, W[, C])."""
+    if cfg.method == "zhao":
+        return zhao_lbptop(_gray(clip), cfg.neighbors, cfg.radius_xy, cfg.radius_t, *cfg.grid)
     v = _to_gray_uint8(clip)
     t, h, w = v.shape
     p, rs, rt = cfg.neighbors, cfg.radius_xy, cfg.radius_t
@@ -258,6 +286,17 @@ class LBPTOPSVM:
     description="LBP-TOP histograms (5x5 blocks, XY/XT/YT) + standardisation + linear SVM",
     reference=REFERENCE,
     test_overrides={"frames": 8, "size": 32, "grid": (2, 2)},
+    presets={
+        # MEB calculate_lbptop (meb/utils/traditional_methods.py:467-477): Zhao's LBPTOP(video,
+        # 0, 9, 3, 3, 3, [8, 8, 8], 3, 3, 8, 8, 0.7, 1, "u2") on the first 10 frames
+        "megc-baseline": {
+            "method": "zhao",
+            "frames": 10,
+            "grid": (8, 8),
+            "radius_xy": 3,
+            "radius_t": 3,
+        },
+    },
 )
 def lbptop_svm(cfg: LBPTOPConfig, n_classes: int, seed: int = 0) -> LBPTOPSVM:
     """LBP-TOP + linear SVM on grayscale face clips (RGB clips are converted to gray)."""

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from typing import Any
+
 from mertrain.recipe import Plateau, Recipe
 
+from .compat import without_added_defaults
 from .registry import InputSpec, ModelConfig, _choice, register_model
 
 REFERENCE = (
@@ -99,6 +102,18 @@ class STCNNConfig(ModelConfig):
 
     #: number of (valid 3x3 conv, 2x2 pool) blocks the architecture applies to the image
     _blocks = 2
+    #: fields added for the reference scripts (issue 14), at the default of the earlier graph
+    _ADDED = {
+        "kernel_initializer": "glorot_uniform",
+        "batchnorm": True,
+        "final_dropout": None,
+        "lstm_activation": "tanh",
+        "activation": "tanh",
+        "dense_batchnorm": False,
+    }
+
+    def to_dict(self) -> dict[str, Any]:
+        return without_added_defaults(super().to_dict(), self._ADDED)
 
     def __post_init__(self):
         super().__post_init__()

@@ -147,9 +147,17 @@ def official_samples(
     absent = [ds for ds in DATASETS if present[ds] == 0]
     if absent:
         raise ProtocolError(
-            "protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM stores "
-            f"together; none of the listed {', '.join(absent)} samples are in the "
-            "given stores"
+            "protocol 'megc2019' needs SMIC(-HS), CASME II and SAMM stores together; none of "
+            + "; ".join(
+                f"the {OFFICIAL_COUNTS[ds]} listed {ds} clips (e.g. "
+                f"{next(o.clip_id for o in official_list() if o.dataset == ds)})"
+                for ds in absent
+            )
+            + " are in the given stores: extract each dataset as released (its clip names are "
+            "the official ones) or, to try the protocol on samples, generate trees named after "
+            "the list with `merprep sample --dataset "
+            + "|".join(absent)
+            + " --megc`"
         )
     listed_subjects = sorted({o.subject_id for o in official_list()})
     have_subjects = {s.subject_id for s in samples}

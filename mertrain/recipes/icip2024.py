@@ -33,6 +33,9 @@ def _icip(dataset: str, script: str, frames: int, dropout: float, shift: int = 0
     def at(*lines: int) -> str:
         return ",".join(str(n + (shift if n > 180 else 0)) for n in lines)
 
+    # the script at the repository root (CASME II) imports CASME2/attention.py's layer
+    attention = (script.split("/")[0] if "/" in script else "CASME2") + "/attention.py"
+
     return NamedRecipe(
         name=f"icip2024-{dataset}",
         model="dual3dcnn-gru-ecbam",
@@ -46,7 +49,7 @@ def _icip(dataset: str, script: str, frames: int, dropout: float, shift: int = 0
             ),
             Setting("preset", dataset, f"{script} (the dataset's script)"),
             Setting("input", "raw", f"{script}:145-147 raw RGB frames, mean subtracted"),
-            Setting("protocol", "loso", f"{script}:{at(183, 184)} `LeaveOneGroupOut()`"),
+            Setting("protocol", "loso", f"{script}:{at(183)}-{at(184)} `LeaveOneGroupOut()`"),
             Setting("task", "3class", f"{script}:133-135 labels negative/positive/surprise"),
             Setting("frames", frames, f"{script}:75 `image_depth = {frames}`"),
             Setting("size", 128, f"{script}:75 `image_rows, image_columns = 128, 128`"),
@@ -57,7 +60,7 @@ def _icip(dataset: str, script: str, frames: int, dropout: float, shift: int = 0
             Setting(
                 "model.channel_combine",
                 "ec",
-                "attention.py:28 `sigmoid(0.5*(channel_attention_max - channel_attention_avg))`",
+                f"{attention}:28 `sigmoid(0.5*(channel_attention_max - channel_attention_avg))`",
             ),
             Setting("epochs", 200, f"{script}:{at(251)} `epochs=200`"),
             Setting("batch_size", 8, f"{script}:{at(251)} `batch_size=8`"),
@@ -70,11 +73,15 @@ def _icip(dataset: str, script: str, frames: int, dropout: float, shift: int = 0
             Setting(
                 "schedule",
                 "constant",
-                f"{script}:{at(239, 248)} callbacks: checkpoint, TensorBoard, metrics; no schedule",
+                f"{script}:{at(239)}-{at(248)} callbacks: checkpoint, TensorBoard, metrics, no schedule",
             ),
             Setting("loss", "weighted_ce", f"{script}:66-73, {at(227)} weighted CE"),
             Setting("class_weights", WCE, f"{script}:{at(226)} `class_weights = {WCE}`"),
-            Setting("augment", None, f"{script}: frames fed as read, no augmentation"),
+            Setting(
+                "augment",
+                None,
+                f"{script}:85-96 each frame read, resized and stacked; no augmentation",
+            ),
         ),
         deviations=_ICIP_DEVIATIONS,
     )
@@ -162,7 +169,9 @@ EXT_RECIPES = (
             Setting("schedule", "step:0.9:40", f"{ROOT}:420-424 `if epoch % 40 == 0: lr * 0.9`"),
             Setting("loss", "weighted_ce", f"{ROOT}:73-81, 410 weighted CE"),
             Setting("class_weights", WCE, f"{ROOT}:409 `class_weights = {WCE}`"),
-            Setting("augment", None, f"{ROOT}: frames fed as read, no augmentation"),
+            Setting(
+                "augment", None, f"{ROOT}:164-169 frames read, resized, stacked; no augmentation"
+            ),
         ),
     ),
     _ext(
@@ -188,7 +197,9 @@ EXT_RECIPES = (
             Setting("schedule", "step:0.9:40", f"{SAMM}:341-345 `if epoch % 40 == 0: lr * 0.9`"),
             Setting("loss", "weighted_ce", f"{SAMM}:332 weighted CE"),
             Setting("class_weights", WCE, f"{SAMM}:331 `class_weights = {WCE}`"),
-            Setting("augment", None, f"{SAMM}: frames fed as read, no augmentation"),
+            Setting(
+                "augment", None, f"{SAMM}:100-104 frames read, resized, stacked; no augmentation"
+            ),
         ),
     ),
     _ext(
@@ -219,7 +230,9 @@ EXT_RECIPES = (
             Setting("schedule", "step:0.9:40", f"{SMIC}:327-331 `if epoch % 40 == 0: lr * 0.9`"),
             Setting("loss", "weighted_ce", f"{SMIC}:299 weighted CE"),
             Setting("class_weights", WCE, f"{SMIC}:298 `class_weights = {WCE}`"),
-            Setting("augment", None, f"{SMIC}: frames fed as read, no augmentation"),
+            Setting(
+                "augment", None, f"{SMIC}:89-93 frames read, resized, stacked; no augmentation"
+            ),
         ),
         (
             "the reference groups SMIC subjects by the column ME_Type of its spotting sheet "
@@ -254,7 +267,9 @@ EXT_RECIPES = (
             Setting("schedule", "step:0.9:20", f"{CASME3}:372-376 `if epoch % 20 == 0: lr * 0.9`"),
             Setting("loss", "weighted_ce", f"{CASME3}:362 weighted CE"),
             Setting("class_weights", WCE, f"{CASME3}:361 `class_weights = {WCE}`"),
-            Setting("augment", None, f"{CASME3}: frames fed as read, no augmentation"),
+            Setting(
+                "augment", None, f"{CASME3}:122-127 frames read, resized, stacked; no augmentation"
+            ),
         ),
     ),
     _ext(
@@ -292,7 +307,9 @@ EXT_RECIPES = (
             Setting("schedule", "constant", f"{LIE}:344-350 callbacks: no schedule"),
             Setting("loss", "weighted_ce", f"{LIE}:329 weighted CE"),
             Setting("class_weights", [0.5, 0.5], f"{LIE}:328 `class_weights = [0.5, 0.5]`"),
-            Setting("augment", None, f"{LIE}: frames fed as read, no augmentation"),
+            Setting(
+                "augment", None, f"{LIE}:106-111 frames read, resized, stacked; no augmentation"
+            ),
         ),
     ),
 )

@@ -83,13 +83,23 @@ def _sj(model: str, task: str) -> NamedRecipe:
         )
     arch_settings = {
         "stcnn-3dcnn": (
-            (Setting("model.filters", [64, 96], f"{arch_file}:34,37 `Conv3D(filters=64|96`"),)
+            (
+                Setting(
+                    "model.filters",
+                    [64, 96],
+                    f"{arch_file}:34,37 `Conv3D(filters=64`, `Conv3D(filters=96`",
+                ),
+            )
             + (Setting("model.batchnorm", False, f"{arch}: no BatchNormalization"),)
             + (Setting("model.dense_units", 24, f"{arch_file}:42 `Dense(units=24`"),)
             + (Setting("model.dropout", 0.35, f"{arch_file}:43 `Dropout(0.35)`"),)
             if binary
             else (
-                Setting("model.filters", [32, 64], f"{arch_file}:42,46 `Conv3D(filters=32|64`"),
+                Setting(
+                    "model.filters",
+                    [32, 64],
+                    f"{arch_file}:42,46 `Conv3D(filters=32`, `Conv3D(filters=64`",
+                ),
                 Setting("model.batchnorm", True, f"{arch_file}:44,48,54 `BatchNormalization()`"),
                 Setting("model.dense_units", 32, f"{arch_file}:52 `Dense(units=32`"),
                 Setting("model.dropout", 0.27, f"{arch_file}:53 `Dropout(0.27)`"),
@@ -111,7 +121,7 @@ def _sj(model: str, task: str) -> NamedRecipe:
             Setting(
                 "model.final_dropout" if binary else "model.dropout",
                 0.35 if binary else 0.3,
-                f"{arch_file}:{63 if binary else 74} `Dropout(.35|.3)` after Dense(24)",
+                f"{arch_file}:{63 if binary else 74} `Dropout` after `Dense(24`",
             ),
         ),
         "stcnn-convlstm2d": (
@@ -128,15 +138,17 @@ def _sj(model: str, task: str) -> NamedRecipe:
         ),
         "stcnn-2dcnn-vote": (
             (
-                Setting("model.filters", [32, 64], f"{arch_file}:12,16 `Conv2D(filters=32|64`"),
+                Setting(
+                    "model.filters",
+                    [32, 64],
+                    f"{arch_file}:12,16 `Conv2D(filters=32`, `Conv2D(filters=64`",
+                ),
                 Setting("model.dense_units", [64], f"{arch_file}:22 `Dense(units=64`"),
                 Setting("model.dropouts", [0.3], f"{arch_file}:23 `Dropout(0.3)`"),
             )
             if binary
             else (
-                Setting(
-                    "model.filters", [64, 128, 256], f"{arch_file}:12,16,20 `Conv2D(filters=`"
-                ),
+                Setting("model.filters", [64, 128, 256], f"{arch_file}:12,16,20 `Conv2D(filters=`"),
                 Setting("model.dense_units", [384, 96], f"{arch_file}:26,30 `Dense(units=`"),
                 Setting("model.dropouts", [0.42, 0.25], f"{arch_file}:27,31 `Dropout(`"),
             )
@@ -189,7 +201,12 @@ def _sj(model: str, task: str) -> NamedRecipe:
                 "patience=3, min_lr=0.0001)`",
             ),
             Setting("loss", "ce", f"{script}:{101 if two_d else 88} 'categorical_crossentropy'"),
-            Setting("class_weights", None, f"{script}: no class weights"),
+            Setting(
+                "class_weights",
+                None,
+                f"{script}:{101 if two_d else 88} plain CE; utils/train_utils.py:82-84 fit "
+                "without class_weight",
+            ),
             augment,
         ),
         deviations=_DEVIATIONS + ((_AUG_NOTE,) if augment.value else ()),

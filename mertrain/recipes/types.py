@@ -49,8 +49,11 @@ class Setting:
         known = self.name in RUN_OPTIONS or self.name in NOT_APPLIED
         if not known and not self.name.startswith("model."):
             raise ValueError(f"recipe setting {self.name!r}: not a recipe setting")
-        if not self.source:
-            raise ValueError(f"recipe setting {self.name!r}: every value needs its source")
+        if not self.source or "|" in self.source:
+            raise ValueError(
+                f"recipe setting {self.name!r}: every value needs its source (no '|': the "
+                "docs quote it in a table)"
+            )
 
 
 @dataclass(frozen=True)

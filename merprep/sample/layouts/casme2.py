@@ -30,6 +30,7 @@ from merprep.sample.layouts.common import (
     write_image,
     write_xlsx,
 )
+from merprep.sample.megc import listed
 
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 225.0  # faces about 280x340 px in the frame; jaw-to-jaw about 225
@@ -83,12 +84,28 @@ def clip_names(rng, n: int) -> list[str]:
     return [f"EP{ep:02d}_{k:02d}{'f' if rng.random() < 0.4 else ''}" for ep, k in pairs]
 
 
+def subjects(ctx: SampleContext) -> list[tuple[str, list[EmotionSpec], list[str]]]:
+    """(subject, emotions, clip names) of each subject: made up, or (``--megc``) the first
+    subjects and clips of the official MEGC2019 list with its 3-class groups."""
+    if ctx.megc:
+        return [
+            (subject, [VOCABULARY.for_group(g, k) for k, (_, g) in enumerate(clips)],
+             [name for name, _ in clips])
+            for subject, clips in listed("casme2", ctx.subjects, ctx.clips_per_subject)
+        ]  # fmt: skip
+    return [
+        (
+            f"sub{s + 1:02d}",
+            VOCABULARY.schedule(ctx.clips_per_subject, s, ctx.rng(s, SCHEDULE)),
+            clip_names(ctx.rng(s, PLAN), ctx.clips_per_subject),
+        )
+        for s in range(ctx.subjects)
+    ]
+
+
 def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
     plans: list[ClipPlan] = []
-    for s in range(ctx.subjects):
-        subject = f"sub{s + 1:02d}"
-        emotions = VOCABULARY.schedule(ctx.clips_per_subject, s, ctx.rng(s, SCHEDULE))
-        names = clip_names(ctx.rng(s, PLAN), ctx.clips_per_subject)
+    for s, (subject, emotions, names) in enumerate(subjects(ctx)):
         for c, (emotion, name) in enumerate(zip(emotions, names)):
             rng = ctx.rng(s, c, PLAN)
             n = ctx.clip_length or int(rng.integers(40, 71))

@@ -18,6 +18,7 @@ Lengths: MEs 10-16 frames (0.33-0.53 s, the release's 10-90 % range is 11-16), M
 from __future__ import annotations
 
 from merprep.errors import MerprepError
+from merprep.sample.aus import aus
 from merprep.sample.layouts.common import LayoutResult, SampleContext, au_cell, write_image, write_xlsx
 from merprep.sample.longvideo import (
     NO_EXPRESSION_EVERY,
@@ -50,14 +51,14 @@ VIDEOS = (
     ("0508", "funnydunkey", "happy5"),
 )
 STYLES = (
-    Style("negative", "4", "disgust"),
-    Style("negative", "4+7", "anger"),
-    Style("negative", "9+10", "disgust"),
-    Style("positive", "12", "happiness"),
-    Style("positive", "6+12", "happiness"),
-    Style("surprise", "1+2", "surprise"),
-    Style("others", "14", "sadness"),
-    Style("others", "17", "helpless"),
+    Style("negative", aus(4), "disgust"),
+    Style("negative", aus(4, 7), "anger"),
+    Style("negative", aus(9, 10), "disgust"),
+    Style("positive", aus(12), "happiness"),
+    Style("positive", aus(6, 12), "happiness"),
+    Style("surprise", aus(1, 2), "surprise"),
+    Style("others", aus(14), "sadness"),
+    Style("others", aus(17), "helpless"),
 )
 
 

@@ -10,27 +10,31 @@
 - :class:`Recording`: renders the frames of one continuous recording holding one or more planned
   expressions.
 - Writers for images, videos, spreadsheets and CSV files that give byte-identical output for
-  the same input.
+  the same input (:mod:`merprep.sample.layouts.writers`, re-exported here).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from merprep.errors import MerprepError
 from merprep.sample.aus import AU, AUText
 from merprep.sample.faces import REFERENCE_FACE_WIDTH, Photo, Rendering, render_subject
+from merprep.sample.layouts.writers import (  # noqa: F401  (re-exported for the layouts)
+    JPEG_QUALITY,
+    au_cell,
+    encode_image,
+    write_csv,
+    write_image,
+    write_video,
+    write_xlsx,
+)
 from merprep.sample.motion import Animator, motion_region
 
 #: Stable integer per dataset, mixed into every random key so datasets do not share streams.
@@ -54,6 +58,8 @@ class SampleContext:
     modality: str
     photos: list[Photo]
     progress: Callable[[int], Any] | None = None
+    #: name subjects and clips after the official MEGC2019 list (merprep.sample.megc)
+    megc: bool = False
     _renderings: dict[tuple, Rendering] = field(default_factory=dict, repr=False)
 
     def rng(self, *keys: int) -> np.random.Generator:
@@ -149,6 +155,16 @@ class Vocabulary:
             if e.word == word and (family is None or e.family == family):
                 return e
         raise KeyError((word, family))
+
+    def for_group(self, group: str, k: int) -> EmotionSpec:
+        """The emotion of the ``k``-th listed clip of a MEGC2019 ``group`` (``--megc``):
+        negatives alternate the brow-lowerer and nose-wrinkle motions, as :meth:`schedule`."""
+        choices = [e for e in self.emotions if e.group == group]
+        if group == "negative":
+            family = AU4 if k % 2 == 0 else AU9_10
+            choices = [e for e in choices if e.family == family] or choices
+            k //= 2
+        return choices[k % len(choices)]
 
     def schedule(self, n: int, subject_index: int, rng: np.random.Generator) -> list[EmotionSpec]:
         """The emotions of one subject's ``n`` clips.
@@ -312,95 +328,6 @@ def _rounded(value: Any) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
-# Deterministic writers
-# --------------------------------------------------------------------------------------------
-
-JPEG_QUALITY = 92
-
-
-def encode_image(image: np.ndarray, suffix: str) -> bytes:
-    """Encode an image for ``suffix`` (.jpg, .png, .bmp); 16-bit arrays only as PNG."""
-    params: list[int] = []
-    if suffix == ".jpg":
-        params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
-    elif suffix == ".png":
-        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    ok, buffer = cv2.imencode(suffix, image, params)
-    if not ok:
-        raise MerprepError(f"could not encode a {suffix} image")
-    return buffer.tobytes()
-
-
-def write_image(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(encode_image(image, path.suffix.lower()))
-
-
-def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, size: tuple[int, int]) -> int:
-    """Write an MPEG-4 Part 2 (``mp4v``) video with OpenCV; return the number of frames."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fourcc = cv2.VideoWriter.fourcc(*"mp4v")
-    writer = cv2.VideoWriter(str(path), fourcc, float(fps), size)
-    if not writer.isOpened():
-        raise MerprepError("OpenCV cannot write mp4v videos here (no FFmpeg backend?)", file=path)
-    n = 0
-    try:
-        for frame in frames:
-            writer.write(frame)
-            n += 1
-    finally:
-        writer.release()
-    return n
-
-
-_FIXED_TIME = datetime(2000, 1, 1)
-
-
-def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-    """Write a workbook with the given sheets (title, rows), byte-identical across runs.
-
-    openpyxl stamps the current time into the document properties and the zip entries; both are
-    pinned here so that the same rows always give the same file.
-    """
-    from openpyxl import Workbook
-    from openpyxl.xml.functions import tostring
-
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    for title, rows in sheets:
-        sheet = workbook.create_sheet(title)
-        for row in rows:
-            sheet.append(list(row))
-    buffer = io.BytesIO()
-    workbook.save(buffer)  # stamps properties.modified with the current time
-    workbook.properties.creator = "merprep sample"
-    workbook.properties.created = _FIXED_TIME
-    workbook.properties.modified = _FIXED_TIME
-    core = tostring(workbook.properties.to_tree())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            entry = zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0))
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = info.external_attr
-            data = core if info.filename == "docProps/core.xml" else src.read(info.filename)
-            dst.writestr(entry, data)
-
-
-def write_csv(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-def au_cell(text: str) -> int | str:
-    """An AU string as a spreadsheet cell: a lone AU number is stored as a number, as in the
-    real CASME II and SAMM sheets (``4`` is numeric, ``4+7`` text)."""
-    return int(text) if text.isdigit() else text
-
-
 def objective_class(codes: Iterable[AU]) -> int:
     """Objective class 1-7 of an AU set, after Davison et al. (2018), as SAMM and CAS(ME)^3
     annotate it: I AU12 (happiness), II AU1+AU2 (surprise), III AU4/AU7 (anger), IV AU9/AU10

@@ -34,6 +34,7 @@ from merprep.sample.layouts.common import (
     write_image,
     write_xlsx,
 )
+from merprep.sample.megc import listed
 
 FRAME_SIZE = (2040, 1088)
 FACE_WIDTH = 420.0
@@ -96,17 +97,24 @@ VOCABULARY = Vocabulary(
 
 def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
     plans: list[ClipPlan] = []
-    for s in range(ctx.subjects):
+    megc = listed("samm", ctx.subjects, ctx.clips_per_subject) if ctx.megc else None
+    for s in range(len(megc) if megc is not None else ctx.subjects):
         subject = f"{s + 6:03d}"  # SAMM numbers its participants from 006
         emotions = VOCABULARY.schedule(ctx.clips_per_subject, s, ctx.rng(s, SCHEDULE))
         subject_rng = ctx.rng(s, PLAN)
         inducements = sorted(int(i) for i in subject_rng.integers(1, 8, ctx.clips_per_subject))
+        names: list[str] | None = None
+        if megc is not None:  # the list's subject, clips (subject_inducement_count), groups
+            subject = f"{int(megc[s][0]):03d}"
+            names = [name for name, _ in megc[s][1]]
+            emotions = [VOCABULARY.for_group(g, k) for k, (_, g) in enumerate(megc[s][1])]
+            inducements = [int(name.split("_")[1]) for name in names]
         counts: dict[int, int] = {}
         frame = int(subject_rng.integers(1000, 4000))
         for c, (emotion, inducement) in enumerate(zip(emotions, inducements)):
             rng = ctx.rng(s, c, PLAN)
             counts[inducement] = counts.get(inducement, 0) + 1
-            name = f"{subject}_{inducement}_{counts[inducement]}"
+            name = names[c] if names else f"{subject}_{inducement}_{counts[inducement]}"
             n = ctx.clip_length or int(rng.integers(30, 51))
             lead, tail = (int(rng.integers(0, 3)), int(rng.integers(0, 3))) if n >= 8 else (0, 0)
             onset, apex, offset = clip_span(rng, n, lead, tail)

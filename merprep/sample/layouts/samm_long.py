@@ -19,6 +19,7 @@ Lengths: MEs 45-100 frames (0.23-0.5 s; the release's 10-90 % range is 45-98), M
 from __future__ import annotations
 
 from merprep.errors import MerprepError
+from merprep.sample.aus import R, aus
 from merprep.sample.layouts.common import LayoutResult, SampleContext, au_cell, write_image, write_xlsx
 from merprep.sample.longvideo import (
     NO_EXPRESSION_EVERY,
@@ -70,14 +71,14 @@ PREAMBLE = (
     (),
 )
 STYLES = (
-    Style("Anger", "4"),
-    Style("Anger", "4+7"),
-    Style("Disgust", "9+10"),
-    Style("Happiness", "12"),
-    Style("Happiness", "6+12"),
-    Style("Surprise", "1+2"),
-    Style("Other", "14"),
-    Style("Contempt", "R14"),
+    Style("Anger", aus(4)),
+    Style("Anger", aus(4, 7)),
+    Style("Disgust", aus(9, 10)),
+    Style("Happiness", aus(12)),
+    Style("Happiness", aus(6, 12)),
+    Style("Surprise", aus(1, 2)),
+    Style("Other", aus(14)),
+    Style("Contempt", aus(R(14))),
 )
 
 

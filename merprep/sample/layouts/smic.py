@@ -31,6 +31,7 @@ from merprep.sample.layouts.common import (
     clip_span,
     write_image,
 )
+from merprep.sample.megc import listed
 
 FRAME_SIZE = (640, 480)
 FACE_WIDTH = 190.0  # SMIC faces are somewhat smaller in the frame than CASME II's
@@ -62,15 +63,25 @@ def plan_clips(ctx: SampleContext, modality: str) -> list[ClipPlan]:
     """The clips of one modality. Names and emotions do not depend on the modality; frame
     numbers and lengths do (25 fps cameras see a quarter of the HS frames)."""
     plans: list[ClipPlan] = []
-    for s in range(ctx.subjects):
-        folder_subject = f"s{s + 1}"
+    megc = listed("smic", ctx.subjects, ctx.clips_per_subject) if ctx.megc else None
+    for s in range(len(megc) if megc is not None else ctx.subjects):
+        number = int(megc[s][0][1:]) if megc is not None else s + 1
+        folder_subject = f"s{number}"
         emotions = VOCABULARY.schedule(ctx.clips_per_subject, s, ctx.rng(s, SCHEDULE))
+        names: list[str] | None = None
+        if megc is not None:  # the list's clips, in SMIC's folder spelling (s1_ne_01)
+            names = [f"{folder_subject}_{name.split('_', 1)[1]}" for name, _ in megc[s][1]]
+            emotions = [VOCABULARY.for_group(g, k) for k, (_, g) in enumerate(megc[s][1])]
         counts: dict[str, int] = {}
         frame = int(ctx.rng(s, PLAN).integers(10_000, 900_000))
         for c, emotion in enumerate(emotions):
             rng = ctx.rng(s, c, PLAN)
             counts[emotion.word] = counts.get(emotion.word, 0) + 1
-            name = f"{folder_subject}_{SHORT[emotion.word]}_{counts[emotion.word]:02d}"
+            name = (
+                names[c]
+                if names
+                else f"{folder_subject}_{SHORT[emotion.word]}_{counts[emotion.word]:02d}"
+            )
             aus = emotion.pick_aus(rng)
             n_hs = int(rng.integers(20, 41))
             n = ctx.clip_length or (n_hs if modality == "HS" else max(6, round(n_hs / 4)))
@@ -78,7 +89,7 @@ def plan_clips(ctx: SampleContext, modality: str) -> list[ClipPlan]:
             onset, apex, offset = clip_span(rng, n)
             plans.append(
                 ClipPlan(
-                    subject=f"s{s + 1:02d}",
+                    subject=f"s{number:02d}",
                     subject_index=s,
                     clip_index=c,
                     clip=name,
