@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 
-.PHONY: demo test lint install preflight clean clean-demo bench
+.PHONY: demo test lint install preflight clean clean-demo bench mutation
 
 # Fail early, with the fix, when the machine lacks what opencv-contrib needs.
 preflight:
@@ -45,6 +45,12 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q -x --timeout=900 tests
+
+# Mutation testing of the core modules (about 40-60 min on 2 cores; docs/reliability.md has the
+# last scores). Not part of `make test`: it runs in a copy of the tree under $$TMPDIR (default
+# /tmp) and writes its report there, merprep-mutation/report.md.
+mutation: $(STAMP)
+	$(BIN)/python tools/mutation.py
 
 bench: $(STAMP)
 	@echo "Benchmarks live in benchmarks/; see docs/benchmarks.md for the commands."

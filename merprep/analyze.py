@@ -25,9 +25,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from merprep.datasets.base import ClipRecord, FrameSource
 from merprep.errors import MerprepError, ValidationFailed
+from merprep.faces import get_backend
 from merprep.fsio import atomic_write
+from merprep.longvideo.config import LongExtractConfig
 from merprep.spotting.classical import SpotConfig
+from merprep.spotting.timeline import load_curves, montage_png, timeline_png
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +75,6 @@ def analyze_video(
 ) -> AnalyzeResult:
     """Analyse ``video`` into the folder ``out`` (see the module docstring)."""
     from merprep.frames.decode import video_fps
-    from merprep.longvideo.config import LongExtractConfig
     from merprep.longvideo.extract import extract_long
     from merprep.spotting.run import run_spot
 
@@ -86,16 +89,25 @@ def analyze_video(
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     manifest = work / "manifest.csv"
-    atomic_write(manifest, f"subject,video,source,fps\nuser,video,{json.dumps(str(video))},{rate}\n")
+    atomic_write(
+        manifest, f"subject,video,source,fps\nuser,video,{json.dumps(str(video))},{rate}\n"
+    )
     base: dict[str, Any] = {
         "video": str(video),
         "fps": rate,
         "spotting": {"method": "classical", "params": spot.to_dict()},
-        "recognition": recognizer.describe if recognizer else "none (spotting only: no --model given)",
+        "recognition": recognizer.describe
+        if recognizer
+        else "none (spotting only: no --model given)",
     }
     config = LongExtractConfig(
-        dataset="video", root=work, out=work / "video.h5", annotations=manifest,
-        landmarks=landmarks, face_size=face_size, workers=1,
+        dataset="video",
+        root=work,
+        out=work / "video.h5",
+        annotations=manifest,
+        landmarks=landmarks,
+        face_size=face_size,
+        workers=1,
     )
     try:
         extract_long(config, command=f"merprep analyze {video}", progress=progress)
@@ -109,12 +121,25 @@ def analyze_video(
     entry = doc["videos"][0]
     intervals = [dict(s) for s in entry["intervals"]]
     if recognizer is not None and intervals:
-        _recognise(video, rate, intervals, recognizer)
+        from merprep.longvideo.stream import count_video_frames
+
+        source = FrameSource(video=video, n_video_frames=count_video_frames(video))
+        recognise_intervals(source, rate, intervals, recognizer)
     entry["intervals"] = intervals
     _pictures(out, config.out, entry)
-    base.update(n_frames=entry["last_frame"] - entry["first_frame"] + 1, duration_s=round((entry["last_frame"] - entry["first_frame"] + 1) / rate, 3))
+    base.update(
+        n_frames=entry["last_frame"] - entry["first_frame"] + 1,
+        duration_s=round((entry["last_frame"] - entry["first_frame"] + 1) / rate, 3),
+    )
     if not intervals:
-        return _finish(out, base, "no_expression", f"no expression spotted in {video.name} ({base['duration_s']} s, {spots.n_spotted} intervals)", [], start)
+        return _finish(
+            out,
+            base,
+            "no_expression",
+            f"no expression spotted in {video.name} ({base['duration_s']} s, {spots.n_spotted} intervals)",
+            [],
+            start,
+        )
     kinds = {k: sum(1 for i in intervals if i["type"] == k) for k in ("me", "mae")}
     message = f"{video.name}: {kinds['me']} micro- and {kinds['mae']} macro-expression(s) spotted"
     if recognizer is None:
@@ -122,49 +147,71 @@ def analyze_video(
     return _finish(out, base, "ok", message, intervals, start)
 
 
-def _finish(out: Path, base: dict[str, Any], status: str, message: str, intervals: list[dict[str, Any]], start: float) -> AnalyzeResult:
+def _finish(
+    out: Path,
+    base: dict[str, Any],
+    status: str,
+    message: str,
+    intervals: list[dict[str, Any]],
+    start: float,
+) -> AnalyzeResult:
     doc = {**base, "status": status, "message": message, "intervals": intervals}
     atomic_write(out / "analysis.json", json.dumps(doc, indent=1) + "\n")
     return AnalyzeResult(out, status, message, intervals, time.perf_counter() - start)
 
 
-def _recognise(video: Path, fps: float, intervals: list[dict[str, Any]], recognizer: Recognizer) -> None:
-    """Class probabilities for every spotted ME (MaEs get none: the models know MEs)."""
-    from merprep.datasets.base import ClipRecord, FrameSource
+def recognise_intervals(
+    source: Any, fps: float, intervals: list[dict[str, Any]], recognizer: Recognizer
+) -> None:
+    """Add ``class``, ``class_probability`` and ``class_probabilities`` to every ME of
+    ``intervals`` (MaEs get None: the models know MEs). ``source`` is a
+    :class:`~merprep.datasets.base.FrameSource` (a video file or numbered frames)."""
     from merprep.extract.clip import process_clip
     from merprep.extract.config import ExtractConfig
     from merprep.extract.plan import ClipTask
-    from merprep.faces import get_backend
-    from merprep.longvideo.stream import count_video_frames
 
     params = dict(recognizer.clip_params)
     keys = ("landmarks", "align", "margin", "size", "color", "sampling", "frames")
     missing = [k for k in keys if params.get(k) is None]
     if missing:
-        raise MerprepError(f"the model does not record its clips' {', '.join(missing)}; cannot cut matching clips")
-    config = ExtractConfig(dataset="manifest", root=video.parent, out=video.with_suffix(".unused.h5"), **{k: params[k] for k in keys})
-    source = FrameSource(video=video, n_video_frames=count_video_frames(video))
+        raise MerprepError(
+            f"the model does not record its clips' {', '.join(missing)}; cannot cut matching clips"
+        )
+    where = source.path
+    config = ExtractConfig(
+        dataset="manifest",
+        root=where.parent,
+        out=where.parent / "unused.h5",
+        **{k: params[k] for k in keys},
+    )
     backend = get_backend(str(params["landmarks"]))
     for i, s in enumerate(intervals):
         if s["type"] != "me":
             s["class"], s["class_probabilities"] = None, None
             continue
-        apex = min(max(s["apex"], s["onset"] + 1), s["offset"] - 1) if s["offset"] - s["onset"] >= 2 else None
-        record = ClipRecord("video", "user", f"i{i:03d}", "", "", s["onset"], apex, s["offset"], fps, str(video))
+        apex = (
+            min(max(s["apex"], s["onset"] + 1), s["offset"] - 1)
+            if s["offset"] - s["onset"] >= 2
+            else None
+        )
+        record = ClipRecord(
+            "video", "user", f"i{i:03d}", "", "", s["onset"], apex, s["offset"], fps, str(where)
+        )
         try:
             _, arrays = process_clip(ClipTask(record, source), config, backend)
         except MerprepError as exc:
             s["class"], s["class_probabilities"], s["class_note"] = None, None, str(exc)
             continue
         proba = np.asarray(recognizer.predict(arrays["frames"][None]))[0]
-        s["class_probabilities"] = {c: round(float(p), 4) for c, p in zip(recognizer.classes, proba)}
+        s["class_probabilities"] = {
+            c: round(float(p), 4) for c, p in zip(recognizer.classes, proba)
+        }
         s["class"] = recognizer.classes[int(np.argmax(proba))]
         s["class_probability"] = round(float(np.max(proba)), 4)
 
 
 def _pictures(out: Path, store_path: Path, entry: dict[str, Any]) -> None:
     from merprep.longvideo.store import LongVideoStore
-    from merprep.spotting.timeline import load_curves, montage_png, timeline_png
 
     curves = load_curves(out / "work")
     timeline_png(entry, curves.get(entry["video_id"], {}), out / "timeline.png")
@@ -174,9 +221,17 @@ def _pictures(out: Path, store_path: Path, entry: dict[str, Any]) -> None:
         vid = store.video_ids[0]
         numbers = store.array(vid, "frame_numbers")
         for k, s in enumerate(entry["intervals"], start=1):
-            wanted = np.unique(np.linspace(s["onset"], s["offset"], MONTAGE_FRAMES).round().astype(int))
+            wanted = np.unique(
+                np.linspace(s["onset"], s["offset"], MONTAGE_FRAMES).round().astype(int)
+            )
             idx = np.clip(np.searchsorted(numbers, wanted), 0, len(numbers) - 1)
             label = f"{s['type'].upper()} {s['onset_s']:.2f}-{s['offset_s']:.2f} s, score {s['score']:.1f}"
             if s.get("class"):
                 label += f", {s['class']} ({s['class_probability']:.2f})"
-            montage_png(store.faces_at(vid, list(idx)), [int(numbers[int(j)]) for j in idx], int(s["apex"]), label, out / "montages" / f"{k:02d}_{s['type']}.png")
+            montage_png(
+                store.faces_at(vid, list(idx)),
+                [int(numbers[int(j)]) for j in idx],
+                int(s["apex"]),
+                label,
+                out / "montages" / f"{k:02d}_{s['type']}.png",
+            )

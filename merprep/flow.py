@@ -323,6 +323,7 @@ def run_flow(
                 desc=STAGE,
                 progress=progress,
                 initializer=single_threaded_worker,
+                label=lambda args: str(args[2]["clip_id"]),
             ):
                 for name, arr in arrays.items():
                     writer.write(cid, name, arr)

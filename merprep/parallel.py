@@ -14,6 +14,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from multiprocessing import get_context
 from pathlib import Path
@@ -21,7 +22,20 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from merprep.errors import MerprepError
+
 R = TypeVar("R")
+#: names an item of work in messages (a clip id)
+Label = Callable[[tuple[Any, ...]], str]
+
+
+class WorkerFailed(MerprepError):
+    """Processing one item raised in a worker process: names the item and the exception (the
+    worker's traceback is chained; ``--workers 1`` raises it here, where it happened)."""
+
+
+class WorkerDied(MerprepError, BrokenProcessPool):
+    """A worker process died (killed, out of memory) while items were in flight."""
 
 
 def available_cpus() -> int:
@@ -67,13 +81,15 @@ def map_in_workers(
     initializer: Callable[..., object] | None = None,
     initargs: tuple[Any, ...] = (),
     in_flight: int | None = None,
+    label: Label | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], R]]:
     """Yield ``(args, fn(*args))`` for each ``args`` of ``items``, in completion order, from
     ``workers`` spawned processes (each runs ``initializer(*initargs)`` once).
 
     ``fn``, its arguments and results must be picklable. An exception raised by ``fn`` in a
-    worker is re-raised here (the remaining work is cancelled); a worker that dies (killed,
-    out of memory) raises ``concurrent.futures.process.BrokenProcessPool``.
+    worker stops the work (the rest is cancelled): a :class:`MerprepError` is re-raised as it
+    is, any other becomes :class:`WorkerFailed` naming the item (``label(args)``); a worker
+    that dies (killed, out of memory) raises :class:`WorkerDied` naming the items in flight.
     """
     limit = in_flight or 2 * workers
     queue = iter(items)
@@ -88,6 +104,9 @@ def map_in_workers(
         pending[pool.submit(fn, *args)] = (submitted, args)
         submitted += 1
 
+    def name(args: tuple[Any, ...]) -> str:
+        return label(args) if label is not None else f"item {args!r:.60}"
+
     finished = False
     try:
         with _workers_ignore_ctrl_c():  # the workers are spawned by these first submits
@@ -95,12 +114,25 @@ def map_in_workers(
                 submit(args)
                 if len(pending) >= limit:
                     break
+        workers_seen = list(getattr(pool, "_processes", {}).values())
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             # finished together: report in submission order, so logs do not depend on timing
             for fut in sorted(done, key=lambda f: pending[f][0]):
-                _, args = pending.pop(fut)
-                result = fut.result()
+                _, args = pending[fut]
+                try:
+                    result = fut.result()
+                except BrokenProcessPool as exc:
+                    in_flight = [name(a) for _, a in pending.values()]
+                    raise WorkerDied(_died(workers_seen, in_flight)) from exc
+                except MerprepError:
+                    raise
+                except Exception as exc:
+                    raise WorkerFailed(
+                        f"{name(args)}: failed in a worker process ({type(exc).__name__}: "
+                        f"{exc}); rerun with --workers 1 for the traceback"
+                    ) from exc
+                del pending[fut]
                 for nxt in queue:  # keep the workers busy while the caller writes
                     submit(nxt)
                     break
@@ -111,6 +143,21 @@ def map_in_workers(
             pool.shutdown(wait=True)
         else:  # an error, Ctrl-C, or the caller stopped early: stop the workers now
             _stop(pool)
+
+
+def _died(processes: list[Any], in_flight: list[str]) -> str:
+    """Which worker died how, and what it may have been doing."""
+    codes = sorted({p.exitcode for p in processes if p.exitcode not in (None, 0)})
+    how = ", ".join(
+        f"killed by {signal.Signals(-c).name}" if c < 0 and -c in signal.valid_signals()
+        else f"exit code {c}"
+        for c in codes
+    ) or "ended"  # fmt: skip
+    shown = ", ".join(in_flight[:4]) + (", ..." if len(in_flight) > 4 else "")
+    return (
+        f"a worker process died ({how}; out of memory, or killed) with {shown} in progress; "
+        "the run stopped and nothing of it was committed"
+    )
 
 
 @contextmanager
@@ -161,9 +208,11 @@ def map_clips(
     progress: bool | None,
     initializer: Callable[..., object] | None = None,
     initargs: tuple[Any, ...] = (),
+    label: Label | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], R]]:
     """:func:`map_in_workers` over ``total`` clips behind a progress bar, or inline in this
-    process (no initializer, no pickling) when ``workers`` <= 1 or there is one clip at most.
+    process (no initializer, no pickling) when ``workers`` <= 1 or there is one clip at most;
+    inline, an exception keeps its type and traceback and gets a note naming ``label(args)``.
 
     ``items`` is consumed lazily, so a caller reading clips from a store holds at most the
     clips in flight.
@@ -172,11 +221,22 @@ def map_clips(
     try:
         if workers <= 1 or total <= 1:
             for args in items:
-                yield args, fn(*args)
+                try:
+                    result = fn(*args)
+                except Exception as exc:
+                    if label is not None:
+                        exc.add_note(f"while processing {label(args)}")
+                    raise
+                yield args, result
                 bar.update(1)
             return
         for args, result in map_in_workers(
-            fn, items, workers=min(workers, total), initializer=initializer, initargs=initargs
+            fn,
+            items,
+            workers=min(workers, total),
+            initializer=initializer,
+            initargs=initargs,
+            label=label,
         ):
             yield args, result
             bar.update(1)

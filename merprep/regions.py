@@ -382,7 +382,13 @@ def run_crop_au(
         # inline in this process (workers=1): cropping costs little next to reading and
         # writing the store
         for _, (cid, (arrays, info)) in map_clips(
-            _crop_clip, items(), workers=1, total=len(ids), desc=STAGE, progress=progress
+            _crop_clip,
+            items(),
+            workers=1,
+            total=len(ids),
+            desc=STAGE,
+            progress=progress,
+            label=lambda args: str(args[0]),
         ):
             for name, arr in arrays.items():
                 writer.write(cid, name, arr)

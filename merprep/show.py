@@ -25,13 +25,13 @@ import logging
 import math
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from merprep import stages
 from merprep.draw import (
     BACKGROUND,
     BOX_COLOURS,
+    TEXT,
     check_image_path,
     colour_wheel,
     diverging,
@@ -187,18 +187,15 @@ def render_montage(
 
     numbers = record.get("frame_numbers", [])
     marks = key_frames(numbers, record.get("onset"), record.get("apex"))
-    chosen = sorted(set(choose_frames(len(pixels), frames)) | set(marks))[: max(frames, 2)]
+    chosen = with_key_frames(choose_frames(len(pixels), frames), marks)
     h, w = pixels.shape[1:3]
     scale = scale or auto_scale(w // per_tile)
     sx, sy = max(1, round(w * scale)) / w, max(1, round(h * scale)) / h
     tiles, labels = [], []
-    region_names = names if stage is stages.CROP_AU and per_tile > 1 else []
+    if stage is stages.CROP_AU and per_tile > 1:  # the regions of a frame sit side by side
+        notes.append("each tile, left to right: " + " | ".join(names))
     for idx in chosen:
         tile = make_tile(pixels[idx], max(1, round(w * scale)), max(1, round(h * scale)))
-        for k, name in enumerate(region_names):  # the regions sit side by side in one tile
-            put_text(tile, name, (k * tile.shape[1] // per_tile + 2, 11), 0.35)
-        if idx in marks:
-            cv2.rectangle(tile, (0, 0), (tile.shape[1] - 1, tile.shape[0] - 1), MARK_COLOUR, 2)
         if points is not None and idx < len(points):
             draw_landmarks(tile, points[idx], sx, sy)
         taken: list[tuple[int, int, int, int]] = []  # label rectangles already drawn
@@ -211,8 +208,21 @@ def render_montage(
     return _compose(_title(record), notes, [(tiles, labels)], columns)
 
 
-#: the frame of a tile showing the onset or the apex
-MARK_COLOUR = (255, 200, 0)
+#: the label colour of a tile showing the onset or the apex
+KEY_COLOUR = (255, 200, 0)
+
+
+def with_key_frames(chosen: list[int], marks: dict[int, str]) -> list[int]:
+    """The chosen frames with each key frame (onset, apex) in place of the nearest chosen one,
+    so the montage keeps its number of frames and always shows the apex."""
+    out = list(chosen)
+    for idx in marks:
+        if idx in out or not out:
+            continue
+        nearest = min(range(len(out)), key=lambda i: (abs(out[i] - idx), i))
+        if out[nearest] not in marks:
+            out[nearest] = idx
+    return sorted(set(out))
 
 
 def key_frames(numbers: list[float], onset: float | None, apex: float | None) -> dict[int, str]:
@@ -256,7 +266,8 @@ def _compose(
             r, c = divmod(k, columns)
             x0, y0 = PAD + c * (tile_w + PAD), y + r * (tile_h + LABEL_H + PAD)
             canvas[y0 : y0 + tile_h, x0 : x0 + tile_w] = tile
-            put_text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42)
+            colour = KEY_COLOUR if label.endswith(("onset", "apex")) else TEXT
+            put_text(canvas, label, (x0 + 2, y0 + tile_h + LABEL_H - 5), 0.42, colour)
         y += math.ceil(len(tiles) / columns) * (tile_h + LABEL_H + PAD)
     return canvas
 

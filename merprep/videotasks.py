@@ -92,7 +92,9 @@ def _map_ray(
                 logging_level=logging.WARNING,
             )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise MerprepError(f"cannot start or reach Ray at {address or 'a new local instance'}: {exc}") from None
+            raise MerprepError(
+                f"cannot start or reach Ray at {address or 'a new local instance'}: {exc}"
+            ) from None
         started = True
     pending: dict[Any, tuple[Any, ...]] = {}
     bar = progress_bar(len(items), desc, progress)

@@ -212,7 +212,7 @@ class RuntimeSection:
             )
 
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "packed")
 
 
 @dataclass(frozen=True)
@@ -230,6 +230,10 @@ class ExecutionSection:
     seeds: int = 1
     #: progress bars (folds, and epochs inside each fold); None: only on a terminal
     progress: bool | None = None
+    #: executor packed: folds trained at once (None: as many as fit in the free GPU memory)
+    pack: int | None = None
+    #: executor ray: GPUs each fold asks for (0.125: eight folds per GPU; None: one)
+    gpus_per_fold: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", str(self.out))
@@ -243,6 +247,12 @@ class ExecutionSection:
             )
         if self.ray_address and self.executor != "ray":
             raise _fail("execution", "ray_address", "needs executor ray")
+        if self.pack is not None and (self.executor != "packed" or self.pack < 1):
+            raise _fail("execution", "pack", "a number >= 1 of folds, with executor packed")
+        if self.gpus_per_fold is not None and (
+            self.executor != "ray" or not 0 < self.gpus_per_fold <= 8
+        ):
+            raise _fail("execution", "gpus_per_fold", "in (0, 8], with executor ray")
 
 
 SECTIONS = {

@@ -173,6 +173,8 @@ class EpochProgress(keras.callbacks.Callback):
         self._bar: tqdm | None = None
         self._t = 0.0
         self._first = 0.0
+        #: wall seconds of each epoch (recorded in the fold record: throughput, benchmarks)
+        self.seconds: list[float] = []
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._t = time.perf_counter()
@@ -188,6 +190,7 @@ class EpochProgress(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         now = time.perf_counter()
         seconds, self._t = now - self._t, now
+        self.seconds.append(seconds)
         loss = float((logs or {}).get("loss", float("nan")))
         left = (self.epochs - epoch - 1) * seconds
         log.info(

@@ -14,7 +14,6 @@ from typing import Any
 
 from mertrain.config import SELECT_LABELS
 from mertrain.results import compute_results, prediction_rows, write_outputs
-from mertrain.uncertainty import paired_difference
 from mertrain.rundir import (
     LoadedRun,
     RunDirError,
@@ -29,6 +28,7 @@ from mertrain.rundir import (
     save_failure,
     save_fold,
 )
+from mertrain.uncertainty import paired_difference
 
 __all__ = [
     "SELECT_LABELS",

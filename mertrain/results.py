@@ -18,6 +18,7 @@ import numpy as np
 from mertrain.config import OPTIMISTIC_SELECTS, SELECT_LABELS
 from mertrain.metrics import confusion_matrix, scores, sliced_scores
 from mertrain.plots import plot_confusion, plot_curves, plot_per_subject
+from mertrain.published import published_scores
 from mertrain.rundir import (
     CONFIG,
     PER_SUBJECT,
@@ -29,7 +30,6 @@ from mertrain.rundir import (
     save_fold,
     write_text,
 )
-from mertrain.published import published_scores
 from mertrain.runrecord import RunRecord
 from mertrain.uncertainty import bootstrap_ci
 

@@ -163,7 +163,12 @@ def _run_folds(
         bar.update(1)
         bar.set_postfix(uf1=f"{pooled['uf1']:.3f}")
 
-    runner = executor or get_executor(execution.executor, address=execution.ray_address)
+    runner = executor or get_executor(
+        execution.executor,
+        address=execution.ray_address,
+        pack=execution.pack,
+        gpus_per_fold=execution.gpus_per_fold,
+    )
     try:
         if jobs:
             runner.run(prepared.context(), prepared.data, jobs, on_done)

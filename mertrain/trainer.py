@@ -209,14 +209,13 @@ class FoldTrainer:
         callbacks.append(guard)
         run_epochs = None if self._estimated else recipe.epochs * self.run_folds
         self._estimated = True
-        callbacks.append(
-            EpochProgress(
-                f"fold {job.index} {job.name}",
-                recipe.epochs,
-                bar=self.ctx.execution.progress,
-                run_epochs=run_epochs,
-            )
+        progress = EpochProgress(
+            f"fold {job.index} {job.name}",
+            recipe.epochs,
+            bar=self.ctx.execution.progress,
+            run_epochs=run_epochs,
         )
+        callbacks.append(progress)
         if inputs.augmented is not None:
             aug = inputs.augmented
             hist = model.fit(
@@ -238,6 +237,7 @@ class FoldTrainer:
                 callbacks=callbacks,
             )
         history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+        record["epoch_seconds"] = [round(t, 3) for t in progress.seconds]
         self._epoch_proba = None if selector is None else selector.epoch_proba
         if guard.failure is not None:
             self._release()

@@ -740,6 +740,8 @@ def test_corrections_known_through_the_cli(casme2_sample, tmp_path, cli_runner):
         "--corrections", tmp_path / "nope.csv",
     )  # fmt: skip
     assert result.exit_code == 2 and "no such file" in result.output
-    config = ExtractConfig(dataset="samm", root=tmp_path, out=tmp_path / "s.h5", corrections="known")
+    config = ExtractConfig(
+        dataset="samm", root=tmp_path, out=tmp_path / "s.h5", corrections="known"
+    )
     params = config.output_params()
     assert params["corrections"] == "known" and len(params["corrections_sha256"]) == 64

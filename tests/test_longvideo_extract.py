@@ -26,7 +26,9 @@ ROOT = Path(__file__).parents[1]
 
 def lay_out(folder: Path, names: list[str], size, face_width, gray=False, subject=0):
     folder.mkdir(parents=True)
-    for name, image in zip(names, still_frames(0, subject, size, face_width, len(names), gray=gray)):
+    for name, image in zip(
+        names, still_frames(0, subject, size, face_width, len(names), gray=gray)
+    ):
         write_image(folder / name, image)
 
 
@@ -36,8 +38,20 @@ def real_casme2(tmp_path_factory):
     names them (img001.jpg...): s22's 0508 (annotated up to frame 115) and s25's 0101."""
     root = tmp_path_factory.mktemp("casme2_long")
     shutil.copy(DATA / "MTSN__CASME_sq_gt.xlsx", root / "CAS(ME)^2code_final.xlsx")
-    lay_out(root / "rawpic/s22/22_0508funnydunkey", [f"img{n:03d}.jpg" for n in range(1, 121)], (640, 480), 200, subject=0)
-    lay_out(root / "rawpic/s25/25_0101disgustingteeth", [f"img{n:03d}.jpg" for n in range(1, 131)], (640, 480), 200, subject=1)
+    lay_out(
+        root / "rawpic/s22/22_0508funnydunkey",
+        [f"img{n:03d}.jpg" for n in range(1, 121)],
+        (640, 480),
+        200,
+        subject=0,
+    )
+    lay_out(
+        root / "rawpic/s25/25_0101disgustingteeth",
+        [f"img{n:03d}.jpg" for n in range(1, 131)],
+        (640, 480),
+        200,
+        subject=1,
+    )
     return root
 
 
@@ -73,9 +87,26 @@ def test_real_samm_and_casme3_workbooks_with_one_video_each(tmp_path):
     numbered from 0, one frame dropped as the release drops frames)."""
     samm = tmp_path / "samm"
     shutil.copy(DATA / "MTSN__SAMMLV_gt.xlsx", tmp_path / "samm.xlsx")
-    lay_out(samm / "SAMM_longvideos/016_5", [f"016_5_{n:04d}.jpg" for n in range(1, 191)], (2040, 1088), 420, gray=True)
+    lay_out(
+        samm / "SAMM_longvideos/016_5",
+        [f"016_5_{n:04d}.jpg" for n in range(1, 191)],
+        (2040, 1088),
+        420,
+        gray=True,
+    )
     out = tmp_path / "samm.h5"
-    r = extract_long(LongExtractConfig(dataset="samm-long", root=samm, out=out, annotations=tmp_path / "samm.xlsx", skip_invalid=True, stride=2, workers=1), progress=False)
+    r = extract_long(
+        LongExtractConfig(
+            dataset="samm-long",
+            root=samm,
+            out=out,
+            annotations=tmp_path / "samm.xlsx",
+            skip_invalid=True,
+            stride=2,
+            workers=1,
+        ),
+        progress=False,
+    )
     assert r.n_videos == 1 and len(r.skipped) == 146
     with LongVideoStore(out) as store:
         rec = store.record("samm-long/016/016_5")
@@ -84,12 +115,17 @@ def test_real_samm_and_casme3_workbooks_with_one_video_each(tmp_path):
         noisy = [i for i in rec["intervals"] if "floating-point noise" in " ".join(i["notes"])]
         assert [i["apex"] for i in noisy] == [115]
     cas = tmp_path / "cas3"
-    names = [f"{n}.jpg" for n in range(0, 41) if n != 11]
+    names = [f"{n}.jpg" for n in range(41) if n != 11]
     lay_out(cas / "part_A/data/part_A_split/part_A/spNO.9/h/color", names, (1280, 720), 280)
     (cas / "part_A/annotation").mkdir(parents=True)
-    shutil.copy(DATA / "SFAMNet__CAS_ME_3_part_A_v2.xls", cas / "part_A/annotation/CAS(ME)3_part_A_v2.xls")
+    shutil.copy(
+        DATA / "SFAMNet__CAS_ME_3_part_A_v2.xls", cas / "part_A/annotation/CAS(ME)3_part_A_v2.xls"
+    )
     out = tmp_path / "cas3.h5"
-    r = extract_long(LongExtractConfig(dataset="casme3-long", root=cas, out=out, skip_invalid=True, workers=1), progress=False)
+    r = extract_long(
+        LongExtractConfig(dataset="casme3-long", root=cas, out=out, skip_invalid=True, workers=1),
+        progress=False,
+    )
     assert r.n_videos == 1 and len(r.skipped) == 955
     with LongVideoStore(out) as store:
         rec = store.record("casme3-long/spNO.9/h")
@@ -99,7 +135,9 @@ def test_real_samm_and_casme3_workbooks_with_one_video_each(tmp_path):
 
 
 def test_the_shipped_schema_is_the_top_level_one():
-    assert (ROOT / "schemas/longvideo-v1.json").read_text() == (ROOT / "merprep/schemas/longvideo-v1.json").read_text()
+    assert (ROOT / "schemas/longvideo-v1.json").read_text() == (
+        ROOT / "merprep/schemas/longvideo-v1.json"
+    ).read_text()
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +152,10 @@ def sample_long(tmp_path_factory):
 
 def test_damage_is_found_and_resume_keeps_finished_videos(sample_long, tmp_path):
     out = tmp_path / "s.h5"
-    fresh = extract_long(LongExtractConfig(dataset="casme2-long", root=sample_long, out=out, workers=1), progress=False)
+    fresh = extract_long(
+        LongExtractConfig(dataset="casme2-long", root=sample_long, out=out, workers=1),
+        progress=False,
+    )
     # a torn frame file stops the run; nothing is written, the finished video stays staged
     copy = tmp_path / "copy"
     shutil.copytree(sample_long, copy)
@@ -134,7 +175,9 @@ def test_damage_is_found_and_resume_keeps_finished_videos(sample_long, tmp_path)
     assert resumed.resumed == 1  # the video finished before the failure was not redone
     # the same content as the uninterrupted run (the root folder differs, so compare digests)
     with LongVideoStore(out) as a, LongVideoStore(out2) as b:
-        assert [a.array(v, "faces").tobytes() for v in a.video_ids] == [b.array(v, "faces").tobytes() for v in b.video_ids]
+        assert [a.array(v, "faces").tobytes() for v in a.video_ids] == [
+            b.array(v, "faces").tobytes() for v in b.video_ids
+        ]
     assert fresh.n_frames == resumed.n_frames == 300
     # flip bytes inside one face chunk: validation names the video
     with h5py.File(out, "r") as f:
@@ -165,24 +208,71 @@ def synthetic_store(path: Path, n: int) -> Path:
     staged = StagedVideo(path.with_suffix(".staged.h5"), 128)
     for k in range(n):
         staged.add(k, np.clip(base + rng.normal(0, 2, base.shape), 0, 255).astype(np.uint8))
-    points = np.array(json.loads((ROOT / "merprep/sample/photos/landmarks.json").read_text())["photos"]["astronaut.png"]["points"], np.float32)
+    points = np.array(
+        json.loads((ROOT / "merprep/sample/photos/landmarks.json").read_text())["photos"][
+            "astronaut.png"
+        ]["points"],
+        np.float32,
+    )
     points = (points - points.min(0)) / (points.max(0) - points.min(0)) * 90 + 19
-    record = {"video_id": "video/user/v", "dataset": "video", "subject": "user", "subject_id": "video/user", "video": "v", "fps": 30.0, "source": "v.mp4", "intervals": [], "limits": {"me_min": 7, "me_max": 16}, "n_source_frames": n, "first_frame": 0, "last_frame": n - 1, "stride": 1, "n_kept": n, "transform": [[1, 0, 0], [0, 1, 0]], "reduce": 1, "n_landmarks": 1, "landmarks_lost": 0}
+    record = {
+        "video_id": "video/user/v",
+        "dataset": "video",
+        "subject": "user",
+        "subject_id": "video/user",
+        "video": "v",
+        "fps": 30.0,
+        "source": "v.mp4",
+        "intervals": [],
+        "limits": {"me_min": 7, "me_max": 16},
+        "n_source_frames": n,
+        "first_frame": 0,
+        "last_frame": n - 1,
+        "stride": 1,
+        "n_kept": n,
+        "transform": [[1, 0, 0], [0, 1, 0]],
+        "reduce": 1,
+        "n_landmarks": 1,
+        "landmarks_lost": 0,
+    }
     staged.finish(record, points[None], np.array([0]))
-    provenance = {"datasets": ["video"], "command": "test", "params": {}, "landmark_backend": "dlib", "landmark_backend_version": "test", "face_size": 128, "channels": 1, "color": "gray"}
+    provenance = {
+        "datasets": ["video"],
+        "command": "test",
+        "params": {},
+        "landmark_backend": "dlib",
+        "landmark_backend_version": "test",
+        "face_size": 128,
+        "channels": 1,
+        "color": "gray",
+    }
     with LongStoreWriter(path, provenance) as w:
         w.add_staged(staged.path)
     return path
 
 
 def test_spotting_memory_does_not_grow_with_the_video(tmp_path):
-    """Peak RSS of spotting a 2400-frame video is within a few MB of a 600-frame one (each in
+    """Peak RSS of spotting a 6000-frame video is within a few MB of a 600-frame one (each in
     a fresh interpreter): frames are read a block at a time, the flow keeps K+1 small frames.
     The 10,000-frame figure is in docs/benchmarks.md."""
     peaks = []
-    for n in (600, 2400):
+    for n in (600, 6000):  # all 6000 crops at once would be 94 MiB more
         store = synthetic_store(tmp_path / f"v{n}.h5", n)
-        out = subprocess.run([sys.executable, "-c", PEAK, str(store)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PEAK, str(store)], capture_output=True, text=True, check=True
+        )
         peaks.append(int(out.stdout.split()[-1]) / 1024)  # MiB
     assert peaks[1] - peaks[0] < 12, peaks
     assert peaks[1] < 1024
+
+
+def test_command_line_choices_and_ranges_are_the_librarys():
+    """The CLI keeps literal copies (so listing commands imports no store code): equal here."""
+    from merprep.commands import spot as cli
+    from merprep.longvideo import LONG_DATASETS, config
+    from merprep.spotting.metric import MODES
+    from merprep.store.codec import FRAME_COMPRESSIONS
+
+    assert cli.LONG_DATASETS == tuple(LONG_DATASETS.names())
+    assert (cli.FACE_SIZE_RANGE, cli.STRIDE_RANGE) == (config.FACE_SIZE_RANGE, config.STRIDE_RANGE)
+    assert config.FRAME_COMPRESSIONS == FRAME_COMPRESSIONS and cli.MODES == MODES

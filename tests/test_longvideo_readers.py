@@ -65,7 +65,9 @@ def test_casme2_ground_truth_equals_the_megc2020_baseline():
     """offset 0 -> apex, apex 0 -> middle: the baseline's all_Info.txt, row for row."""
     ann = read("casme2-long", CASME2)
     mine = Counter(
-        (v.subject, v.video, i.type, i.onset, i.apex, i.offset) for v in ann.videos for i in v.intervals
+        (v.subject, v.video, i.type, i.onset, i.apex, i.offset)
+        for v in ann.videos
+        for i in v.intervals
     )
     assert mine == baseline_table("MEGC2020baseline__CASME2_all_Info.txt")
     row = next(i for i in ann.intervals() if i.annotation_row == 3)
@@ -76,7 +78,10 @@ def test_casme2_ground_truth_equals_the_megc2020_baseline():
 def test_casme2_videos_match_the_baseline_folder_walk():
     """95 annotated videos, all among the 98 rawpic folders the baseline lists."""
     ann = read("casme2-long", CASME2)
-    listed = {tuple(line.split()) for line in (REF / "MEGC2020baseline__ME2_all.txt").read_text().splitlines()}
+    listed = {
+        tuple(line.split())
+        for line in (REF / "MEGC2020baseline__ME2_all.txt").read_text().splitlines()
+    }
     annotated = {(v.subject, v.video) for v in ann.videos}
     assert len(listed) == 98 and annotated <= listed
     assert listed - annotated == {("s15", "0508"), ("s19", "0502"), ("s23", "0503")}
@@ -99,7 +104,16 @@ def test_samm_counts_quirks_and_emotions():
     assert (first.onset, first.apex, first.offset) == (566, 648, 743)
     assert first.verbatim["onset"] == pytest.approx(566.4)
     emotions = Counter(i.emotion for i in ann.intervals() if i.type == "me")
-    assert emotions == {"Anger": 57, "Other": 26, "Happiness": 26, "Surprise": 15, "Contempt": 12, "Disgust": 9, "Fear": 8, "Sadness": 6}
+    assert emotions == {
+        "Anger": 57,
+        "Other": 26,
+        "Happiness": 26,
+        "Surprise": 15,
+        "Contempt": 12,
+        "Disgust": 9,
+        "Fear": 8,
+        "Sadness": 6,
+    }
     # 29 subjects with a micro and 29 with a macro: SOFTNet's folds
     assert len({v.subject for v in ann.videos if v.counts()["me"]}) == 29
     assert len({v.subject for v in ann.videos if v.counts()["mae"]}) == 29
@@ -125,11 +139,24 @@ def test_casme3_part_a_counts_quirks_and_emotions():
     assert ann.counts() == {"videos": 956, "subjects": 98, "me": 860, "mae": 3346}
     assert len(quirk_rows(ann, "Filename 'J'")) == 5
     long_me = [q for q in ann.quirks if "micro-expression of" in q.message]
-    assert any(q.clip_id == "casme3-long/spNO.214/c" and "3456 frames" in q.message for q in long_me)
+    assert any(
+        q.clip_id == "casme3-long/spNO.214/c" and "3456 frames" in q.message for q in long_me
+    )
     emotions = Counter(i.emotion for i in ann.intervals() if i.type == "me")
-    assert emotions == {"disgust": 250, "surprise": 187, "others": 158, "fear": 86, "anger": 64, "sad": 57, "happy": 55, "Others": 3}
+    assert emotions == {
+        "disgust": 250,
+        "surprise": 187,
+        "others": 158,
+        "fear": 86,
+        "anger": 64,
+        "sad": 57,
+        "happy": 55,
+        "Others": 3,
+    }
     assert all(i.emotion == "" for i in ann.intervals() if i.type == "mae")
-    onset0 = sorted((i.onset, i.apex, i.offset) for v in ann.videos for i in v.intervals if i.onset == 0)
+    onset0 = sorted(
+        (i.onset, i.apex, i.offset) for v in ann.videos for i in v.intervals if i.onset == 0
+    )
     assert onset0 == [(0, 0, 25), (0, 357, 750)]
     assert sum(len(v.extra.get("eye_blinks", [])) for v in ann.videos) > 0
 

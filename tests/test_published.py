@@ -182,7 +182,9 @@ def test_without_epoch_predictions_the_test_epoch_protocols_are_not_available():
         reference_subject_scores(truth, [0, 1, 1])["uf1"]
     )
     for key in ("best_test_epoch_per_subject", "best_test_acc_per_fold_pooled"):
-        assert pub[key]["available"] is False and "--select oracle-per-subject" in pub[key]["reason"]
+        assert (
+            pub[key]["available"] is False and "--select oracle-per-subject" in pub[key]["reason"]
+        )
     assert "last_epoch" not in pub
 
 

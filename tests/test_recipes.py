@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 import click
-from click.testing import CliRunner
 import pytest
+from click.testing import CliRunner
 
 from mertrain.commands.run import build_config
 from mertrain.commands.run_options import run_options
@@ -35,7 +35,7 @@ def _doc_tables() -> dict[str, dict[str, tuple[object, str]]]:
         if head:
             current = tables.setdefault(head.group(1), {})
             continue
-        row = re.match(r"^\| ([a-z_.]+) \| `(.*)` \| (.+) \|$", line)
+        row = re.match(r"^\| ([a-z0-9_.]+) \| `(.*)` \| (.+) \|$", line)
         if row and current is not None and row.group(1) != "setting":
             try:
                 value: object = json.loads(row.group(2))
@@ -137,7 +137,9 @@ def test_typed_flags_override_one_value_and_keep_the_rest():
     # recorded: the name and every value travel in the run's configuration
     record = onset.to_dict()
     assert record["recipe"]["named_recipe"] == "icip2024-casme2"
-    assert record["recipe"]["class_weights"] == [0.3, 0.35, 0.35] and record["model"]["frames"] == 30
+    assert (
+        record["recipe"]["class_weights"] == [0.3, 0.35, 0.35] and record["model"]["frames"] == 30
+    )
 
 
 def test_a_recipe_belongs_to_its_model():
@@ -153,3 +155,33 @@ def test_without_a_recipe_the_project_defaults_apply():
     config = _config()
     assert config.recipe.named_recipe is None and config.data.input == "onset-diff"
     assert config.model.preset is None
+
+
+def test_plateau_floor_reaches_keras_and_leaves_earlier_records_alone():
+    """``plateau:F:P:MIN_LR`` (section C's ReduceLROnPlateau(min_lr=1e-4)): parsed, written
+    back, handed to Keras; without a floor the recorded schedule is what it was before."""
+    from mertrain.fitting import schedule_callbacks
+    from mertrain.recipe import Plateau, Recipe, RecipeError, parse_schedule
+
+    floor = Recipe(lr=3e-3, schedule="plateau:0.5:3:0.0001")
+    assert floor.schedule == Plateau(0.5, 3, min_lr=1e-4)
+    assert floor.schedule.spec == "plateau:0.5:3:0.0001"
+    assert Recipe.from_dict(floor.to_dict()) == floor
+    (cb,) = schedule_callbacks(floor, "loss")
+    assert (cb.factor, cb.patience, cb.min_lr) == (0.5, 3, 1e-4)
+    plain = Recipe(schedule="plateau:0.5:3")
+    assert plain.to_dict()["schedule"] == {"factor": 0.5, "patience": 3, "kind": "plateau"}
+    assert schedule_callbacks(plain, "loss")[0].min_lr == 0
+    for bad in ("plateau:0.5:3:0", "plateau:0.5:3:1e"):
+        with pytest.raises(RecipeError, match="schedule"):
+            parse_schedule(bad)
+
+
+def test_every_recipe_option_has_its_flag():
+    from mertrain.commands.recipe_options import PARAMS
+    from mertrain.commands.run_options import FLAG_OPTIONS
+    from mertrain.recipes import RUN_OPTIONS
+
+    for option, param in PARAMS.items():
+        assert FLAG_OPTIONS[param][0] == option
+    assert set(RUN_OPTIONS.values()) | {"model", "named_recipe"} == set(PARAMS)

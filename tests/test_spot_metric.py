@@ -97,7 +97,9 @@ def test_types_are_matched_separately_and_videos_without_truth_count():
 def test_counts_are_pooled_over_videos_and_datasets_not_averaged():
     videos = [
         VideoResult("a/s1/v", "a", [S(1, 10)], [S(1, 10)]),  # F1 1
-        VideoResult("a/s2/v", "a", [S(1, 10)] + [S(100 * k, 100 * k + 9) for k in range(1, 4)], [S(50, 60)]),
+        VideoResult(
+            "a/s2/v", "a", [S(1, 10)] + [S(100 * k, 100 * k + 9) for k in range(1, 4)], [S(50, 60)]
+        ),
         VideoResult("b/s1/v", "b", [S(1, 10)], [S(1, 10), S(30, 40), S(60, 70)]),
     ]
     result = evaluate(videos)
@@ -126,7 +128,7 @@ def test_published_megc2020_baseline_f1_from_its_own_counts():
     assert len(rows) == 6
     for i in range(0, 6, 3):
         per_type = []
-        for kind, pred, tp, labels, recall, precision, f1 in rows[i : i + 3]:
+        for _kind, pred, tp, labels, recall, precision, f1 in rows[i : i + 3]:
             pred, tp, labels = int(pred), int(tp), int(labels)
             c = Counts(tp, pred - tp, labels - tp)
             assert c.recall == pytest.approx(float(recall), abs=1e-12)

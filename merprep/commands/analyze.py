@@ -19,13 +19,50 @@ def analyze_options(f):
     for option in reversed(
         [
             click.argument("video", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
-            click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for analysis.json, timeline.png and montages/."),
-            click.option("--fps", type=click.FloatRange(min=0, min_open=True), help="Frame rate, when the file does not say."),
-            click.option("--threshold", default=4.0, show_default=True, type=click.FloatRange(1.0, 100.0), help="Peaks above this many times the video's median motion score."),
-            click.option("--flow-size", default=96, show_default=True, type=click.IntRange(*FLOW_SIZE_RANGE), help="Side (px) of the face crop used for optical flow."),
-            click.option("--landmarks", default="dlib", show_default=True, type=click.Choice(("dlib", "mediapipe")), help="Landmark backend for the face."),
-            click.option("-j", "--workers", default=1, show_default=True, type=click.IntRange(min=1, max=1), help="One video: one worker (kept for the common options)."),
-            click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."),
+            click.option(
+                "-o",
+                "--out",
+                required=True,
+                type=click.Path(file_okay=False, path_type=Path),
+                help="Folder for analysis.json, timeline.png and montages/.",
+            ),
+            click.option(
+                "--fps",
+                type=click.FloatRange(min=0, min_open=True),
+                help="Frame rate, when the file does not say.",
+            ),
+            click.option(
+                "--threshold",
+                default=4.0,
+                show_default=True,
+                type=click.FloatRange(1.0, 100.0),
+                help="Peaks above this many times the video's median motion score.",
+            ),
+            click.option(
+                "--flow-size",
+                default=96,
+                show_default=True,
+                type=click.IntRange(*FLOW_SIZE_RANGE),
+                help="Side (px) of the face crop used for optical flow.",
+            ),
+            click.option(
+                "--landmarks",
+                default="dlib",
+                show_default=True,
+                type=click.Choice(("dlib", "mediapipe")),
+                help="Landmark backend for the face.",
+            ),
+            click.option(
+                "-j",
+                "--workers",
+                default=1,
+                show_default=True,
+                type=click.IntRange(min=1, max=1),
+                help="One video: one worker (kept for the common options).",
+            ),
+            click.option(
+                "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
+            ),
         ]
     ):
         f = option(f)

@@ -89,7 +89,7 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
     default=0,
     show_default=True,
     type=click.IntRange(min=0),
-    help="--frames-from source: worker processes (0 = one per CPU this process may use).",
+    help="Worker processes (0 = one per CPU this process may use).",
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
 def crop_au(store, codes, size, margin, rules_file, mode, frames_from, root, workers, progress):

@@ -239,6 +239,7 @@ def _run_tasks(
                 workers=workers,
                 initializer=_init_worker,
                 initargs=(config.landmarks,),
+                label=lambda args: args[0].record.clip_id,
             ):
                 record(task, *outcome)
     finally:

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from merprep.datasets.base import FrameSource, number_frames, relative_source
 from merprep.datasets.files import find_file
 from merprep.errors import AnnotationError, MerprepError, Problem
-from merprep.longvideo.records import VideoRecord
+from merprep.longvideo.records import MAE, ME, VideoRecord
 
 
 @dataclass
@@ -51,8 +51,6 @@ class FrameLimits:
     me_max: int
 
     def type_of(self, length: int) -> str | None:
-        from merprep.longvideo.records import MAE, ME
-
         if length < self.me_min:
             return None
         return ME if length <= self.me_max else MAE

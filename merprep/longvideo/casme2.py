@@ -107,7 +107,7 @@ class Adapter(LongVideoAdapter):
                 file=path,
             )
         main = read_rows(path, 0)
-        rule1 = {n: cells for n, cells in read_rows(path, 1)}
+        rule1 = dict(read_rows(path, 1))
         codes, problems, quirks = _video_codes(path, read_rows(path, 2))
         ann = Annotations(file=path, problems=problems, quirks=quirks)
         videos: dict[str, VideoRecord] = {}
@@ -123,9 +123,7 @@ class Adapter(LongVideoAdapter):
                     p.clip_id = f"{NAME}/{subject}/{code}" if subject and code else None
                 ann.problems += row.problems
                 continue
-            video = videos.setdefault(
-                f"{subject}/{code}", VideoRecord(NAME, subject, code, FPS)
-            )
+            video = videos.setdefault(f"{subject}/{code}", VideoRecord(NAME, subject, code, FPS))
             for q in row.quirks:
                 q.clip_id = video.video_id
             video.intervals.append(interval)
@@ -231,8 +229,11 @@ def _video_codes(
                 code = code.zfill(4)
         if not (code.isdigit() and len(code) == 4 and name):
             problems.append(
-                Problem(f"naming rule2: not a 4-digit code and a video name: {cells[:2]!r}",
-                        file=str(path), row=number)
+                Problem(
+                    f"naming rule2: not a 4-digit code and a video name: {cells[:2]!r}",
+                    file=str(path),
+                    row=number,
+                )
             )
             continue
         codes[name] = code

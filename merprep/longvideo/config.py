@@ -8,7 +8,6 @@ from typing import Any
 
 from merprep.faces import backend_class
 from merprep.parallel import worker_count
-from merprep.store.codec import FRAME_COMPRESSIONS
 
 #: bounds of the numeric fields; the CLI's ranges are the same (a test keeps them equal)
 FACE_SIZE_RANGE = (32, 512)
@@ -16,6 +15,8 @@ STRIDE_RANGE = (1, 100)
 MARGIN_RANGE = (0.0, 1.0)
 LANDMARK_EVERY_RANGE = (0.05, 60.0)
 EXECUTORS = ("local", "ray")
+#: merprep.store.codec.FRAME_COMPRESSIONS (literal: the command line imports no store code)
+FRAME_COMPRESSIONS = ("fast", "small", "none")
 ALIGN_MODES = ("none", "eyes", "similarity")
 
 

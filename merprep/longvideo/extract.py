@@ -143,7 +143,9 @@ def init_worker(landmarks: str) -> None:
     _backend(landmarks)
 
 
-def stage_video(task: VideoTask, config: LongExtractConfig, staging_dir: str) -> tuple[int, str | None]:
+def stage_video(
+    task: VideoTask, config: LongExtractConfig, staging_dir: str
+) -> tuple[int, str | None]:
     """Stream one video into ``staging_dir``; returns (kept frames, failure reason or None)."""
     staged_path = Path(staging_dir) / "videos" / f"{_key(task.record.video_id)}.h5"
     try:
@@ -217,7 +219,7 @@ def _find_face(
     wanted = sorted(set(tried))
     for n, img in iter_frames(source, wanted, "gray", 1):
         try:
-            return n, backend.landmarks(img), img.shape[:2]
+            return n, backend.landmarks(img), (int(img.shape[0]), int(img.shape[1]))
         except FaceNotFound:
             continue
     raise FaceNotFound(
@@ -278,7 +280,9 @@ def extract_long(
             log.info("quirk: %s", q)
         planned = time.perf_counter()
         if problems and not config.skip_invalid:
-            raise ValidationFailed(problems=problems, what=f"{config.dataset} videos at {config.root}")
+            raise ValidationFailed(
+                problems=problems, what=f"{config.dataset} videos at {config.root}"
+            )
         if not tasks:
             raise MerprepError("no videos to extract", file=config.root)
         staging = _Staging(config.out, config.output_params(), config.resume)
@@ -287,7 +291,7 @@ def extract_long(
         failures: list[Problem] = []
         items = [(t, config, str(staging.dir)) for t in todo]
         workers = min(config.n_workers, max(1, len(todo)))
-        for (task, _, _), (n_kept, reason) in map_videos(
+        for (task, _, _), (_n_kept, reason) in map_videos(
             stage_video,
             items,
             executor=config.executor,
@@ -301,10 +305,17 @@ def extract_long(
             if reason is not None:
                 failures.append(Problem(reason, clip_id=task.record.video_id))
                 if config.skip_invalid:  # kept as skipped; without it, resume retries it
-                    atomic_write(staging.failed(task.record.video_id), canonical_json({"reason": reason}), durable=False)
+                    atomic_write(
+                        staging.failed(task.record.video_id),
+                        canonical_json({"reason": reason}),
+                        durable=False,
+                    )
         processed = time.perf_counter()
         if failures and not config.skip_invalid:
-            raise ValidationFailed(problems=failures, what="videos (nothing was written; fix them or pass --skip-invalid)")
+            raise ValidationFailed(
+                problems=failures,
+                what="videos (nothing was written; fix them or pass --skip-invalid)",
+            )
         provenance = {
             "datasets": [config.dataset],
             "command": command or f"merprep.longvideo.extract_long({config.dataset!r})",

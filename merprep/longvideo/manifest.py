@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from merprep import ids
+from merprep.datasets.base import FrameSource
 from merprep.errors import AnnotationError, MerprepError
 from merprep.longvideo.base import Annotations, FrameLimits, LongVideoAdapter
 from merprep.longvideo.records import MAE, ME, Interval, VideoRecord
@@ -98,7 +99,7 @@ class Adapter(LongVideoAdapter):
         fps = row.numeric("fps", optional=True) if "fps" in row.columns else None
         if not source:
             row.problem("source is empty")
-        elif fps is None and not (target.suffix.lower() in VIDEO_SUFFIXES):
+        elif fps is None and target.suffix.lower() not in VIDEO_SUFFIXES:
             row.problem("fps is empty (needed for a folder of frames)")
         if not row.ok:
             return None
@@ -147,7 +148,7 @@ class Adapter(LongVideoAdapter):
             out.append(VideoRecord(v.dataset, v.subject, v.video, v.fps, v.source))
         return out
 
-    def frame_source(self, video: VideoRecord):  # type: ignore[no-untyped-def]
+    def frame_source(self, video: VideoRecord) -> FrameSource:
         path = self.root / video.source
         if not path.exists():
             raise MerprepError("video not found", file=path)

@@ -8,12 +8,15 @@ spreadsheet shows it) for a bad cell and a *quirk* for a cell that is kept but n
 
 from __future__ import annotations
 
+import csv
 import math
 import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import xlrd
 
 from merprep.errors import AnnotationError, Problem
 
@@ -44,8 +47,6 @@ def read_rows(path: Path, sheet: str | int = 0) -> list[tuple[int, list[Any]]]:
             ws = book.sheet_by_index(_index(names, sheet, path))
             return [(i + 1, [_xls_value(c) for c in ws.row(i)]) for i in range(ws.nrows)]
         if path.suffix.lower() in (".csv", ".txt"):
-            import csv
-
             with path.open(newline="", encoding="utf-8-sig") as fh:
                 return [(i + 1, list(r)) for i, r in enumerate(csv.reader(fh))]
         wb = _xlsx_book(path)
@@ -68,9 +69,7 @@ def _index(names: Sequence[str], sheet: str | int, path: Path) -> int:
             raise AnnotationError(f"the workbook has no sheet {sheet + 1}", file=path)
         return sheet
     if sheet not in names:
-        raise AnnotationError(
-            f"sheet {sheet!r} not found (sheets: {', '.join(names)})", file=path
-        )
+        raise AnnotationError(f"sheet {sheet!r} not found (sheets: {', '.join(names)})", file=path)
     return list(names).index(sheet)
 
 
@@ -83,14 +82,10 @@ def _xlsx_book(path: Path) -> Any:
 
 
 def _xls_book(path: Path) -> Any:
-    import xlrd
-
     return xlrd.open_workbook(str(path), on_demand=True)
 
 
 def _xls_value(cell: Any) -> Any:
-    import xlrd
-
     if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
         return None
     return cell.value

@@ -75,7 +75,9 @@ def schema_errors(definition: str, value: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def video_digest(record: Mapping[str, Any], array_hashes: Mapping[str, tuple[str, str, str]]) -> str:
+def video_digest(
+    record: Mapping[str, Any], array_hashes: Mapping[str, tuple[str, str, str]]
+) -> str:
     """sha256 of the record and ``name -> (dtype, shape, sha256 of the bytes)`` in name order."""
     h = hashlib.sha256(canonical_json(record).encode("utf-8"))
     for name in sorted(array_hashes):
@@ -126,7 +128,7 @@ class StagedVideo:
         """Write the small arrays, the record and the digest; rename into place."""
         n = len(self.numbers)
         self._faces.resize(n, axis=0)
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             FRAME_NUMBERS: np.asarray(self.numbers, np.int64),
             LANDMARKS: np.asarray(landmarks, np.float32),
             LANDMARK_FRAMES: np.asarray(landmark_frames, np.int64),
@@ -134,10 +136,16 @@ class StagedVideo:
         for name, arr in arrays.items():
             self._file.create_dataset(name, data=arr, fletcher32=True, chunks=arr.shape or None)
         hashes = {name: _array_hash(arr) for name, arr in arrays.items()}
-        hashes[FACES] = (np.dtype(np.uint8).str, str((n, self.size, self.size, 1)), self._hash.hexdigest())
+        hashes[FACES] = (
+            np.dtype(np.uint8).str,
+            str((n, self.size, self.size, 1)),
+            self._hash.hexdigest(),
+        )
         errors = schema_errors("video", record)
         if errors:
-            raise StoreError(f"{record.get('video_id')}: record does not match the schema: " + "; ".join(errors))
+            raise StoreError(
+                f"{record.get('video_id')}: record does not match the schema: " + "; ".join(errors)
+            )
         digest = video_digest(record, hashes)
         self._file.attrs["record"] = canonical_json(record)
         self._file.attrs["digest"] = digest
@@ -183,7 +191,9 @@ class LongStoreWriter:
             self._digests[vid] = str(src.attrs["digest"])
         return vid
 
-    def skip(self, video_id: str, reason: str, file: str | None = None, row: int | None = None) -> None:
+    def skip(
+        self, video_id: str, reason: str, file: str | None = None, row: int | None = None
+    ) -> None:
         self._skipped.append({"video_id": video_id, "reason": reason, "file": file, "row": row})
 
     @property
@@ -206,10 +216,16 @@ class LongStoreWriter:
         errors = schema_errors("root", attrs)
         if errors:
             self.abort()
-            raise StoreError("store metadata does not match the schema: " + "; ".join(errors), file=self.path)
+            raise StoreError(
+                "store metadata does not match the schema: " + "; ".join(errors), file=self.path
+            )
         f = self._file
-        f.create_dataset("index", data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8"))
-        f.create_dataset("skipped", data=canonical_json(self._skipped), dtype=h5py.string_dtype("utf-8"))
+        f.create_dataset(
+            "index", data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8")
+        )
+        f.create_dataset(
+            "skipped", data=canonical_json(self._skipped), dtype=h5py.string_dtype("utf-8")
+        )
         for k, v in attrs.items():
             f.attrs[k] = canonical_json(v) if isinstance(v, (dict, list)) else v
         f.close()
@@ -244,7 +260,9 @@ class LongVideoStore:
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as exc:
-            raise StoreError(f"not a readable HDF5 file ({str(exc).splitlines()[0][:120]})", file=self.path) from None
+            raise StoreError(
+                f"not a readable HDF5 file ({str(exc).splitlines()[0][:120]})", file=self.path
+            ) from None
         self.attrs = {k: _decode(v) for k, v in self._file.attrs.items()}
         if self.attrs.get("format") != FORMAT_NAME:
             self._file.close()
@@ -256,7 +274,10 @@ class LongVideoStore:
         major = int(str(self.attrs.get("schema_version", "0")).split(".")[0])
         if major > SUPPORTED_MAJOR:
             self._file.close()
-            raise StoreError(f"schema {self.attrs['schema_version']} is newer than this merprep reads", file=self.path)
+            raise StoreError(
+                f"schema {self.attrs['schema_version']} is newer than this merprep reads",
+                file=self.path,
+            )
 
     def close(self) -> None:
         self._file.close()
@@ -295,7 +316,9 @@ class LongVideoStore:
         try:
             return self._group(vid)[name][()]
         except OSError as exc:
-            raise StoreError(f"video {vid!r}, array {name!r} is damaged ({exc})", file=self.path) from None
+            raise StoreError(
+                f"video {vid!r}, array {name!r} is damaged ({exc})", file=self.path
+            ) from None
 
     def faces_at(self, vid: str, indices: list[int]) -> list[np.ndarray]:
         """The face crops at these positions (kept-frame indices), read one by one."""
@@ -315,7 +338,9 @@ class LongVideoStore:
             try:
                 chunk = faces[start:stop]
             except OSError as exc:
-                raise StoreError(f"video {vid!r}: faces {start}..{stop} are damaged ({exc})", file=self.path) from None
+                raise StoreError(
+                    f"video {vid!r}: faces {start}..{stop} are damaged ({exc})", file=self.path
+                ) from None
             yield numbers[start:stop], chunk
 
 

@@ -201,4 +201,11 @@ def _dump(document: dict[str, Any]) -> str:
     return text + "\n"
 
 
-__all__ = ["LONG_SAMPLE_DATASETS", "SAMPLE_DATASETS", "SampleSummary", "count_clips", "generate", "load_truth"]
+__all__ = [
+    "LONG_SAMPLE_DATASETS",
+    "SAMPLE_DATASETS",
+    "SampleSummary",
+    "count_clips",
+    "generate",
+    "load_truth",
+]

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from merprep.sample.aus import R, AUText, aus
+from merprep.sample.aus import AUText
 from merprep.sample.faces import REFERENCE_FACE_WIDTH, Rendering
 from merprep.sample.motion import (
     SIGMA,
@@ -165,7 +165,7 @@ class LongAnimator(Animator):
         self._jitter = np.clip(
             0.8 * self._jitter + self.rng.normal(0.0, self._jitter_step, 2), -1.0, 1.0
         )
-        mapping = self._grid - self._head_weight * self._jitter.astype(np.float32)
+        mapping: np.ndarray = self._grid - self._head_weight * self._jitter.astype(np.float32)
         for box_field, weight in layers:
             if weight > 0.0:
                 mapping -= np.float32(weight) * box_field
@@ -227,11 +227,17 @@ class LongRecording:
             pts = self.rendering.landmarks
             margin = 0.25 * self.rendering.face_width
             ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-            dx = np.maximum(np.maximum(pts[:, 0].min() - margin - xs, xs - pts[:, 0].max() - margin), 0)
-            dy = np.maximum(np.maximum(pts[:, 1].min() - margin - ys, ys - pts[:, 1].max() - margin), 0)
+            dx = np.maximum(
+                np.maximum(pts[:, 0].min() - margin - xs, xs - pts[:, 0].max() - margin), 0
+            )
+            dy = np.maximum(
+                np.maximum(pts[:, 1].min() - margin - ys, ys - pts[:, 1].max() - margin), 0
+            )
             ramp = 0.3 * self.rendering.face_width
             dist = np.minimum(np.hypot(dx, dy) / ramp, 1.0)
-            self._fields["rigid"] = (0.5 + 0.5 * np.cos(np.pi * dist))[:, :, None].astype(np.float32)
+            self._fields["rigid"] = (0.5 + 0.5 * np.cos(np.pi * dist))[:, :, None].astype(
+                np.float32
+            )
         return self._fields["rigid"]
 
     def weight(self, event: Event, t: float) -> float:
@@ -267,8 +273,8 @@ def _jaw_handles(points: np.ndarray, amplitude_px: float) -> list[Handle]:
     """Talking: the chin and the lower lip move down (a jaw drop)."""
     face = FaceFrame(points)
     sigma = SIGMA * face.width
-    moves = {i: 1.0 for i in (7, 8, 9)} | {i: 0.8 for i in (56, 57, 58, 66)}
-    moves |= {i: 0.6 for i in (6, 10, 55, 59, 65, 67)}
+    moves = dict.fromkeys((7, 8, 9), 1.0) | dict.fromkeys((56, 57, 58, 66), 0.8)
+    moves |= dict.fromkeys((6, 10, 55, 59, 65, 67), 0.6)
     return [Handle(points[i], -w * amplitude_px * face.up, sigma) for i, w in moves.items()]
 
 
@@ -304,7 +310,13 @@ def truth_of(
 
 
 def still_frames(
-    seed: int, index: int, frame_size: tuple[int, int], face_width: float, n: int, *, gray: bool = False
+    seed: int,
+    index: int,
+    frame_size: tuple[int, int],
+    face_width: float,
+    n: int,
+    *,
+    gray: bool = False,
 ) -> Iterator[np.ndarray]:
     """``n`` frames of subject ``index`` at rest (head jitter and sensor noise only): frames
     to lay out under a real dataset's names, for its real workbook (tests, benchmarks)."""

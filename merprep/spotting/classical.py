@@ -73,7 +73,10 @@ class Spotted:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Spotted:
-        return cls(**{k: d[k] for k in ("onset", "offset", "apex", "type", "score", "region")}, extra=dict(d.get("extra") or {}))
+        return cls(
+            **{k: d[k] for k in ("onset", "offset", "apex", "type", "score", "region")},
+            extra=dict(d.get("extra") or {}),
+        )
 
 
 def normalised_score(
@@ -208,9 +211,9 @@ def spot_motion(
     curves["talking"] = talking
     # one movement seen in both windows: the better-scoring reading (scores are each window's
     # peak over its own threshold) wins
-    kept = _suppress(found[MAE], config.overlap) + _suppress(found[ME], config.overlap)
+    readings = _suppress(found[MAE], config.overlap) + _suppress(found[ME], config.overlap)
     out: list[Spotted] = []
-    for s in sorted(kept, key=lambda s: -s.score):
+    for s in sorted(readings, key=lambda s: -s.score):
         if not any(o.type != s.type and _conflict(s, o) for o in out):
             out.append(s)
     return sorted(out, key=lambda s: (s.onset, s.offset)), curves

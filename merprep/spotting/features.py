@@ -148,7 +148,7 @@ class MotionStream:
     """
 
     def __init__(self, windows: Sequence[int], crop_size: int, flow_size: int):
-        self.windows = tuple(sorted(set(int(k) for k in windows)))
+        self.windows = tuple(sorted({int(k) for k in windows}))
         self.crop_size, self.size = crop_size, flow_size
         self._buffer: deque[np.ndarray] = deque(maxlen=max(self.windows) + 1)
         self._regions: dict[int, list[np.ndarray]] = {k: [] for k in self.windows}
@@ -185,16 +185,21 @@ class MotionStream:
         """Flow after registering ``prev`` onto ``cur`` by the global shift (phase correlation):
         flow is most accurate for small motions, so a head movement of a pixel or more would
         otherwise leave errors of a few percent of it, as large as a micro-expression."""
-        (sx, sy), _ = cv2.phaseCorrelate(prev.astype(np.float32), cur.astype(np.float32), self._window)
+        (sx, sy), _ = cv2.phaseCorrelate(
+            prev.astype(np.float32), cur.astype(np.float32), self._window
+        )
         if abs(sx) > 0.05 or abs(sy) > 0.05:
-            shift = np.float32([[1, 0, sx], [0, 1, sy]])
+            shift = np.array([[1, 0, sx], [0, 1, sy]], np.float32)
             prev = cv2.warpAffine(prev, shift, prev.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
         return cv2.calcOpticalFlowFarneback(prev, cur, None, *FARNEBACK)
 
     def result(self) -> Motion:
         return Motion(
             self.windows,
-            {k: np.asarray(v, np.float32).reshape(-1, len(REGIONS), 2) for k, v in self._regions.items()},
+            {
+                k: np.asarray(v, np.float32).reshape(-1, len(REGIONS), 2)
+                for k, v in self._regions.items()
+            },
             {k: np.asarray(v, np.float32).reshape(-1, 2, 2) for k, v in self._eyes.items()},
         )
 

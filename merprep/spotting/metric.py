@@ -230,9 +230,7 @@ def analysis_f1(
     p_mean, r_mean = sum(precisions) / n, sum(recalls) / n
     f1 = 2 * p_mean * r_mean / (p_mean + r_mean) if p_mean + r_mean else 0.0
     present = [c for c in classes if any(t == c for t in truth)]
-    uar = (
-        sum(recalls[list(classes).index(c)] for c in present) / len(present) if present else 0.0
-    )
+    uar = sum(recalls[list(classes).index(c)] for c in present) / len(present) if present else 0.0
     return {
         "f1": f1,
         "precision_mean": p_mean,

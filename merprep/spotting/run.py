@@ -67,7 +67,9 @@ def with_seconds(d: dict[str, Any], fps: float, first: int) -> dict[str, Any]:
     return out
 
 
-def spot_video(store_path: str, vid: str, config: SpotConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def spot_video(
+    store_path: str, vid: str, config: SpotConfig
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(the video's entry in spots.json, its curves) for one stored video."""
     with LongVideoStore(store_path) as store:
         rec = store.record(vid)
@@ -84,7 +86,9 @@ def spot_video(store_path: str, vid: str, config: SpotConfig) -> tuple[dict[str,
     return video_entry(rec, spots, curves), curve_arrays(curves)
 
 
-def video_entry(rec: dict[str, Any], spots: list[Spotted], curves: dict[str, Any]) -> dict[str, Any]:
+def video_entry(
+    rec: dict[str, Any], spots: list[Spotted], curves: dict[str, Any]
+) -> dict[str, Any]:
     fps, first = float(rec["fps"]), int(rec.get("first_frame", 0))
     return {
         "video_id": rec["video_id"],
@@ -100,7 +104,9 @@ def video_entry(rec: dict[str, Any], spots: list[Spotted], curves: dict[str, Any
         "ground_truth": [with_seconds(i, fps, first) for i in rec.get("intervals", [])],
         "blinks": list(curves.get("blinks", [])),
         "talking": [list(map(int, t)) for t in curves.get("talking", [])],
-        "thresholds": {k: float(curves[f"threshold_{k}"]) for k in ("me", "mae") if f"threshold_{k}" in curves},
+        "thresholds": {
+            k: float(curves[f"threshold_{k}"]) for k in ("me", "mae") if f"threshold_{k}" in curves
+        },
     }
 
 
@@ -112,7 +118,9 @@ def curve_arrays(curves: dict[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def _spot_in_worker(store_path: str, vid: str, config: SpotConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def _spot_in_worker(
+    store_path: str, vid: str, config: SpotConfig
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return spot_video(store_path, vid, config)
 
 
@@ -151,9 +159,23 @@ def run_spot(
     ):
         entries[vid], arrays[vid] = entry, curves
     videos = [entries[v] for v in ids]
-    document = spots_document(videos, method="classical", params=config.to_dict(), store=store_path, fingerprint=fingerprint, command=command, mode=mode)
+    document = spots_document(
+        videos,
+        method="classical",
+        params=config.to_dict(),
+        store=store_path,
+        fingerprint=fingerprint,
+        command=command,
+        mode=mode,
+    )
     write_spots(out, document, {v: arrays[v] for v in ids})
-    return SpotResult(out, len(videos), sum(len(v["intervals"]) for v in videos), document.get("evaluation"), time.perf_counter() - start)
+    return SpotResult(
+        out,
+        len(videos),
+        sum(len(v["intervals"]) for v in videos),
+        document.get("evaluation"),
+        time.perf_counter() - start,
+    )
 
 
 def spots_document(
@@ -185,7 +207,9 @@ def spots_document(
     return doc
 
 
-def write_spots(out: Path, document: dict[str, Any], curves: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+def write_spots(
+    out: Path, document: dict[str, Any], curves: dict[str, dict[str, np.ndarray]] | None = None
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "spots.json", json.dumps(document, indent=1) + "\n")
     if curves:

@@ -60,7 +60,14 @@ def timeline_png(entry: dict[str, Any], curves: dict[str, np.ndarray], path: Pat
         if score is not None and thr:
             rel = np.asarray(score) / thr
             top = max(top, float(rel.max()) * 1.05)
-            ax.plot(t, rel, style, color=COLOURS[kind], lw=0.9, label=f"{kind.upper()} motion / threshold")
+            ax.plot(
+                t,
+                rel,
+                style,
+                color=COLOURS[kind],
+                lw=0.9,
+                label=f"{kind.upper()} motion / threshold",
+            )
     ax.axhline(1.0, color="k", ls=":", lw=0.8, label="threshold")
     for a, b in entry.get("talking", []):
         ax.axvspan((a - first) / fps, (b - first) / fps, color="0.85", zorder=0)
@@ -76,10 +83,22 @@ def timeline_png(entry: dict[str, Any], curves: dict[str, np.ndarray], path: Pat
     ax.set_ylim(0, top)
     ax.set_ylabel("score / threshold")
     ax.legend(loc="upper right", fontsize=7, ncol=3)
-    ax.set_title(entry["video_id"] + ("" if entry.get("ground_truth") else " (no ground truth)"), fontsize=9)
+    ax.set_title(
+        entry["video_id"] + ("" if entry.get("ground_truth") else " (no ground truth)"), fontsize=9
+    )
     for g in entry.get("ground_truth", []):
-        lane.axvspan((g["onset"] - first) / fps, (g["offset"] + 1 - first) / fps, color=COLOURS[g["type"]], alpha=0.6)
-        lane.text((g["onset"] - first) / fps, 0.55, g["type"].upper() + (f" {g['emotion']}" if g.get("emotion") else ""), fontsize=6.5)
+        lane.axvspan(
+            (g["onset"] - first) / fps,
+            (g["offset"] + 1 - first) / fps,
+            color=COLOURS[g["type"]],
+            alpha=0.6,
+        )
+        lane.text(
+            (g["onset"] - first) / fps,
+            0.55,
+            g["type"].upper() + (f" {g['emotion']}" if g.get("emotion") else ""),
+            fontsize=6.5,
+        )
     lane.set_yticks([0.5], ["truth"])
     lane.set_ylim(0, 1)
     lane.set_xlabel("seconds")
@@ -101,7 +120,9 @@ def timelines(out: Path | str, limit: int | None = None) -> list[Path]:
     paths = []
     for entry in doc["videos"][:limit]:
         name = entry["video_id"].replace("/", "__") + ".png"
-        paths.append(timeline_png(entry, curves.get(entry["video_id"], {}), out / "timeline" / name))
+        paths.append(
+            timeline_png(entry, curves.get(entry["video_id"], {}), out / "timeline" / name)
+        )
     return paths
 
 
@@ -114,7 +135,12 @@ def montage_png(
     fig, axes = plt.subplots(1, n, figsize=(1.3 * n, 1.7))
     for ax, face, number in zip(np.atleast_1d(axes), faces, numbers):
         img = np.asarray(face)
-        ax.imshow(img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=255)
+        ax.imshow(
+            img[..., 0] if img.ndim == 3 and img.shape[2] == 1 else img,
+            cmap="gray",
+            vmin=0,
+            vmax=255,
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_xlabel(str(number), fontsize=7)

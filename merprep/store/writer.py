@@ -7,8 +7,11 @@ looks complete: the target either keeps its previous content or does not exist.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import hashlib
 import logging
+import os
+import re
 import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -284,9 +287,33 @@ def modify_store(
         if old_stage:
             _repack(tmp)
         commit_file(tmp, path, durable=True)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        reason = _no_room(exc)
+        if reason is None:
+            raise
+        raise StoreError(
+            f"cannot write the store with stage {stage!r} ({reason}); the store is unchanged: "
+            "free space and run the command again",
+            file=path,
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+#: write failures that say the disk (or the file-size limit) has no room for the new version
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+def _no_room(exc: OSError) -> str | None:
+    """The OS reason of a write failure for lack of room (h5py puts the errno in its text),
+    else None (any other error is re-raised as it is)."""
+    code = exc.errno
+    if code is None:
+        found = re.search(r"errno = (\d+)", str(exc))
+        code = int(found.group(1)) if found else None
+    return os.strerror(code) if code in _NO_ROOM else None
 
 
 def _repack(path: Path) -> None:

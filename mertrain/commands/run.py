@@ -66,16 +66,16 @@ def train_and_report(config: RunConfig, progress: bool | None) -> None:
     if config.execution.seeds > 1:  # one ordinary run per seed, then the summary
         from mertrain.seeds import format_seeds, seed_configs, write_summary  # heavy: Keras
 
-        failed = False
+        a_fold_failed = False
         for one in seed_configs(config):
             try:
                 train_and_report(one, progress)
             except SystemExit as exc:  # a failed fold: the other seeds still run
-                failed = failed or exc.code == 1
+                a_fold_failed = a_fold_failed or exc.code == 1
                 if exc.code != 1:
                     raise
         click.echo(format_seeds(write_summary(config, command_line("mertrain"))))
-        if failed:
+        if a_fold_failed:
             raise SystemExit(1)
         return
     from mertrain.report import format_table

@@ -9,19 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from click.core import ParameterSource
 
+from mertrain.commands.recipe_options import LOSSES, AugmentParam, apply_recipe, check_model
 from mertrain.config import EXECUTORS, PRECISIONS, SELECT_LABELS
 from mertrain.protocols import PROTOCOLS, TASKS
-from mertrain.recipes import NamedRecipe, get_recipe, recipe_names
-
-#: --loss spelling -> the recipe's loss name
-LOSSES = {
-    "ce": "ce",
-    "weighted-ce": "weighted_ce",
-    "logit-adjusted": "logit_adjusted",
-    "focal": "focal",
-}
+from mertrain.recipes import recipe_names
 
 
 def _split_list(values: tuple[str, ...]) -> list[str]:
@@ -56,6 +48,13 @@ def _augment(text: str | Mapping[str, Any] | None) -> Any:
     if not isinstance(value, dict):
         raise click.UsageError(f"--augment {text}: expected a JSON object of AugmentConfig fields")
     return value
+
+
+def _pack(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise click.UsageError(f"--pack {text!r}: expected a number of folds or auto") from None
 
 
 def _model_options(items: tuple[str, ...]) -> dict[str, Any]:
@@ -105,67 +104,14 @@ FLAG_OPTIONS: dict[str, tuple[str, Any]] = {
     "folds": ("folds", None),
     "resume": ("resume", None),
     "executor": ("executor", None),
+    "pack": ("pack", lambda v: None if v in (None, "auto") else _pack(v)),
+    "gpus_per_fold": ("gpus_per_fold", None),
     "ray_address": ("ray_address", None),
     "tensorboard": ("tensorboard", None),
     "save_weights": ("save_weights", None),
     "recipe": ("named_recipe", None),
     "seeds": ("seeds", None),
 }
-#: flat run option -> the click parameter that sets it
-_PARAMS = {option: param for param, (option, _) in FLAG_OPTIONS.items()}
-_LOSS_FLAGS = {name: flag for flag, name in LOSSES.items()}
-
-
-def recipe_defaults(recipe: NamedRecipe) -> dict[str, Any]:
-    """A named recipe as click defaults (``ctx.default_map``): each value in the form its flag
-    takes, so a flag typed on the command line replaces it and nothing else."""
-    out: dict[str, Any] = {}
-    for option, value in recipe.run_options().items():
-        param = _PARAMS[option]
-        if option == "loss":
-            value = _LOSS_FLAGS[value]
-        elif option == "class_weights":
-            if value is None:
-                continue  # the loss decides (ce: unweighted)
-            value = ",".join(f"{w:g}" for w in value)
-        elif option == "augment" and value is None:
-            value = "none"
-        out[param] = value
-    return out
-
-
-def _apply_recipe(ctx: click.Context, param: click.Parameter, name: str | None) -> str | None:
-    """``--recipe``: eager, so its values become the defaults of the other options before
-    they are read (a typed flag still wins)."""
-    if name is None:
-        return None
-    recipe = get_recipe(name)
-    ctx.meta["mertrain.recipe"] = recipe
-    ctx.default_map = {**(ctx.default_map or {}), **recipe_defaults(recipe)}
-    return name
-
-
-def _check_model(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A recipe is for one model: another model typed beside it is refused by name."""
-    recipe = ctx.meta.get("mertrain.recipe")
-    typed = ctx.get_parameter_source("model") == ParameterSource.COMMANDLINE
-    if recipe is not None and typed and value != recipe.model:
-        raise click.BadParameter(
-            f"recipe {recipe.name} is the reference recipe of model {recipe.model}, not "
-            f"{value}; drop --model (or --recipe)"
-        )
-    return value
-
-
-class AugmentParam(click.ParamType):
-    """--augment: text (none, default, FILE.json), or a named recipe's mapping as is."""
-
-    name = "none|default|FILE.json"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, Mapping):
-            return dict(value)
-        return str(value)
 
 
 def run_options(f: Any) -> Any:
@@ -183,7 +129,7 @@ def run_options(f: Any) -> Any:
             type=click.Choice(recipe_names()),
             default=None,
             is_eager=True,
-            callback=_apply_recipe,
+            callback=apply_recipe,
             help="Train as a published reference script does (input, frames, preset, loss, "
             "class weights, schedule, epochs, batch; docs/models.md, Recipes); every flag "
             "typed beside it overrides that value. Without it: the project's own defaults "
@@ -193,7 +139,7 @@ def run_options(f: Any) -> Any:
             "--model",
             default="dual3dcnn-gru-ecbam",
             show_default=True,
-            callback=_check_model,
+            callback=check_model,
             help="Registered model name (see `mertrain models`).",
         ),
         click.option(
@@ -390,7 +336,22 @@ def run_options(f: Any) -> Any:
             default="local",
             show_default=True,
             type=click.Choice(list(EXECUTORS)),
-            help="local: folds in this process; ray: one Ray task per fold.",
+            help="local: folds in this process; ray: one Ray task per fold; packed: several "
+            "folds at once on this machine's GPU (--pack).",
+        ),
+        click.option(
+            "--pack",
+            default=None,
+            metavar="K|auto",
+            help="--executor packed: folds trained at once (default auto: as many as fit in "
+            "the free GPU memory; 1 without a GPU).",
+        ),
+        click.option(
+            "--gpus-per-fold",
+            type=click.FloatRange(0, 8, min_open=True),
+            default=None,
+            help="--executor ray: GPUs each fold asks for, e.g. 0.125 for eight folds per GPU "
+            "(default 1).",
         ),
         click.option(
             "--ray-address",

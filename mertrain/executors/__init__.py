@@ -7,7 +7,9 @@ fold as soon as it exists (``--resume`` relies on it). A fold's result depends o
 (seed derived from run seed and fold name), never on the executor or on the folds before it.
 
 - ``local`` (default, :mod:`.local`): folds one after another in this process.
-- ``ray`` (:mod:`.ray_tasks`): each fold a Ray task in a fresh worker process.
+- ``ray`` (:mod:`.ray_tasks`): each fold a Ray task in a fresh worker process (a fraction of a
+  GPU each with ``gpus_per_fold``, so a cluster's GPUs are packed too).
+- ``packed`` (:mod:`.packed`): K folds at once on this machine's GPU, one worker process each.
 
 Executors are registered lazily: choosing one imports it (and the trainer, and Keras).
 """
@@ -41,11 +43,24 @@ class Executor(Protocol):
 EXECUTORS: Registry[Callable[..., Executor]] = Registry("executor")
 EXECUTORS.register_lazy("local", "mertrain.executors.local:LocalExecutor")
 EXECUTORS.register_lazy("ray", "mertrain.executors.ray_tasks:RayExecutor")
+EXECUTORS.register_lazy("packed", "mertrain.executors.packed:PackedExecutor")
 
 
-def get_executor(name: str, *, address: str | None = None) -> Executor:
+def get_executor(
+    name: str,
+    *,
+    address: str | None = None,
+    pack: int | None = None,
+    gpus_per_fold: float | None = None,
+) -> Executor:
+    """The executor ``name`` with its options (Ray: cluster address and GPUs per fold;
+    packed: folds at once, None = from the free GPU memory)."""
     try:
         factory = EXECUTORS.get(name)
     except ValueError as exc:
         raise ExecutorError(str(exc)) from None
-    return factory(address=address) if name == "ray" else factory()
+    if name == "ray":
+        return factory(address=address, gpus_per_fold=gpus_per_fold)
+    if name == "packed":
+        return factory(pack=pack)
+    return factory()

@@ -32,9 +32,16 @@ def _ray_fold(ctx: FoldContext, data: ClipArrays, job: FoldJob) -> FoldOutcome:
 class RayExecutor:
     """Each fold as a Ray task in its own worker process (see the module docstring)."""
 
-    def __init__(self, address: str | None = None, cpus_per_fold: float = 1.0):
+    def __init__(
+        self,
+        address: str | None = None,
+        cpus_per_fold: float = 1.0,
+        gpus_per_fold: float | None = None,
+    ):
         self.address = address
         self.cpus_per_fold = cpus_per_fold
+        #: GPUs each fold asks Ray for (0.125: eight folds share a GPU); None = 1 with GPUs
+        self.gpus_per_fold = gpus_per_fold
 
     def _connect(self):
         try:
@@ -59,7 +66,9 @@ class RayExecutor:
         pending: dict = {}
         try:
             gpus = ray.cluster_resources().get("GPU", 0)
-            resources = {"num_gpus": 1} if gpus else {"num_cpus": self.cpus_per_fold}
+            resources = (
+                {"num_gpus": self.gpus_per_fold or 1} if gpus else {"num_cpus": self.cpus_per_fold}
+            )
             log.info("ray: %d folds, %s per fold", len(jobs), resources)
             task = ray.remote(max_calls=1, **resources)(_ray_fold)
             data_ref = ray.put(data)

@@ -19,13 +19,13 @@ GRU/attention output by default, or "mean" over steps).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
 
 from mertrain.recipe import Recipe, StepDecay
 
 from .compat import without_added_defaults
-from .registry import InputSpec, ModelConfig, _choice, ceil_div, register_model
+from .inputs import _choice
+from .registry import InputSpec, ModelConfig, ceil_div, register_model
 
 ICIP2024 = (
     "C.-T. Fang, T.-J. Liu, K.-H. Liu, 'Micro-expression recognition based on 3DCNN "

@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from .inputs import _choice
 from .lbptop_zhao import zhao_lbptop
-from .registry import InputSpec, ModelConfig, _choice, register_model
+from .registry import InputSpec, ModelConfig, register_model
 
 REFERENCE = (
     "G. Zhao, M. Pietikainen, 'Dynamic texture recognition using local binary patterns "

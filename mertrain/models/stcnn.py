@@ -17,15 +17,15 @@ stays the mean logits in training and inference, so validation losses stay meani
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-
-from typing import Any
 
 from mertrain.recipe import Plateau, Recipe
 
 from .compat import without_added_defaults
-from .registry import InputSpec, ModelConfig, _choice, register_model
+from .inputs import _choice
+from .registry import InputSpec, ModelConfig, register_model
 
 REFERENCE = (
     "Spatio-temporal CNNs for micro-expression recognition on SAMM (3D-CNN, CNN+LSTM, "

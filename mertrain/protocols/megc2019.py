@@ -155,9 +155,7 @@ def official_samples(
             )
             + " are in the given stores: extract each dataset as released (its clip names are "
             "the official ones) or, to try the protocol on samples, generate trees named after "
-            "the list with `merprep sample --dataset "
-            + "|".join(absent)
-            + " --megc`"
+            "the list with `merprep sample --dataset " + "|".join(absent) + " --megc`"
         )
     listed_subjects = sorted({o.subject_id for o in official_list()})
     have_subjects = {s.subject_id for s in samples}

@@ -13,6 +13,13 @@ MODELS = {
     "stcnn-convlstm2d": ("convlstm2d", "80-92", "69-81"),
     "stcnn-2dcnn-vote": ("2dcnn", "9-36", "9-28"),
 }
+#: where each model's input shape is declared: (multiclass line, binary line)
+INPUT_LINES = {
+    "stcnn-3dcnn": (40, 32),
+    "stcnn-cnnlstm": (62, 51),
+    "stcnn-convlstm2d": (82, 71),
+    "stcnn-2dcnn-vote": (10, 10),
+}
 #: the closest online AugmentConfig to the reference's offline copies (see the deviations)
 AUG_3D = {"flip_prob": 0.0, "max_translate": 15, "max_rotate": 13.0, "noise_std": 0.039}
 AUG_2D = {"flip_prob": 0.0, "max_translate": 17, "max_rotate": 15.0, "noise_std": 0.047}
@@ -47,6 +54,7 @@ def _sj(model: str, task: str) -> NamedRecipe:
     arch_file = "models/binary_models.py" if binary else "models/multiclass_models.py"
     arch = f"{arch_file}:{binary_lines if binary else multi_lines} `load_model_{ref}`"
     two_d = model == "stcnn-2dcnn-vote"
+    shape_line = INPUT_LINES[model][1 if binary else 0]
     script = "main_2dcnn_with_majority_voting.py" if two_d else "main.py"
     if two_d:
         train = (
@@ -189,8 +197,14 @@ def _sj(model: str, task: str) -> NamedRecipe:
                 if binary
                 else "utils/common.py:231-292 seven emotions, other dropped",
             ),
-            Setting("frames", 9, f"{arch_file}: `keras.Input((9, 128, 128, 1))`"),
-            Setting("size", 128, f"{arch_file}: `keras.Input((9, 128, 128, 1))`"),
+            Setting(
+                "frames",
+                9,
+                f"{script}:45,61 `get_classes_list_with_9frames_and_labels` (the 9 key frames)"
+                if two_d
+                else f"{arch_file}:{shape_line} input shape (9, 128, 128, 1)",
+            ),
+            Setting("size", 128, f"{arch_file}:{shape_line} 128x128 grayscale input"),
             *arch_settings,
             Setting("model.bn_momentum", 0.99, f"{arch}: `BatchNormalization()` (Keras' 0.99)"),
             *train,

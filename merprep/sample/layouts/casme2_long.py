@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from merprep.errors import MerprepError
 from merprep.sample.aus import aus
-from merprep.sample.layouts.common import LayoutResult, SampleContext, au_cell, write_image, write_xlsx
+from merprep.sample.layouts.common import (
+    LayoutResult,
+    SampleContext,
+    au_cell,
+    write_image,
+    write_xlsx,
+)
 from merprep.sample.longvideo import (
     NO_EXPRESSION_EVERY,
     LongRecording,
@@ -70,7 +76,9 @@ def write(ctx: SampleContext) -> LayoutResult:
     n_frames = ctx.clip_length or DEFAULT_FRAMES
     if n_frames < TIMING.frames(4.0):
         raise MerprepError("a CAS(ME)^2 long video needs at least 120 frames (4 s)")
-    main, rule1, truth = [], [], []
+    main: list[tuple] = []
+    rule1: list[tuple] = []
+    truth: list[dict] = []
     offset_zero_done = False
     for s in range(ctx.subjects):
         number = SUBJECTS[s]
@@ -78,9 +86,13 @@ def write(ctx: SampleContext) -> LayoutResult:
         for v in range(ctx.clips_per_subject):
             code, stimulus, name = VIDEOS[v]
             rng = rng_for(DATASET, ctx.seed, s, v)
-            annotated = (s * ctx.clips_per_subject + v) % NO_EXPRESSION_EVERY != NO_EXPRESSION_EVERY - 1
+            annotated = (
+                s * ctx.clips_per_subject + v
+            ) % NO_EXPRESSION_EVERY != NO_EXPRESSION_EVERY - 1
             events = plan_video(rng, n_frames, TIMING, STYLES, expressions=annotated)
-            recording = LongRecording(rendering, events, ctx.amplitude, rng_for(DATASET, ctx.seed, s, v, 2))
+            recording = LongRecording(
+                rendering, events, ctx.amplitude, rng_for(DATASET, ctx.seed, s, v, 2)
+            )
             folder = ctx.out / FRAMES_FOLDER / f"s{number}" / f"{number}_{code}{stimulus}"
             for t, image in recording.frames(n_frames):
                 write_image(folder / f"img{t + 1:03d}.jpg", image)
@@ -91,7 +103,9 @@ def write(ctx: SampleContext) -> LayoutResult:
                     offset, offset_zero_done = 0, True  # the release's "offset not annotated"
                 interval["annotation_row"] = len(main) + 1
                 interval["offset_written"] = offset
-                style = next(e.style for e in events if e.is_expression and e.onset + 1 == interval["onset"])
+                style = next(
+                    e.style for e in events if e.is_expression and e.onset + 1 == interval["onset"]
+                )
                 main.append(
                     (
                         s + 1,
@@ -119,7 +133,9 @@ def write(ctx: SampleContext) -> LayoutResult:
                     "frame_size": list(FRAME_SIZE),
                     "annotated": bool(record["intervals"]),
                     **record,
-                    "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in rendering.landmarks],
+                    "landmarks": [
+                        [round(float(x), 1), round(float(y), 1)] for x, y in rendering.landmarks
+                    ],
                 }
             )
             ctx.clip_done()

@@ -20,7 +20,13 @@ from __future__ import annotations
 
 from merprep.errors import MerprepError
 from merprep.sample.aus import R, aus
-from merprep.sample.layouts.common import LayoutResult, SampleContext, au_cell, write_image, write_xlsx
+from merprep.sample.layouts.common import (
+    LayoutResult,
+    SampleContext,
+    au_cell,
+    write_image,
+    write_xlsx,
+)
 from merprep.sample.longvideo import (
     NO_EXPRESSION_EVERY,
     LongRecording,
@@ -97,9 +103,13 @@ def write(ctx: SampleContext) -> LayoutResult:
         for v in range(ctx.clips_per_subject):
             video = f"{subject}_{v + 1}"
             rng = rng_for(DATASET, ctx.seed, s, v)
-            annotated = (s * ctx.clips_per_subject + v) % NO_EXPRESSION_EVERY != NO_EXPRESSION_EVERY - 1
+            annotated = (
+                s * ctx.clips_per_subject + v
+            ) % NO_EXPRESSION_EVERY != NO_EXPRESSION_EVERY - 1
             events = plan_video(rng, n_frames, TIMING, STYLES, expressions=annotated)
-            recording = LongRecording(rendering, events, ctx.amplitude, rng_for(DATASET, ctx.seed, s, v, 2))
+            recording = LongRecording(
+                rendering, events, ctx.amplitude, rng_for(DATASET, ctx.seed, s, v, 2)
+            )
             folder = ctx.out / FRAMES_FOLDER / video
             for t, image in recording.frames(n_frames):
                 write_image(folder / f"{video}_{t + 1:04d}.jpg", image)
@@ -140,7 +150,9 @@ def write(ctx: SampleContext) -> LayoutResult:
                     "frame_size": list(FRAME_SIZE),
                     "annotated": bool(record["intervals"]),
                     **record,
-                    "landmarks": [[round(float(x), 1), round(float(y), 1)] for x, y in rendering.landmarks],
+                    "landmarks": [
+                        [round(float(x), 1), round(float(y), 1)] for x, y in rendering.landmarks
+                    ],
                 }
             )
             ctx.clip_done()

@@ -1,0 +1,2 @@
+"""Spotting with trained models: recognition of spotted micro-expressions (``mertrain
+analyze``, the STR score of ``mertrain spot-eval``). See docs/spotting.md."""
