@@ -34,17 +34,33 @@ def accuracy(work: Path) -> dict:
     from merprep.spotting.run import format_table, run_spot
 
     out = {}
-    for dataset, subjects, videos, frames, stride in (("casme2-long", 4, 3, 600, 1), ("samm-long", 2, 2, 1600, 2)):
+    for dataset, subjects, videos, frames, stride in (
+        ("casme2-long", 4, 3, 600, 1),
+        ("samm-long", 2, 2, 1600, 2),
+    ):
         root = work / f"{dataset}-seed2"
         if not root.exists():
-            generate(dataset, root, subjects=subjects, clips_per_subject=videos, clip_length=frames, seed=2)
+            generate(
+                dataset,
+                root,
+                subjects=subjects,
+                clips_per_subject=videos,
+                clip_length=frames,
+                seed=2,
+            )
         store = root.with_suffix(".h5")
         if not store.exists():
-            extract_long(LongExtractConfig(dataset=dataset, root=root, out=store, workers=2, stride=stride), progress=False)
+            extract_long(
+                LongExtractConfig(dataset=dataset, root=root, out=store, workers=2, stride=stride),
+                progress=False,
+            )
         t = time.perf_counter()
         result = run_spot(store, work / f"spots-{dataset}", SpotConfig(), workers=2)
         print(format_table(result.evaluation))
-        out[dataset] = {"evaluation": {k: v for k, v in result.evaluation["datasets"][dataset].items()}, "seconds": time.perf_counter() - t}
+        out[dataset] = {
+            "evaluation": dict(result.evaluation["datasets"][dataset]),
+            "seconds": time.perf_counter() - t,
+        }
     return out
 
 
@@ -68,13 +84,21 @@ def speed(work: Path) -> dict:
         store = work / f"speed-{stride}.h5"
         store.unlink(missing_ok=True)
         t = time.perf_counter()
-        extract_long(LongExtractConfig(dataset="samm-long", root=root, out=store, workers=2, stride=stride), progress=False)
+        extract_long(
+            LongExtractConfig(dataset="samm-long", root=root, out=store, workers=2, stride=stride),
+            progress=False,
+        )
         t_extract = time.perf_counter() - t
         t = time.perf_counter()
         run_spot(store, work / f"speed-spots-{stride}", SpotConfig(), workers=2)
         t_spot = time.perf_counter() - t
         fps = len(frames) / (t_extract + t_spot)
-        out[f"stride{stride}"] = {"extract_s": t_extract, "spot_s": t_spot, "fps": fps, "ratio": fps / decode}
+        out[f"stride{stride}"] = {
+            "extract_s": t_extract,
+            "spot_s": t_spot,
+            "fps": fps,
+            "ratio": fps / decode,
+        }
     return out
 
 
@@ -104,7 +128,9 @@ def memory(work: Path) -> dict:
     for n in (2500, 10000):
         store = synthetic_store(work / f"mem{n}.h5", n)
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-c", PEAK, str(store)], capture_output=True, text=True, check=True)
+        r = subprocess.run(
+            [sys.executable, "-c", PEAK, str(store)], capture_output=True, text=True, check=True
+        )
         out[n] = {"peak_mib": int(r.stdout.split()[-1]) / 1024, "seconds": time.perf_counter() - t}
     return out
 
@@ -117,10 +143,25 @@ def analyze(work: Path) -> dict:
     if not video.exists():
         recording(video, 1800, seed=21, expressions=True)
     t = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "merprep"), "analyze", str(video), "-o", str(work / "sixty"), "--no-progress"], check=True)
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "merprep"),
+            "analyze",
+            str(video),
+            "-o",
+            str(work / "sixty"),
+            "--no-progress",
+        ],
+        check=True,
+    )
     wall = time.perf_counter() - t
     doc = json.loads((work / "sixty" / "analysis.json").read_text())
-    return {"wall_s": wall, "intervals": len(doc["intervals"]), "status": doc["status"], "children_maxrss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+    return {
+        "wall_s": wall,
+        "intervals": len(doc["intervals"]),
+        "status": doc["status"],
+        "children_maxrss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    }
 
 
 if __name__ == "__main__":
@@ -130,6 +171,8 @@ if __name__ == "__main__":
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     print(f"{machine()}; load {load_average()}")
-    result = {"accuracy": accuracy, "speed": speed, "memory": memory, "analyze": analyze}[args.what](args.work)
+    result = {"accuracy": accuracy, "speed": speed, "memory": memory, "analyze": analyze}[
+        args.what
+    ](args.work)
     print(json.dumps(result, indent=1, default=str))
     print(f"load after: {load_average()}")

@@ -108,13 +108,14 @@ def map_in_workers(
         return label(args) if label is not None else f"item {args!r:.60}"
 
     finished = False
+    workers_seen: list[Any] = []
     try:
         with _workers_ignore_ctrl_c():  # the workers are spawned by these first submits
             for args in queue:
                 submit(args)
+                workers_seen = list(getattr(pool, "_processes", {}).values())
                 if len(pending) >= limit:
                     break
-        workers_seen = list(getattr(pool, "_processes", {}).values())
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             # finished together: report in submission order, so logs do not depend on timing
@@ -122,10 +123,7 @@ def map_in_workers(
                 _, args = pending[fut]
                 try:
                     result = fut.result()
-                except BrokenProcessPool as exc:
-                    in_flight = [name(a) for _, a in pending.values()]
-                    raise WorkerDied(_died(workers_seen, in_flight)) from exc
-                except MerprepError:
+                except (BrokenProcessPool, MerprepError):
                     raise
                 except Exception as exc:
                     raise WorkerFailed(
@@ -138,6 +136,9 @@ def map_in_workers(
                     break
                 yield args, result
         finished = True
+    except BrokenProcessPool as exc:  # from a result, or from submitting to the broken pool
+        busy = [name(a) for _, a in pending.values()]
+        raise WorkerDied(_died(workers_seen, busy)) from exc
     finally:
         if finished:
             pool.shutdown(wait=True)

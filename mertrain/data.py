@@ -51,7 +51,10 @@ class StoreCollection:
     """One or more clip stores read together (e.g. SMIC + CASME II + SAMM for MEGC2019).
 
     Opening checks what can be checked without reading arrays: every store opens as a merprep
-    store of a supported schema, none is empty, no clip is in two stores, colour modes agree.
+    store of a supported schema, none is empty, no clip is in two stores. Stores of different
+    colour modes (a gray SAMM store beside RGB CASME II ones) are read together: every clip is
+    converted to the channels the model reads, and the run says so per store
+    (:mod:`mertrain.resampling`).
     """
 
     def __init__(self, paths: Sequence[Path | str]):
@@ -75,10 +78,6 @@ class StoreCollection:
         except BaseException:
             self.close()
             raise
-        colors = {str(s.attrs.get("color")) for s in self.stores}
-        if len(colors) > 1:
-            self.close()
-            raise StoreError(f"stores mix colour modes {sorted(colors)}; extract them alike")
 
     def close(self) -> None:
         for s in self.stores:
@@ -91,8 +90,9 @@ class StoreCollection:
         self.close()
 
     @property
-    def channels(self) -> int:
-        return int(self.stores[0].attrs.get("channels", 3))
+    def channels(self) -> list[int]:
+        """Each store's channels (1 gray, 3 RGB), in store order."""
+        return [int(s.attrs.get("channels", 3)) for s in self.stores]
 
     def records(self) -> list[dict[str, Any]]:
         return [r for s in self.stores for r in s.records()]

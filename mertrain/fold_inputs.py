@@ -93,7 +93,7 @@ class AugmentedTraining:
     def dataset(self, epochs: int, batch_size: int) -> Any:
         """The batches of all ``epochs`` as a ``keras.utils.PyDataset`` (backend-neutral:
         TensorFlow, JAX and PyTorch fit it alike; fit it with ``steps_per_epoch=steps(...)``)."""
-        from mertrain.fitting import AugmentedBatches  # heavy: Keras
+        from mertrain.batches import AugmentedBatches  # heavy: Keras
 
         return AugmentedBatches(self, batch_size, epochs)
 

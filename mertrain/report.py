@@ -188,6 +188,13 @@ def compare_runs(runs: Sequence[LoadedRun]) -> list[dict[str, Any]]:
     out = []
     for run in runs[1:]:
         rows = [r for r in prediction_rows(run) if r["clip_id"] in base]
+        relabelled = [r["clip_id"] for r in rows if r["y_true"] != base[r["clip_id"]]["y_true"]]
+        if relabelled:  # the split names clips, not labels: stores annotated otherwise
+            raise RunDirError(
+                f"cannot compare {runs[0].name} and {run.name}: {len(relabelled)} clip(s) "
+                f"carry other labels (e.g. {relabelled[0]}); were the stores annotated or "
+                "corrected differently?"
+            )
         diff = paired_difference(
             [r["y_true"] for r in rows],
             [base[r["clip_id"]]["y_pred"] for r in rows],

@@ -607,7 +607,7 @@ def test_extract_each_dataset_end_to_end(dataset, tmp_path, cli_runner):
             assert pixels.shape == (frames, 48, 48, 1 if color == "gray" else 3)
             assert pixels.std() > 5  # a face, not a blank
             assert rec["sampling"].startswith(sampling)
-    assert json.loads(json.dumps(records))  # plain JSON records
+    assert json.loads(json.dumps(records)) == records  # plain JSON records, nothing lost
 
 
 # --------------------------------------------------------------------------------------------

@@ -40,8 +40,7 @@ EPOCHS = 3
 
 def _splits() -> Splits:
     folds = [
-        Fold(s, CLIPS[s], sorted(c for t in SUBJECTS if t != s for c in CLIPS[t]))
-        for s in SUBJECTS
+        Fold(s, CLIPS[s], sorted(c for t in SUBJECTS if t != s for c in CLIPS[t])) for s in SUBJECTS
     ]
     return Splits("loso", "3class", ["negative", "positive", "surprise"], folds)
 
@@ -134,9 +133,7 @@ def test_results_and_predictions_files_carry_the_label(runs):
     for select, path in runs.items():
         results = json.loads((path / "results.json").read_text())
         assert results["select"] == LABELS[select]
-        assert results["published"]["per_subject_mean"]["optimistic"] == select.startswith(
-            "oracle"
-        )
+        assert results["published"]["per_subject_mean"]["optimistic"] == select.startswith("oracle")
         with (path / "predictions.csv").open(newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == len(SUBJECTS) * len(TRUTH)

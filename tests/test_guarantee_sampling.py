@@ -103,10 +103,10 @@ def test_key_frames_onset_three_apex_three_offset(clip):
 
 
 def test_key_frames_with_an_apex_outside_the_clip_use_the_middle():
-    plan = smp.key_frames(list(range(0, 17)), 0, 40, 16)
+    plan = smp.key_frames(list(range(17)), 0, 40, 16)
     assert plan.numbers == [0, 2, 4, 6, 8, 10, 12, 14, 16]
     assert plan.note == "apex missing: temporal middle used"
-    plan = smp.key_frames(list(range(0, 17)), 0, 4, 16)
+    plan = smp.key_frames(list(range(17)), 0, 4, 16)
     assert plan.numbers == [0, 1, 2, 3, 4, 7, 10, 13, 16] and plan.note == ""
 
 
@@ -131,7 +131,9 @@ def test_all_first_and_every_position(clip):
     assert every.positions == [float(p) for p in range(onset, offset + 1)]
     assert every.numbers == [nearest(own, p) for p in range(onset, offset + 1)]
     dropped = offset - onset + 1 - len(own)
-    assert every.note == (f"{dropped} dropped frame(s) stood in for by their nearest" if dropped else "")
+    assert every.note == (
+        f"{dropped} dropped frame(s) stood in for by their nearest" if dropped else ""
+    )
 
 
 def test_the_deception_window_skips_five_frames():

@@ -72,7 +72,11 @@ def named(task: str, dataset: str, emotion: str) -> str | None:
 def real_records(tmp_path_factory) -> dict[str, list]:
     """Every record each adapter reads from each real workbook (empty frame folders)."""
     root = tmp_path_factory.mktemp("tree")
-    for folder in ("CASME2_RAW_selected/sub01", "SAMM/006", "part_A/data/part_A_split/part_A/spNO.1/a/color"):
+    for folder in (
+        "CASME2_RAW_selected/sub01",
+        "SAMM/006",
+        "part_A/data/part_A_split/part_A/spNO.1/a/color",
+    ):
         (root / folder).mkdir(parents=True)
     out = {}
     for dataset, files in WORKBOOKS.items():

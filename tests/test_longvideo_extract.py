@@ -251,6 +251,7 @@ def synthetic_store(path: Path, n: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_spotting_memory_does_not_grow_with_the_video(tmp_path):
     """Peak RSS of spotting a 6000-frame video is within a few MB of a 600-frame one (each in
     a fresh interpreter): frames are read a block at a time, the flow keeps K+1 small frames.

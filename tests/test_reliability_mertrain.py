@@ -224,7 +224,8 @@ def _check_resume_after_weights_failure(store: Path, out: Path) -> None:
     """Fold 0 finished with its weights, fold 1 did not, nothing partial is left; --resume
     completes the run."""
     fold0 = (out / "folds" / "000.json").read_bytes()
-    json.loads(fold0)
+    record = json.loads(fold0)  # whole, and fold 0's: its clips, each with a probability row
+    assert record["index"] == 0 and len(record["proba"]) == len(record["clip_ids"]) > 0
     assert not (out / "folds" / "001.json").exists()
     assert sorted(p.name for p in (out / "weights").iterdir()) == ["000"]  # no empty 001/
     result = run(_config(store, out, resume=True), progress=False)

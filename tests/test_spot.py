@@ -123,6 +123,7 @@ def test_cli_spot_spot_eval_and_timeline(sample, tmp_path, cli_runner):
 
 
 @pytest.mark.ray
+@pytest.mark.slow
 def test_ray_gives_the_local_results(sample, spotted, tmp_path):
     """Extraction and spotting, one video per Ray task on a local Ray instance: the same
     store content (fingerprint) and the same spotted intervals as local worker processes."""

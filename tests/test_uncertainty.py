@@ -119,7 +119,7 @@ def test_seed_spread_is_the_t_interval_of_the_mean():
 # --------------------------------------------------------------------------- report A B
 
 
-def _run_dir(path: Path, proba_seed: int, fingerprint: str, folds=None) -> Path:
+def _run_dir(path: Path, proba_seed: int, fingerprint: str, folds=None, labels: int = 0) -> Path:
     """A run directory written from constructed fold records (no training)."""
     from mertrain.config import RunConfig
     from mertrain.folds import FoldOutcome
@@ -131,7 +131,7 @@ def _run_dir(path: Path, proba_seed: int, fingerprint: str, folds=None) -> Path:
     rng = np.random.default_rng(proba_seed)
     subjects = [f"casme2/sub{i:02d}" for i in range(1, 7)]
     folds = folds or [Fold(s, [f"{s}/c{j}" for j in range(5)], []) for s in subjects]
-    truth = np.random.default_rng(0)
+    truth = np.random.default_rng(labels)
     outcomes = {}
     for i, f in enumerate(folds):
         y = truth.integers(0, 3, len(f.test)).tolist()
@@ -166,6 +166,9 @@ def test_report_compares_runs_on_one_split_only(tmp_path, cli_runner):
     res = cli_runner.invoke(cli, ["report", str(a), str(d)])
     assert res.exit_code == 2 and "different splits" in res.output
     assert "UF1 " not in res.output  # refused before any table
+    e = _run_dir(tmp_path / "e", 5, "c" * 64, labels=1)  # same split, other labels
+    res = cli_runner.invoke(cli, ["report", str(a), str(e)])
+    assert res.exit_code == 2 and "carry other labels" in res.output
     res = cli_runner.invoke(cli, ["report", str(a), str(d), "--no-compare"])
     assert res.exit_code == 0 and res.output.count("== ") == 2 and "paired" not in res.output
     res = cli_runner.invoke(cli, ["report", str(a), str(b), "--json"])

@@ -415,3 +415,38 @@ def test_default_augmentation_shifts_follow_the_input_size(tmp_path):
     assert p.config.recipe.augment["size_reference"] == 128  # recorded with the run
     inputs = fold_inputs(p.context(), p.data, p.job(0))
     assert inputs.augmented is not None and inputs.augmented.config.max_translate == 4
+
+
+def test_a_gray_store_trains_beside_an_rgb_store(tmp_path):
+    """A gray SAMM store beside an RGB CASME II store was refused ("stores mix colour modes");
+    both now feed the model's channels, and the run records which store was converted."""
+    import json
+
+    import numpy as np
+
+    from merprep.store import StoreWriter
+    from mertrain.config import RunConfig
+    from mertrain.runner import run
+    from test_run import _clip, _record, write_store
+
+    rgb = write_store(tmp_path / "casme2.h5", subjects=2)
+    gray = tmp_path / "samm.h5"
+    rng = np.random.default_rng(1)
+    prov = {"datasets": ["samm"], "command": "pytest", "params": {}, "landmark_backend": "none",
+            "landmark_backend_version": "0", "frame_height": 32, "frame_width": 32,
+            "channels": 1, "color": "gray"}
+    with StoreWriter(gray, prov) as w:
+        for j, emotion in enumerate(("anger", "happiness", "surprise") * 2):
+            rec = dict(_record("007", f"007_{j}", emotion, 8), dataset="samm",
+                       clip_id=f"samm/007/007_{j}", subject_id="samm/007")
+            w.add_clip(rec, _clip(j % 3, rng)[..., :1])
+    res = run(RunConfig.from_options(stores=[str(rgb), str(gray)], model="dual3dcnn-gru-ecbam",
+                                     epochs=1, out=str(tmp_path / "r"), folds="0",
+                                     model_options={"frames": 8, "size": 32, "gru_units": 16}),
+              progress=False)
+    assert res.results["folds_done"] == 1
+    stores = {Path(s["path"]).name: s for s in
+              json.loads((tmp_path / "r" / "config.json").read_text())["stores"]}
+    assert not stores["casme2.h5"].get("resampled")  # RGB, as the model reads
+    assert stores["samm.h5"]["resampled"]["face"]["channels"] == {
+        "store": 1, "model": 3, "how": "gray repeated in every channel"}

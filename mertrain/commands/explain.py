@@ -48,11 +48,12 @@ from mertrain.commands.inference_options import (
     help="Step between patches in input pixels (default: patch / 2).",
 )
 @click.option(
-    "--frames",
+    "--max-frames",
+    "frames",
     type=click.IntRange(min=1),
     default=5,
     show_default=True,
-    help="Input frames drawn under the map.",
+    help="Draw at most this many of the input's frames under the map, evenly chosen.",
 )
 @click.option(
     "--scale",

@@ -37,7 +37,7 @@ def report(run_dirs, merge, out, no_compare, as_json):
     records: pooled UF1/UAR with their 95% interval over subjects, and what the same predictions
     score under the published protocols) and, for several runs on ONE split, a side-by-side
     comparison with the paired difference of each run to the first. A directory written by
-    ``mertrain run --seeds N`` prints its summary over seeds.
+    `mertrain run --seeds N` prints its summary over seeds.
 
     Example: mertrain report runs/a runs/b
     """

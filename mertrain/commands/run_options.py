@@ -128,10 +128,13 @@ def run_options(f: Any) -> Any:
             "--recipe",
             type=click.Choice(recipe_names()),
             default=None,
+            metavar="NAME",
             is_eager=True,
             callback=apply_recipe,
             help="Train as a published reference script does (input, frames, preset, loss, "
-            "class weights, schedule, epochs, batch; docs/models.md, Recipes); every flag "
+            "class weights, schedule, epochs, batch; docs/models.md, Recipes): "
+            "icip2024-{casme2,samm,smic}, icip2024-ext-{casme2,samm,smic,casme3,deception}, "
+            "stcnn-{3dcnn,cnnlstm,convlstm2d,2dcnn-vote}-samm-{binary,7class}. Every flag "
             "typed beside it overrides that value. Without it: the project's own defaults "
             "(onset-diff input, the models' learnable defaults), which are no paper's.",
         ),

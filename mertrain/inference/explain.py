@@ -95,10 +95,13 @@ def _tiles(clip: np.ndarray, heat: np.ndarray, frames: int, scale: float) -> lis
         images = [np.clip(mag / top * 255, 0, 255).astype(np.uint8)[..., None]]
     h, w = heat.shape
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    over = enlarge(colour, size).astype(np.float32)
+    # the colour covers the frame in proportion to the effect (0 where nothing changed)
+    alpha = enlarge((0.7 * np.abs(heat) / reach).astype(np.float32), size)[..., None]
     tiles = []
     for img in images:
         base = make_tile(img, size[0], size[1]).astype(np.float32)
-        tiles.append((0.55 * base + 0.45 * enlarge(colour, size)).astype(np.uint8))
+        tiles.append(((1 - alpha) * base + alpha * over).astype(np.uint8))
     tiles.append(enlarge(colour, size))
     return tiles
 

@@ -267,7 +267,7 @@ def make_config(name: str, preset: str | None = None, **overrides: Any) -> Model
 def build_model(name: str, n_classes: int, preset: str | None = None, **overrides):
     """Build a registered model: ``(keras.Model | sklearn estimator, config)``.
 
-    ``preset`` (e.g. "smic") applies the paper's settings for that dataset; keyword
+    ``preset`` (e.g. "smic") applies that dataset's reference-script settings; keyword
     ``overrides`` (config fields, e.g. ``frames=10, size=64``) apply on top. ``config=`` may pass
     a ready configuration object instead. Keras models take a dict of float32 inputs keyed by
     the InputSpec names and output logits (no softmax).
