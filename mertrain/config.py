@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from merprep.errors import MerprepError
+from merprep.stages import SOURCES
 from mertrain.augment import AugmentConfig
 from mertrain.protocols import PROTOCOLS, get_task
 from mertrain.protocols.megc2019 import TASK as MEGC2019_TASK
@@ -77,9 +78,20 @@ class ModelSection:
     size: int | None = None
     #: any other architecture field (``mertrain run --set KEY=VALUE``)
     options: Mapping[str, Any] = field(default_factory=dict)
+    #: an input read from another store source of the same kind (``--read face=magnified``:
+    #: the face clips motion-magnified by ``merprep magnify``)
+    read_from: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "options", dict(self.options))
+        object.__setattr__(self, "read_from", dict(self.read_from))
+        for name, source in self.read_from.items():
+            if source not in SOURCES:
+                raise _fail(
+                    "model",
+                    "read_from",
+                    f"{name}={source}: unknown source; choose one of {', '.join(SOURCES)}",
+                )
         for name in ("frames", "size"):
             value = getattr(self, name)
             if value is not None and (

@@ -273,6 +273,10 @@ def resolve_model(config: RunConfig) -> tuple[ModelSpec, ModelConfig, Recipe]:
         spec = get_model(config.model.name)
     except ValueError as exc:
         raise RunError(f"model.name: {exc}") from None
+    try:
+        spec = spec.reading(config.model.read_from)
+    except ValueError as exc:
+        raise RunError(f"model.read_from: {exc}") from None
     rq = config.recipe
     if spec.kind == "sklearn":
         if rq.select != "last":

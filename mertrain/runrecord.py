@@ -65,6 +65,7 @@ def run_identity(
                 "deterministic": runtime.deterministic,
                 "backend": runtime.backend,
             },
+            **({"read_from": dict(config.model.read_from)} if config.model.read_from else {}),
             "stores": sorted(s["fingerprint"] for s in stores),
             "store_stages": sorted(
                 f"{name}:{info['fingerprint']}"

@@ -450,3 +450,34 @@ def test_a_gray_store_trains_beside_an_rgb_store(tmp_path):
     assert not stores["casme2.h5"].get("resampled")  # RGB, as the model reads
     assert stores["samm.h5"]["resampled"]["face"]["channels"] == {
         "store": 1, "model": 3, "how": "gray repeated in every channel"}
+
+
+def test_magnified_frames_feed_a_model_with_read(small_store, tmp_path, cli_runner):
+    """No model read `merprep magnify`'s output; `--read face=magnified` feeds it to any model
+    that reads face clips, recorded in the run's identity."""
+    import json
+
+    from merprep.magnify import MagnifyConfig, run_magnify
+    from merprep.store import ClipStore
+    from mertrain.cli import cli
+
+    store = tmp_path / "s.h5"
+    shutil.copyfile(small_store, store)
+    with ClipStore(store) as s:
+        from merprep.magnify import sample_rate
+
+        nyquist = min(sample_rate(r["fps"], r["frame_numbers"]) / 2 for r in s.records())
+    run_magnify(store, MagnifyConfig(alpha=4, low=0.5, high=0.8 * nyquist, levels=2))
+    base = ["run", str(store), "--model", "stcnn-3dcnn", "--set", "size=32", "--epochs", "1",
+            "--folds", "0", "--no-progress"]
+    res = cli_runner.invoke(cli, [*base, "--read", "face=magnified", "-o", str(tmp_path / "m")])
+    assert res.exit_code == 0, res.output
+    magnified = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert magnified["config"]["model"]["read_from"] == {"face": "magnified"}
+    assert magnified["identity"]["read_from"] == {"face": "magnified"}
+    assert "magnify" in magnified["stores"][0]["stages_read"]
+    res = cli_runner.invoke(cli, [*base, "-o", str(tmp_path / "f")])
+    face = json.loads((tmp_path / "f" / "config.json").read_text())
+    assert face["identity_sha256"] != magnified["identity_sha256"]
+    res = cli_runner.invoke(cli, [*base, "--read", "face=flow", "-o", str(tmp_path / "x")])
+    assert res.exit_code == 2 and "is not the same kind" in res.output

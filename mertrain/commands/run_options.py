@@ -50,6 +50,16 @@ def _augment(text: str | Mapping[str, Any] | None) -> Any:
     return value
 
 
+def _read_from(items: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, source = item.partition("=")
+        if not sep or not name.strip() or not source.strip():
+            raise click.UsageError(f"--read {item!r}: expected INPUT=SOURCE, e.g. face=magnified")
+        out[name.strip()] = source.strip()
+    return out
+
+
 def _pack(text: str) -> int:
     try:
         return int(text)
@@ -94,6 +104,7 @@ FLAG_OPTIONS: dict[str, tuple[str, Any]] = {
     "precision": ("precision", None),
     "jit": ("jit", None),
     "options": ("model_options", _model_options),
+    "read_from": ("read_from", lambda items: _read_from(items)),
     "input_mode": ("input", None),
     "balance": ("balance", None),
     "select": ("select", None),
@@ -266,6 +277,14 @@ def run_options(f: Any) -> Any:
             multiple=True,
             metavar="KEY=VALUE",
             help="Any other architecture field (value as JSON), e.g. --set gru_units=64.",
+        ),
+        click.option(
+            "--read",
+            "read_from",
+            multiple=True,
+            metavar="INPUT=SOURCE",
+            help="Feed an input from another store source of its kind, e.g. --read "
+            "face=magnified (the clips `merprep magnify` wrote).",
         ),
         click.option(
             "--input",

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from merprep.registry import Registry
+from merprep.stages import SOURCES
 from mertrain.models.inputs import (
     RESAMPLE_KINDS,
     SOURCE_COMMANDS,
@@ -93,6 +94,30 @@ class ModelSpec:
                 f"presets: {sorted(self.presets) or 'none'}"
             )
         return self.presets[preset]
+
+    def reading(self, read_from: Mapping[str, str]) -> ModelSpec:
+        """This model with some inputs read from another store source of the same kind (e.g.
+        the face clip from ``magnified/frames``); the graph is unchanged."""
+        if not read_from:
+            return self
+        names = {i.name: i for i in self.inputs}
+        unknown = sorted(set(read_from) - set(names))
+        if unknown:
+            raise ValueError(
+                f"model {self.name!r} has no input {', '.join(unknown)} (inputs: "
+                f"{', '.join(names)})"
+            )
+        inputs = []
+        for inp in self.inputs:
+            new = read_from.get(inp.name, inp.source)
+            if SOURCES[new].dtype != SOURCES[inp.source].dtype:
+                raise ValueError(
+                    f"input {inp.name!r} reads {inp.source!r} "
+                    f"({SOURCES[inp.source].description}); {new!r} "
+                    f"({SOURCES[new].description}) is not the same kind"
+                )
+            inputs.append(dataclasses.replace(inp, source=new))
+        return dataclasses.replace(self, inputs=tuple(inputs))
 
     def make_config(self, preset: str | None = None, **overrides: Any) -> ModelConfig:
         """Architecture: defaults <- preset <- overrides, checked by ``__post_init__``."""
