@@ -59,7 +59,7 @@ class RuleTable:
         return next((r for r in self.rules if r.name == name), None)
 
 
-#: The reference table (MODELS.md section B), dlib/iBUG 68-point indices, 0-based.
+#: The reference table (docs/references.md#model-b), dlib/iBUG 68-point indices, 0-based.
 DEFAULT_RULES = RuleTable(
     (
         Rule("eyes", (4, 5, 7, 43), (19, 24, 15, 1)),

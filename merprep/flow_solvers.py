@@ -11,7 +11,7 @@ TV-L1 (``--tvl1``):
   lambda .15, theta .3, zoom factor 0.5 with as many scales as keep the coarsest image at least
   16 px (``N = 1 + log(hypot(W, H) / 16) / log(2)``, at most 100), 5 warps, epsilon .01, up to
   300 iterations per warp, no median filter, a Gaussian pre-smoothing of sigma 0.8. Run in
-  OpenCV's solver, not the IPOL program itself. REFERENCE_AUDIT.md 5 measured the two sets 2x
+  OpenCV's solver, not the IPOL program itself. docs/references.md#audit-5 measured the two sets 2x
   apart in end-point error on a 0.94 px bump; on the textured bump of ``tests/test_flow.py`` they
   agree within 0.003 px: the difference depends on the image.
 """

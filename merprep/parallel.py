@@ -148,11 +148,13 @@ def map_in_workers(
 
 def _died(processes: list[Any], in_flight: list[str]) -> str:
     """Which worker died how, and what it may have been doing."""
-    codes = sorted({p.exitcode for p in processes if p.exitcode not in (None, 0)})
+    codes = {p.exitcode for p in processes if p.exitcode not in (None, 0)}
+    if len(codes) > 1:  # the pool terminates (SIGTERM) the others once one has died
+        codes.discard(-signal.SIGTERM)
     how = ", ".join(
         f"killed by {signal.Signals(-c).name}" if c < 0 and -c in signal.valid_signals()
         else f"exit code {c}"
-        for c in codes
+        for c in sorted(codes)
     ) or "ended"  # fmt: skip
     shown = ", ".join(in_flight[:4]) + (", ..." if len(in_flight) > 4 else "")
     return (

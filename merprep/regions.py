@@ -1,9 +1,10 @@
 """Action-unit regions: which part of the face an AU moves, as a box on 68-point landmarks.
 
 The default rule table reproduces the AU-crop branch of the reference model (docs/au-regions.md,
-MODELS.md section B): the clip's annotated AU codes pick the first matching rule; its box is the
-min/max of the rule's landmark points; clips that match no rule use the whole face frame. Rules
-are written in the iBUG 68-point scheme (0-based) so every landmark backend can use them.
+docs/references.md#model-b): the clip's annotated AU codes pick the first matching rule; its box
+is the min/max of the rule's landmark points; clips that match no rule use the whole face
+frame. Rules are written in the iBUG 68-point scheme (0-based) so every landmark backend can use
+them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ every kept frame (``merprep crop-au --frames-from source``).
 This is what the dual-branch extension does (EXT ``Dual-Branch 3DCNN+AU.py:170-196``: dlib on
 every selected full-resolution frame, the region cropped there and resized with INTER_AREA; a
 frame without a face keeps the previous frame's landmarks), where the default stage crops the
-stored face frames with the onset landmarks (REFERENCE_AUDIT.md 6).
+stored face frames with the onset landmarks (docs/references.md#audit-6).
 
 Finding the frames: the store records the dataset (``params.dataset``, its options and
 annotation file), the folder extraction read (``params.root``) and each clip's ``source``

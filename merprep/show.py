@@ -375,6 +375,8 @@ def _title(record: dict) -> str:
     extra = ""
     if record.get("landmark_drift_px") is not None:
         extra = f"   landmark drift {record['landmark_drift_px']:.2f} px"
+    if record.get("landmark_jitter_px") is not None:
+        extra += f", jitter {record['landmark_jitter_px']:.2f} px"
     return (
         f"{record.get('clip_id', '?')}   emotion: {record.get('emotion', '?')}   "
         f"AUs: {aus}   landmarks: {record.get('landmarks_from', '?')}{extra}"

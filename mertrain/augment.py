@@ -7,7 +7,7 @@ in the training set is test data in training (the section C reference code did e
 Draw the generator from the fold seed (e.g. ``np.random.default_rng(fold_seed)``) so a fold is
 reproducible.
 
-Every transform uses the SAME parameters for every frame of a clip (MODELS.md section C:
+Every transform uses the SAME parameters for every frame of a clip (docs/references.md#model-c:
 translations of 1-15 px, rotations up to 13 degrees, Gaussian noise; plus horizontal flips and
 brightness), so the motion between frames is preserved: the geometric transforms are one index
 map / one bilinear resampling applied to all frames of the clip, which commutes with frame

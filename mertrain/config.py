@@ -32,10 +32,8 @@ from mertrain.protocols import PROTOCOLS, get_task
 from mertrain.protocols.megc2019 import TASK as MEGC2019_TASK
 from mertrain.recipe import RecipeError, RecipeRequest, parse_schedule
 
-#: epoch-selection modes and how each is written in every output (results.json, tables,
-#: predictions.csv); the oracle modes peek at test data and say so everywhere. oracle: each
-#: fold's best TEST epoch by accuracy; oracle-per-subject: each test subject's best TEST epoch
-#: by the ICIP 2024 / extended version reference metric (mertrain.published)
+#: epoch-selection modes and how each is written in every output; the oracles peek at test data
+#: and say so everywhere (oracle-per-subject: the references' protocol, mertrain.published)
 SELECT_LABELS = {
     "last": "last",
     "inner-val": "inner-val",
@@ -164,9 +162,8 @@ class RecipeSection(RecipeRequest):
     select: str = "last"
     val_fraction: float = 0.2
     seed: int = 0
-    #: the named recipe the run started from (``mertrain run --recipe``; mertrain.recipes); its
-    #: values are the fields above and the model/data sections, so the name is a record only
-    named_recipe: str | None = None
+    #: the named recipe the run started from (mertrain.recipes); a record only: its values are
+    named_recipe: str | None = None  # the fields of the sections
 
     def __post_init__(self) -> None:
         try:
@@ -390,7 +387,7 @@ class RunConfig:
         return self.recipe.select_label
 
 
-#: ``--augment default``'s shifts (15 px) are meant for 128 px frames (MODELS.md section C)
+#: ``--augment default``'s shifts (15 px) are meant for 128 px frames (docs/references.md#model-c)
 DEFAULT_AUGMENT_SIZE = 128
 
 

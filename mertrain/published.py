@@ -32,7 +32,7 @@ import numpy as np
 
 from mertrain.metrics import scores
 
-#: where each protocol is defined (reference file and line, REFERENCE_AUDIT.md section 1.1)
+#: where each protocol is defined (reference file and line, docs/references.md#audit-1-1-1)
 SOURCES = {
     "per_subject_mean": "ICIP ME_model.py:27-63 (metric), 271-277 (mean over subjects)",
     "best_test_epoch_per_subject": (

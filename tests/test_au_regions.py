@@ -24,7 +24,7 @@ from merprep.regions import (
 from merprep.store import ClipStore, validate_store
 
 # The reference table, written out again here (not imported) so the test checks the code
-# against MODELS.md section B rather than against itself.
+# against docs/references.md#model-b rather than against itself.
 REFERENCE = [
     ("eyes", {4, 5, 7, 43}, [19, 24, 15, 1]),
     ("mouth", {10, 12, 14, 15, 17}, [3, 5, 11, 13]),

@@ -36,7 +36,7 @@ SMIC_E_ORIG = DATA / "davidnvq__SMIC-HS-E_annotation_orig.xlsx"
 SMIC_E_EDIT = DATA / "davidnvq__SMIC-HS-E_annotation.xlsx"
 CASME3_A = DATA / "casme3_partA_ME_label_JpgIndex_v2.xlsx"
 
-SHA256 = {  # ../shared/reference/annotations/README.md
+SHA256 = {  # tests/data/README.md
     CASME2_2019: "6004a3ea87055ef9e6319d59b7940b337dc08e18ac785429c9b851587aa5e090",
     CASME2_2014: "cc45b6cb428c97f3ce2902a79f90a623c38563ea676c7ae4dcabdff889939f27",
     SAMM_V2: "50caea8961cbb8d005669971b87396ac4759bdf45c96637a382c5d9d0894a4a4",

@@ -49,7 +49,7 @@ def beside(path: Path) -> list[str]:
 def store(tmp_path_factory) -> Path:
     from test_run import write_store
 
-    return write_store(tmp_path_factory.mktemp("full") / "casme2.h5")
+    return write_store(tmp_path_factory.mktemp("full") / "casme2.h5", subjects=2)
 
 
 FLOW = ["flow", "--method", "farneback", "--size", "12", "--pair", "sequence", "--workers", "1",
@@ -145,7 +145,7 @@ def test_weights_that_cannot_be_written_stop_the_run_and_resume_completes(
     assert sorted(p.name for p in (out / "weights").iterdir()) == ["000"]  # no partial 001/
     assert not [p for p in out.rglob("*") if ".partial" in p.name or ".tmp" in p.name]
     result = run(RunConfig.from_options(resume=True, **options), progress=False)
-    assert result.complete and result.ran == [1, 2]
-    for index in ("000", "001", "002"):
+    assert result.complete and result.ran == [1]
+    for index in ("000", "001"):
         with zipfile.ZipFile(out / "weights" / index / "model.keras") as archive:
             assert archive.testzip() is None

@@ -254,6 +254,45 @@ def test_track_stores_per_frame_landmarks_and_small_drift(tracked_store, tiny_sa
         assert drift_summary(plain) is None
 
 
+def test_track_smooth_removes_a_single_frame_jump_and_keeps_the_onset():
+    from merprep.extract.clip import landmark_jitter, smooth_track
+
+    rng = np.random.default_rng(0)
+    steady = np.linspace(0, 3, 9)[:, None, None] + rng.normal(0, 0.05, (9, 68, 2))
+    jumped = steady.astype(np.float32).copy()
+    jumped[5, :17] += 8.0  # the jaw line leaves the face on one frame
+    numbers = [10, 12, 14, 16, 18, 20, 22, 24, 26]
+    shuffled = [4, 0, 8, 2, 6, 1, 5, 3, 7]  # smoothing follows source order, not store order
+    smoothed = smooth_track(jumped[shuffled], [numbers[i] for i in shuffled], 5, onset=10)
+    back = np.empty_like(smoothed)
+    back[shuffled] = smoothed
+    assert np.abs(back[5, :17] - steady[5, :17]).max() < 0.5  # the jump is gone
+    assert np.array_equal(back[0], jumped[0])  # the onset (crop reference) is kept exactly
+    assert landmark_jitter(back) < landmark_jitter(jumped) / 4
+    assert landmark_jitter(jumped[:2]) == 0.0
+
+
+def test_track_smooth_is_recorded_and_lowers_the_reported_jitter(
+    tracked_store, tiny_sample, tmp_path
+):
+    from merprep.pipeline import drift_summary
+    from merprep.store import ClipStore, validate_store
+
+    smooth = tmp_path / "smooth.h5"
+    _extract(tiny_sample, smooth, track=True, align="eyes", track_smooth=3)
+    with ClipStore(tracked_store) as raw, ClipStore(smooth) as sm:
+        assert "track_smooth" not in raw.attrs["params"]  # stores made before it: same identity
+        assert sm.attrs["params"]["track_smooth"] == 3
+        for cid in raw.clip_ids:
+            assert np.array_equal(raw.frames(cid), sm.frames(cid))  # the crop does not move
+            j_raw, j_sm = (s.record(cid)["landmark_jitter_px"] for s in (raw, sm))
+            assert 0 < j_sm < j_raw
+    assert validate_store(smooth) == []
+    assert "after a running median over 3 frames" in drift_summary(smooth)
+    with pytest.raises(ValueError, match="needs track"):
+        _extract(tiny_sample, tmp_path / "x.h5", track_smooth=3)
+
+
 def test_track_reuses_previous_landmarks_when_the_face_is_lost(tiny_sample, dlib_backend):
     from merprep.faces.base import FaceNotFound
     from merprep.pipeline import ExtractConfig, plan_extraction, track_landmarks

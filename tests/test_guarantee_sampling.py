@@ -185,6 +185,18 @@ def test_diffk_keeps_one_side_of_the_largest_changes_in_temporal_order(keep, exp
     assert tie.numbers == [1]
 
 
+def test_diffk_ties_go_to_the_earlier_pair_in_long_clips_too():
+    """40 equal changes (numpy's default sort is not stable past 16 elements)."""
+    levels = [0]
+    for i in range(1, 41):
+        levels.append(levels[-1] + (5 if i % 2 else 0))
+    plan = smp.all_frames(list(range(41)), 0, None, 40)
+    _, chosen = smp.diffk_refine(_steps(levels), plan, 6)
+    assert chosen.numbers == [1, 3, 5, 7, 9, 11]
+    _, before = smp.diffk_before_refine(_steps(levels), plan, 6)
+    assert before.numbers == [0, 2, 4, 6, 8, 10]
+
+
 def test_diffk_keeps_a_short_clip_whole():
     frames = _steps([1, 2, 3])
     plan = smp.all_frames([7, 8, 9], 7, None, 9)

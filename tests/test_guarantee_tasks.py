@@ -1,7 +1,7 @@
 """Class mappings of every task on every dataset, checked on the REAL annotation workbooks
 (tests/data) against sources independent of mertrain's tables: the official MEGC2019 ground
 truth (CASME II, SAMM), HTNet's CAS(ME)^3 part A labels (``label_for_3``), and the mappings
-written out in ../shared/reference FORMATS.md (MEGC2019) and MODELS.md section C (binary).
+written out in docs/references.md#megc2019 (MEGC2019) and docs/references.md#model-c (binary).
 
 Issue 16: mapping CAS(ME)^3's sadness to positive, or changing the generic manifest table or
 most of the binary task's, passed every test. Here every emotion each real workbook uses is
@@ -34,7 +34,7 @@ WORKBOOKS = {
 }  # fmt: skip
 
 N, P, S = "negative", "positive", "surprise"
-#: FORMATS.md, "Label mapping" (MEGC2019), written out here; CAS(ME)^3 as HTNet labels it
+#: docs/references.md#megc2019 (the label mapping), written out here; CAS(ME)^3 as HTNet labels it
 THREE_CLASS = {
     "casme2": {"disgust": N, "repression": N, "happiness": P, "surprise": S,
                "others": None, "fear": None, "sadness": None},
@@ -44,7 +44,8 @@ THREE_CLASS = {
     "casme3": {"disgust": N, "fear": N, "anger": N, "sad": N, "happy": P, "surprise": S,
                "others": None, "Others": None},
 }  # fmt: skip
-#: MODELS.md C: positive = happiness, negative = every other emotion except surprise and other
+#: docs/references.md#model-c: positive = happiness, negative = every other emotion except
+#: surprise and other
 BINARY = {
     "casme2": {"happiness": P, "disgust": N, "repression": N, "fear": N, "sadness": N,
                "surprise": None, "others": None},

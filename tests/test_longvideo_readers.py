@@ -1,8 +1,8 @@
 """The long-video readers on the REAL annotation workbooks (tests/data/longvideo/).
 
-Counts are the ones LONGVIDEO_FORMATS.md gives (measured there with pandas/openpyxl); the
-normalised ground truth is compared with the MEGC2020 baseline's own tables (derived/), which
-were made from these workbooks by the baseline's code.
+Counts are the ones docs/references.md#long-video-formats gives (measured there with
+pandas/openpyxl); the normalised ground truth is compared with the MEGC2020 baseline's own tables
+(derived/), which were made from these workbooks by the baseline's code.
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def test_samm_counts_quirks_and_emotions():
     assert ann.counts() == {"videos": 147, "subjects": 30, "me": 159, "mae": 343}
     assert len(quirk_rows(ann, "apex -1")) == 6
     assert len(quirk_rows(ann, "onset 0")) == 10
-    # LONGVIDEO_FORMATS.md says 143 rows; the file has 177 rows with a fractional frame (all
-    # Macro) and one more whose 115 is stored as 114.99999999999999
+    # docs/references.md#lv-2: the notes say 143 rows; the file has 177 rows with a fractional
+    # frame (all Macro) and one more whose 115 is stored as 114.99999999999999
     fractional = quirk_rows(ann, "fractional frames")
     assert len(fractional) == 177
     assert all(i.type == "mae" for i in ann.intervals() if i.annotation_row in fractional)

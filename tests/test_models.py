@@ -525,7 +525,7 @@ def test_models_command_lists_inputs_and_commands():
 
 def test_reference_parameter_counts_of_the_settled_presets():
     """The presets settled against the reference scripts have the reference graphs' counts
-    (REFERENCE_AUDIT.md 2.1, rebuilt there with TF 2.19): each built once at full size."""
+    (docs/references.md#audit-2-1, rebuilt there with TF 2.19): each built once at full size."""
     cases = [
         # lie detection/Dual-Branch 3DCNN.py: 32 merge filters, a causal MultiHeadAttention
         # branch beside MSMH (before: 3,816,990, the CASME II graph)

@@ -134,8 +134,8 @@ def _records(paths):
 @pytest.mark.parametrize(
     "dataset, emotion, cls",
     [
-        # MEGC2019 / FORMATS.md: CASME II disgust, repression -> negative; happiness -> positive;
-        # surprise -> surprise; others, fear, sadness dropped
+        # MEGC2019 (docs/references.md#megc2019): CASME II disgust, repression -> negative;
+        # happiness -> positive; surprise -> surprise; others, fear, sadness dropped
         ("casme2", "disgust", "negative"),
         ("casme2", "repression", "negative"),
         ("casme2", "happiness", "positive"),
@@ -195,7 +195,8 @@ def test_other_task_mappings():
             "Other",
         )
     ] == [0, 1, 2, 3, 4, 5, 6, None]
-    # binary (MODELS.md C): positive = happiness; negative = the rest minus surprise and other
+    # binary (docs/references.md#model-c): positive = happiness; negative = the rest minus
+    # surprise and other
     assert [
         binary.label({"dataset": "samm", "emotion": e})
         for e in ("Happiness", "Anger", "Contempt", "Fear", "Surprise", "Other")

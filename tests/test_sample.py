@@ -595,7 +595,7 @@ def test_megc_samples_carry_the_listed_names_and_groups(megc_stores):
     listed = {}
     for ds, subject, clip, label in csv.reader((Path(__file__).resolve().parents[1] / "merprep/sample/megc2019_combined_3class_gt.csv").open()):  # fmt: skip
         listed.setdefault(ds, []).append((subject, clip, int(label)))
-    groups = {  # each dataset's emotion words -> MEGC2019 label (FORMATS.md)
+    groups = {  # each dataset's emotion words -> MEGC2019 label (docs/references.md#megc2019)
         "casme2": {"disgust": 0, "repression": 0, "happiness": 1, "surprise": 2},
         "samm": {"anger": 0, "contempt": 0, "disgust": 0, "fear": 0, "sadness": 0,
                  "happiness": 1, "surprise": 2},

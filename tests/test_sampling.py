@@ -142,7 +142,7 @@ def test_first_n_frames_from_onset():
 
 
 def test_extension_per_dataset_choices_are_named_modes():
-    """The dual-branch extension's selections (REFERENCE_AUDIT.md 1.1-4), each a mode."""
+    """The dual-branch extension's selections (docs/references.md#audit-1-1-4), each a mode."""
     expected = {
         "ext-casme2": ("diffk-before", 30),
         "ext-casme3": ("diffk-before", 30),

@@ -138,7 +138,7 @@ def test_published_megc2020_baseline_f1_from_its_own_counts():
         me, mae, total = per_type
         pooled = me + mae  # "total" is the pooled counts, not a mean of the two F1s
         assert (pooled.tp, pooled.n_pred, pooled.n_gt) == (total.tp, total.n_pred, total.n_gt)
-    # the published figures (SPOTTING_PROTOCOL.md §6): CAS(ME)^2 0.0082 / 0.1196 / 0.0376
+    # the published figures (docs/references.md#spot-6): CAS(ME)^2 0.0082 / 0.1196 / 0.0376
     assert round(Counts(21, 5035 - 21, 57 - 21).f1, 4) == 0.0082
     assert round(Counts(130, 6558 - 130, 357 - 130).f1, 4) == 0.0376
 

@@ -29,7 +29,7 @@ from merprep.sample import generate
 from merprep.store import ClipStore, store_lock, validate_store
 from merprep.store.staging import staging_dir
 
-N_CLIPS = 10
+N_CLIPS = 8
 
 
 def sha(path: Path) -> str:
@@ -50,7 +50,7 @@ def lock_is_free(store: Path) -> bool:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    """CASME II sample, 1 subject x 10 clips; clip 2's onset frame is empty, clip 6's is cut."""
+    """CASME II sample, 1 subject x 8 clips; clip 2's onset frame is empty, clip 6's is cut."""
     root = generate(
         "casme2", tmp_path_factory.mktemp("w") / "CASME2", subjects=1,
         clips_per_subject=N_CLIPS, clip_length=6, seed=5,

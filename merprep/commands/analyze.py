@@ -53,14 +53,6 @@ def analyze_options(f):
                 help="Landmark backend for the face.",
             ),
             click.option(
-                "-j",
-                "--workers",
-                default=1,
-                show_default=True,
-                type=click.IntRange(min=1, max=1),
-                help="One video: one worker (kept for the common options).",
-            ),
-            click.option(
                 "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
             ),
         ]
@@ -71,7 +63,7 @@ def analyze_options(f):
 
 @click.command(epilog=example("merprep analyze interview.mp4 -o interview_analysis"))
 @analyze_options
-def analyze(video, out, fps, threshold, flow_size, landmarks, workers, progress):
+def analyze(video, out, fps, threshold, flow_size, landmarks, progress):
     """Find the face, spot micro- and macro-expressions, and write analysis.json, a timeline
     picture and a montage per interval (spotting only; `mertrain analyze --model` also
     recognises each micro-expression)."""

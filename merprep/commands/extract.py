@@ -108,7 +108,16 @@ def _corrections_option(ctx: click.Context, param: click.Parameter, value: str |
     "--track",
     is_flag=True,
     help="Also detect landmarks on every kept frame and store them (the crop still "
-    "comes from the onset frame); reports landmark drift.",
+    "comes from the onset frame); reports landmark drift and jitter.",
+)
+@click.option(
+    "--track-smooth",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    metavar="K",
+    help="With --track: running median of the tracked landmarks over K frames (e.g. 5), "
+    "which removes single-frame detector jumps; 0: none.",
 )
 @click.option(
     "--margin",
@@ -190,6 +199,7 @@ def extract(
     landmarks,
     align,
     track,
+    track_smooth,
     margin,
     size,
     color,
@@ -229,6 +239,7 @@ def extract(
             landmarks=landmarks,
             align=align,
             track=track,
+            track_smooth=track_smooth,
             margin=margin,
             size=size,
             color=color,

@@ -1,7 +1,8 @@
 """CASME II (Chinese Academy of Sciences Micro-Expression database II).
 
-As shipped (see FORMATS.md): frames in ``CASME2_RAW_selected/sub01/EP02_01f/img46.jpg`` (frame
-number in the name, not zero-padded) or, in the cropped release,
+As shipped (docs/references.md#casme2): frames in
+``CASME2_RAW_selected/sub01/EP02_01f/img46.jpg`` (frame number in the name, not zero-padded) or,
+in the cropped release,
 ``Cropped/sub01/EP02_01f/reg_img46.jpg``; annotations in ``CASME2-coding-20190701.xlsx``
 (older: ``-20140508``), sheet ``Sheet1``: ``Subject`` (int), ``Filename``, a blank column,
 ``OnsetFrame``, ``ApexFrame``, ``OffsetFrame``, a blank column, ``Action Units``,

@@ -1,6 +1,6 @@
 """CAS(ME)^3, part A (lab, 13 stimulus videos per subject) and part C (mock crime).
 
-**Part A** as shipped (see FORMATS.md): frames in
+**Part A** as shipped (docs/references.md#casme3): frames in
 ``part_A/data/part_A_split/part_A/spNO.1/a/color/355.jpg`` (file name = frame number; depth in
 ``.../depth/``), annotations ``part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx``,
 sheet ``label``: ``Subject`` (``spNO.1``), ``Filename`` (stimulus video ``a``-``m``), ``Onset``,
@@ -28,7 +28,7 @@ Quirks handled here:
 ``mockCrimeME``, columns ``sub, count, onset, offset, au, emotion`` (negative, positive,
 surprise, others; AU cells like ``R4,5``, a lone AU stored as a number); onset/offset are
 *positions in the folder* (frames sorted by the number in their names), not file-name numbers.
-FORMATS.md gives no folder layout for part C. Assumed here, mirroring part A:
+docs/references.md#casme3 gives no folder layout for part C. Assumed here, mirroring part A:
 ``part_C/data/part_C_split/part_C/<sub>/color/<n>.jpg`` with the workbook in
 ``part_C/annotation/``; the subject folder may be named ``1``, ``01``, ``sub1``, ``sub01`` or
 ``spNO.1`` (looked up in that order), and positions count from 0 (the first file in the folder is

@@ -1,6 +1,6 @@
 """Real-life Deception Detection (2016): courtroom video clips, deceptive or truthful.
 
-As shipped (see FORMATS.md): ``Real-life_Deception_Detection_2016/Clips/Deceptive/
+As shipped (docs/references.md#deception): ``Real-life_Deception_Detection_2016/Clips/Deceptive/
 trial_lie_001.mp4`` and ``Clips/Truthful/trial_truth_001.mp4``; annotation
 ``Annotation/All_Gestures_Deceptive and Truthful.csv`` with ``id`` (the video file name), 39
 binary gesture columns and ``class`` (deceptive / truthful). 121 clips; frame rate and size vary

@@ -1,7 +1,8 @@
 """SAMM (Spontaneous Actions and Micro-Movements).
 
-As shipped (see FORMATS.md): frames in ``SAMM/006/006_1_2/006_05562.jpg`` (subject folder,
-clip folder ``subject_inducement_count``, files ``subject_<5-digit absolute frame number>``);
+As shipped (docs/references.md#samm-micro): frames in ``SAMM/006/006_1_2/006_05562.jpg``
+(subject folder, clip folder ``subject_inducement_count``, files
+``subject_<5-digit absolute frame number>``);
 annotations in ``SAMM_Micro_FACS_Codes_v2.xlsx``: 13 preamble rows, header on row 14, data from
 row 15, columns ``Subject, Filename, Inducement Code, Onset Frame, Apex Frame, Offset Frame,
 Duration, Micro, Action Units, Estimated Emotion, Objective Classes, Notes``. 200 fps,

@@ -1,7 +1,8 @@
 """SMIC (Spontaneous Micro-expression Corpus), the cut clips of ``SMIC_all_raw``.
 
-As shipped (see FORMATS.md): ``SMIC_all_raw/HS/s1/micro/negative/s1_ne_01/image0100234.bmp``,
-emotion folders ``negative``, ``positive``, ``surprise``; ``VIS/`` and ``NIR/`` beside ``HS/``;
+As shipped (docs/references.md#smic):
+``SMIC_all_raw/HS/s1/micro/negative/s1_ne_01/image0100234.bmp``, emotion folders ``negative``,
+``positive``, ``surprise``; ``VIS/`` and ``NIR/`` beside ``HS/``;
 ``non_micro/`` holds clips without a micro-expression (not read). HS is 100 fps, VIS and NIR
 25 fps, all 640x480.
 

@@ -95,12 +95,15 @@ def process_clip(
     record = rec.to_dict()
     if config.track:
         tracked, lost = track_landmarks(task, backend, decoded_numbers, points)
+        if config.track_smooth > 1:
+            tracked = smooth_track(tracked, decoded_numbers, config.track_smooth, rec.onset)
         if mode.needs_pixels:  # refined frames stand for (fractional) source positions
             tracked = _interpolate_points(tracked, decoded_numbers, plan.positions)
         landmarks = np.stack([transform_points(p, matrix) for p in tracked])
         record.update(
             landmarks_from="tracked",
             landmark_drift_px=round(landmark_drift(landmarks, onset_store), 4),
+            landmark_jitter_px=round(landmark_jitter(landmarks), 4),
             tracking_lost_frames=lost,
         )
     else:
@@ -166,6 +169,39 @@ def _interpolate_points(
     pos = np.asarray(list(positions), np.float64)
     out = np.stack([np.interp(pos, xs, flat[:, k]) for k in range(flat.shape[1])], axis=1)
     return out.reshape(len(pos), *points.shape[1:]).astype(np.float32)
+
+
+def smooth_track(points: np.ndarray, numbers: list[int], window: int, onset: int) -> np.ndarray:
+    """Running median of tracked landmarks over ``window`` neighbouring frames, in source order.
+
+    A median (not a mean) because detector failures are single-frame jumps (the jaw line
+    leaving the face) that a mean would smear over the neighbours. The onset frame keeps its
+    detected points: the crop was made from them, so they stay exact.
+    """
+    order = np.argsort(numbers, kind="stable")
+    ordered = points[order]
+    half = window // 2
+    out = np.empty_like(ordered)
+    for i in range(len(ordered)):
+        out[i] = np.median(ordered[max(0, i - half) : i + half + 1], axis=0)
+    smoothed = np.empty_like(points)
+    smoothed[order] = out
+    for i, n in enumerate(numbers):
+        if n == onset:
+            smoothed[i] = points[i]
+    return smoothed
+
+
+def landmark_jitter(landmarks: np.ndarray) -> float:
+    """Mean size of the second temporal difference of the points (store px per frame).
+
+    Movement of the face is smooth, so it changes the first difference but little the second;
+    detector jitter flips direction from frame to frame and shows up here. 0 for < 3 frames.
+    """
+    if len(landmarks) < 3:
+        return 0.0
+    second = landmarks[:-2] - 2 * landmarks[1:-1] + landmarks[2:]
+    return float(np.linalg.norm(second, axis=2).mean())
 
 
 def landmark_drift(landmarks: np.ndarray, reference: np.ndarray) -> float:

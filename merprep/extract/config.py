@@ -47,6 +47,8 @@ class ExtractConfig:
     #: frames per clip; None: ``DEFAULT_FRAMES``, or the fixed number of modes such as ``key``
     frames: int | None = None
     track: bool = False
+    #: with ``track``: running median over this many frames (0 or 1: none); see smooth_track
+    track_smooth: int = 0
     frame_compression: str = DEFAULT_FRAME_COMPRESSION  # codec.FRAME_COMPRESSIONS
     workers: int = 0  # 0: one per available CPU (merprep.parallel.worker_count)
     skip_invalid: bool = False
@@ -88,6 +90,11 @@ class ExtractConfig:
             raise ValueError(
                 f"workers must be >= 0 (0 = one per available CPU), got {self.workers}"
             )
+        if self.track_smooth < 0 or (self.track_smooth > 1 and not self.track):
+            raise ValueError(
+                f"track_smooth must be >= 0 and needs track (got {self.track_smooth}"
+                f"{'' if self.track else ' without track'})"
+            )
         if self.frame_compression not in FRAME_COMPRESSIONS:
             raise ValueError(
                 f"frame_compression must be one of "
@@ -104,6 +111,8 @@ class ExtractConfig:
         d = asdict(self)
         for k in ("out", "workers", "resume", "overwrite"):
             d.pop(k)
+        if not self.track_smooth:  # absent when off: stores made before it keep their identity
+            d.pop("track_smooth")
         d["root"] = str(self.root.resolve())
         d["annotations"] = None if self.annotations is None else str(self.annotations.resolve())
         if self.corrections == KNOWN:  # the shipped errata: their content

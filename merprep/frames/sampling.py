@@ -19,7 +19,7 @@ what form":
 - ``first``: the first N frames on disk from the onset (the ICIP 2024 recipe, and the
   extension's SMIC script with N = 10).
 - ``ext-casme2``, ``ext-casme3``, ``ext-samm``, ``ext-smic``, ``ext-deception``: the dual-branch
-  extension's per-dataset choices, by name (REFERENCE_AUDIT.md 1.1-4): frame differences
+  extension's per-dataset choices, by name (docs/references.md#audit-1-1-4): frame differences
   (``diffk-before``, 30), uniform 30, the first 10, and video positions 5-20 (16 frames).
 
 Every mode but the frame-difference and ``ext-deception`` ones stores the onset as frame 0,
@@ -336,7 +336,7 @@ for _mode in (
     _DIFFK,
     _DIFFK_BEFORE,
     _FIRST,
-    # the dual-branch extension's per-dataset scripts (REFERENCE_AUDIT.md 1.1-4)
+    # the dual-branch extension's per-dataset scripts (docs/references.md#audit-1-1-4)
     replace(_DIFFK_BEFORE, name="ext-casme2", fixed_frames=30),
     replace(_DIFFK_BEFORE, name="ext-casme3", fixed_frames=30),
     replace(_UNIFORM, name="ext-samm", fixed_frames=30),

@@ -1,6 +1,6 @@
 """CAS(ME)^2 long videos (``rawpic``), as used by MEGC2020/2021 spotting.
 
-As shipped (LONGVIDEO_FORMATS.md §1): ``rawpic/s15/15_0101disgustingteeth/img001.jpg`` (1-based,
+As shipped (docs/references.md#lv-1): ``rawpic/s15/15_0101disgustingteeth/img001.jpg`` (1-based,
 zero-padded to at least 3 digits; sorted numerically), 30 fps, beside
 ``CAS(ME)^2code_final.xlsx``: three sheets, **no header row**, opened by position:
 

@@ -1,6 +1,6 @@
 """CAS(ME)^3 part A long videos: one recording per subject and stimulus (``a``-``m``).
 
-As shipped (LONGVIDEO_FORMATS.md §3): ``part_A/data/part_A_split/part_A/spNO.1/a/color/37.jpg``
+As shipped (docs/references.md#lv-3): ``part_A/data/part_A_split/part_A/spNO.1/a/color/37.jpg``
 (file name = frame number, no fixed start, frames dropped in places: never assume position =
 number), 30 fps, annotations ``part_A/annotation/CAS(ME)3_part_A_v2.xls`` (legacy BIFF; read
 with xlrd): sheet ``AU+Emotion``, header row 1, ``Subject, Filename, Onset, Apex, Offset, AU,

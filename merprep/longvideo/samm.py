@@ -1,6 +1,6 @@
 """SAMM Long Videos (``SAMM_longvideos``), as used by MEGC2020/2021 spotting.
 
-As shipped (LONGVIDEO_FORMATS.md §2): ``SAMM_longvideos/006_1/006_1_0001.jpg`` (1-based, 4 or 5
+As shipped (docs/references.md#lv-2): ``SAMM_longvideos/006_1/006_1_0001.jpg`` (1-based, 4 or 5
 digits; sorted numerically), 2040x1088 grayscale at 200 fps, beside
 ``SAMM_LongVideos_V*_Release.xlsx``: sheet ``FACS_Movement_Only``, a preamble (title, symbol
 key, the note that an apex not annotated is -1), the header on row 10 (looked for in the first

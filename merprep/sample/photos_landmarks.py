@@ -9,7 +9,8 @@ Usage::
 
     python -m merprep.sample.photos_landmarks           # recompute photos/landmarks.json
     python -m merprep.sample.photos_landmarks --import  # first re-copy the photos from
-                                                        # scikit-image, matplotlib (SOURCES.md)
+                                                        # scikit-image, matplotlib
+                                                        # (photos/SOURCES.md)
 """
 
 from __future__ import annotations

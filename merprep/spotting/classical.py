@@ -190,18 +190,8 @@ def spot_motion(
             talking = _talking(np.asarray(kept, int), dominant, numbers, fps, config)
         for p in kept:
             region = REGIONS[int(dominant[p])]
-            centre, width = _extent(score, p, base)
-            onset, offset = _interval(numbers, centre, width)
-            onset = max(onset, int(numbers[0]))
-            offset = min(offset, int(numbers[-1]) + stride - 1)
-            length = offset - onset + 1
-            if length > limits["me_max"]:
-                typed: str | None = MAE
-            elif length >= limits["me_min"]:
-                typed = ME
-            else:
-                typed = None
-            if typed != kind:
+            onset, offset = peak_interval(score, p, base, numbers, stride)
+            if type_by_length(offset - onset + 1, limits) != kind:
                 continue
             apex = int(numbers[p])
             if region in LOWER and any(a <= apex <= b for a, b in talking):
@@ -209,14 +199,44 @@ def spot_motion(
             found[kind].append(Spotted(onset, offset, apex, kind, float(score[p] / thr), region))
     curves["blinks"] = blinks
     curves["talking"] = talking
-    # one movement seen in both windows: the better-scoring reading (scores are each window's
-    # peak over its own threshold) wins
-    readings = _suppress(found[MAE], config.overlap) + _suppress(found[ME], config.overlap)
+    return combine_readings(found, config.overlap), curves
+
+
+def combine_readings(found: dict[str, list[Spotted]], overlap: float) -> list[Spotted]:
+    """The spotted intervals of both types in temporal order: within a type, of two intervals
+    overlapping by more than ``overlap`` IoU the better-scoring one; one movement seen as both
+    types (each one's apex inside the other): the better-scoring reading (scores are each
+    reading's peak over its own threshold)."""
+    readings = _suppress(found.get(MAE, []), overlap) + _suppress(found.get(ME, []), overlap)
     out: list[Spotted] = []
     for s in sorted(readings, key=lambda s: -s.score):
         if not any(o.type != s.type and _conflict(s, o) for o in out):
             out.append(s)
-    return sorted(out, key=lambda s: (s.onset, s.offset)), curves
+    return sorted(out, key=lambda s: (s.onset, s.offset))
+
+
+def peaks_above(score: np.ndarray, height: float, distance: int) -> np.ndarray:
+    """Indices of the peaks of ``score`` above ``height``, at least ``distance`` apart."""
+    return _peaks(score, height, distance)
+
+
+def peak_interval(
+    score: np.ndarray, p: int, base: float, numbers: np.ndarray, stride: int
+) -> tuple[int, int]:
+    """(onset, offset) in source frames of the peak at ``p``: twice the width of the run above
+    half the peak's height over ``base``, about that run's centre, within the video."""
+    centre, width = _extent(score, p, base)
+    onset, offset = _interval(numbers, centre, width)
+    return max(onset, int(numbers[0])), min(offset, int(numbers[-1]) + stride - 1)
+
+
+def type_by_length(length: int, limits: dict[str, int]) -> str | None:
+    """ME or MaE by the dataset's frame limits (None: shorter than the shortest ME)."""
+    if length > limits["me_max"]:
+        return MAE
+    if length >= limits["me_min"]:
+        return ME
+    return None
 
 
 def _conflict(a: Spotted, b: Spotted) -> bool:

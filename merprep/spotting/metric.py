@@ -1,4 +1,4 @@
-"""MEGC interval spotting metrics (shared/reference/SPOTTING_PROTOCOL.md §1-2, §4).
+"""MEGC interval spotting metrics (docs/references.md#spot-1, #spot-2, #spot-4).
 
 A spotted interval is a true positive for a ground-truth interval of the same type in the same
 video when their IoU, counted in frames with both ends inclusive, is at least 0.5. Counts are
@@ -215,7 +215,7 @@ def analysis_f1(
 ) -> dict[str, Any]:
     """The STR analysis F1 over matched (true positive) MEs: 2 P R / (P + R) with P and R the
     means over ``classes`` of the one-vs-rest precision and recall (an undefined one counts 0;
-    SPOTTING_PROTOCOL.md §4). UF1 and UAR are given alongside. No pairs: everything 0."""
+    docs/references.md#spot-4). UF1 and UAR are given alongside. No pairs: everything 0."""
     precisions, recalls, f1s = [], [], []
     for c in classes:
         tp = sum(1 for t, p in zip(truth, predicted) if t == c and p == c)

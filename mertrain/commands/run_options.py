@@ -160,7 +160,8 @@ def run_options(f: Any) -> Any:
             "--protocol",
             type=click.Choice(list(PROTOCOLS)),
             default=None,
-            help="Evaluation protocol (default loso, or the --splits file's).",
+            help="Evaluation protocol (default loso, or the --splits file's; `all` is "
+            "`mertrain fit`'s final model, refused here); docs/protocols.md.",
         ),
         click.option(
             "--task",

@@ -35,7 +35,7 @@ def _model_option(f, required: bool):
 )
 @analyze_options
 @lambda f: _model_option(f, required=False)
-def analyze(video, out, fps, threshold, flow_size, landmarks, workers, progress, model, fold):
+def analyze(video, out, fps, threshold, flow_size, landmarks, progress, model, fold):
     """Spot micro- and macro-expressions in VIDEO and recognise each micro-expression with a
     trained model: analysis.json (intervals, class probabilities), timeline.png, montages/."""
     from merprep.analyze import analyze_video

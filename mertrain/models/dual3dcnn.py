@@ -1,4 +1,4 @@
-"""Dual-branch shallow 3D-CNN family (Fang, Liu & Liu): MODELS.md sections A and B.
+"""Dual-branch shallow 3D-CNN family (Fang, Liu & Liu): docs/references.md#model-a and #model-b.
 
 Both models are one graph with switches (``_build_dual3dcnn``)::
 

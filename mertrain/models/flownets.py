@@ -1,4 +1,4 @@
-"""Optical-flow networks: AM3F-FlowNet (MODELS.md section D) and the STSTNet baseline.
+"""Optical-flow networks: AM3F-FlowNet (docs/references.md#model-d) and the STSTNet baseline.
 
 Both take the "flow" input: the (H, W, 3) stack of horizontal flow u, vertical flow v and
 optical strain between onset and apex, written by ``merprep flow``; the channels are split

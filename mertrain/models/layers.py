@@ -61,7 +61,7 @@ def _pool_stats(x):
 
 @_register
 class ECCBAM(layers.Layer):
-    """Enhanced CBAM (EC-CBAM) of Fang, Liu & Liu (ICIP 2024), MODELS.md section A.
+    """Enhanced CBAM (EC-CBAM) of Fang, Liu & Liu (ICIP 2024), docs/references.md#model-a.
 
     Channel weights from two *separate* MLPs (Dense(C/r, L2) -> LeakyReLU(0.2) -> Dense(C)), one
     on the global max-pooled and one on the global average-pooled features::
@@ -229,7 +229,7 @@ def make_attention(
 
 @_register
 class MultiScaleMultiHeadAttention(layers.Layer):
-    """MSMH self-attention over a sequence (B, T, F) (MODELS.md section B).
+    """MSMH self-attention over a sequence (B, T, F) (docs/references.md#model-b).
 
     One head per scale factor s with width d = d_model / s; per head ``q, k, v = Dense(d)(x)``,
     ``scores = q k^T / sqrt(d)`` (B, T, T), max-pooled over the *query* axis with

@@ -3,8 +3,8 @@
 The MEGC2019 baseline is LBP-TOP + SVM; the only public MEGC-style baseline code found is MEB's
 port of Zhao's Matlab ``LBPTOP`` (tvaranka/meb ``meb/utils/traditional_methods.py:53-252``,
 called by ``calculate_lbptop`` at ``:467-477`` with R_xy = R_t = 3, P = 8, u2 patterns, an
-8 x 8 block grid with 70 % overlap, raw counts; REFERENCE_AUDIT.md 1.1-9 and 4). What differs
-from the scikit-image computation of :mod:`mertrain.models.lbptop`:
+8 x 8 block grid with 70 % overlap, raw counts; docs/references.md#audit-1-1-9 and #audit-4).
+What differs from the scikit-image computation of :mod:`mertrain.models.lbptop`:
 
 - neighbours are sampled at the **nearest pixel** (``floor(c + R cos + 0.5)``), not bilinearly;
 - XY: (x + R cos a, y - R sin a); XT: (x + R cos a, t - R_t sin a); YT: (y - R cos a,

@@ -1,4 +1,4 @@
-"""Spatio-temporal CNNs on 9 grayscale key frames (MODELS.md section C, SAMM study).
+"""Spatio-temporal CNNs on 9 grayscale key frames (docs/references.md#model-c, SAMM study).
 
 Input: the face clip of 9 grayscale frames at 128x128 (onset, 3 frames between onset and
 apex, apex, 3 between apex and offset, offset; the selection belongs to the data side).
@@ -29,7 +29,7 @@ from .registry import InputSpec, ModelConfig, register_model
 
 REFERENCE = (
     "Spatio-temporal CNNs for micro-expression recognition on SAMM (3D-CNN, CNN+LSTM, "
-    "ConvLSTM2D, 2D-CNN with majority voting); MODELS.md section C"
+    "ConvLSTM2D, 2D-CNN with majority voting); docs/references.md#model-c"
 )
 
 _INPUT = (InputSpec("face", "face", "clip", frames=9, size=128, channels=1, sampling="key"),)

@@ -26,7 +26,7 @@ from mertrain.protocols.types import ProtocolError, Sample
 
 log = logging.getLogger(__name__)
 
-#: dataset order of the composite, and the official counts per dataset (FORMATS.md)
+#: dataset order of the composite, and the official counts per dataset (docs/references.md#megc2019)
 DATASETS = ("smic", "casme2", "samm")
 OFFICIAL_COUNTS = {"smic": 164, "casme2": 145, "samm": 133}
 CLASSES = ("negative", "positive", "surprise")

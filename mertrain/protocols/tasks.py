@@ -14,7 +14,8 @@ from typing import Any
 
 from merprep.registry import Registry
 
-#: MEGC2019 3-class mapping (FORMATS.md): classes in index order negative, positive, surprise.
+#: MEGC2019 3-class mapping (docs/references.md#megc2019): classes in index order negative,
+#: positive, surprise.
 _THREE_CLASS: dict[str, dict[str, str]] = {
     "casme2": {
         "disgust": "negative",
@@ -93,7 +94,8 @@ _TASKS: tuple[Task, ...] = (
     Task(
         "3class",
         ("negative", "positive", "surprise"),
-        "MEGC2019 composite classes (FORMATS.md): negative, positive, surprise; others dropped.",
+        "MEGC2019 composite classes (docs/references.md#megc2019): negative, positive, "
+        "surprise; others dropped.",
         _THREE_CLASS,
         _THREE_CLASS_GENERIC,
     ),
@@ -120,7 +122,7 @@ _TASKS: tuple[Task, ...] = (
         "binary",
         ("negative", "positive"),
         "Positive (happiness) vs negative (every other emotion except surprise and "
-        "other/others), as in MODELS.md section C.",
+        "other/others), as in docs/references.md#model-c.",
         {},
         generic={
             **dict.fromkeys(

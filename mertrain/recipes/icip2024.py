@@ -1,5 +1,6 @@
 """The ICIP 2024 recipes (section A) and its extended version's (section B), one per reference
-script, each value with its file and line (reference commits as REFERENCE_AUDIT.md read them)."""
+script, each value with its file and line (reference commits as in
+docs/references.md#reference-audit)."""
 
 from __future__ import annotations
 

@@ -69,7 +69,7 @@ def class_of(emotion: str, classes: Sequence[str]) -> str | None:
 def str_score(
     doc: dict[str, Any], recognizer: ModelRecognizer, *, mode: str = "one-to-one"
 ) -> dict[str, Any]:
-    """Spot-then-recognise (SPOTTING_PROTOCOL.md §4) for a spots document whose store is at
+    """Spot-then-recognise (docs/references.md#spot-4) for a spots document whose store is at
     hand: per dataset, the ME spotting F1 times the analysis F1 over the spotted MEs that are
     true positives (their ground-truth emotion against the model's class for the spotted
     interval, cut from the dataset's own frames). A TP whose emotion the model has no class for

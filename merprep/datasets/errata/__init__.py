@@ -1,6 +1,6 @@
 """Known annotation errata, shipped as data (``merprep extract --corrections known``).
 
-Public loaders fix some cells of the official annotation files in code (REFERENCE_AUDIT.md 7);
+Public loaders fix some cells of the official annotation files in code (docs/references.md#audit-7);
 here each fix is a row of a corrections file (:mod:`merprep.datasets.corrections` format plus a
 ``source`` column citing file and line), one file per release of a dataset's annotation file,
 checked against the real files (``tests/test_datasets_real.py``):

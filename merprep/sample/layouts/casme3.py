@@ -4,7 +4,7 @@ The dataset root is ``out`` (the folder holding ``part_A/``).
 
 Where the spreadsheet sits: the release keeps it in ``part_A/annotation/``, as public loaders
 show (``CASME3/part_A/annotation/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx`` beside
-``part_A/data/...``); FORMATS.md does not say, so this follows them.
+``part_A/data/...``); docs/references.md#casme3 does not say, so this follows them.
 
 Frames are 1280x720 colour JPEGs at 30 fps named by frame number (no padding), with a 16-bit
 depth PNG of the same number beside them (a static depth map per video: face ~0.7 m in front of
@@ -17,8 +17,9 @@ Sheet ``label`` (columns copied from the real file) plus the empty ``Sheet1`` an
 real workbook carries.
 
 Part C (mock crime) is written only by :func:`write_part_c` (not by ``merprep sample``, which
-stays part A only): FORMATS.md gives the sheet (``mockCrimeME``: ``sub, count, onset, offset, au,
-emotion``, onset/offset = positions in the folder) but no folder layout, so this follows the
+stays part A only): docs/references.md#casme3 gives the sheet (``mockCrimeME``:
+``sub, count, onset, offset, au, emotion``, onset/offset = positions in the folder) but no folder
+layout, so this follows the
 layout the part C adapter assumes (``merprep.datasets.casme3``): one long recording per subject
 in ``part_C/data/part_C_split/part_C/<sub>/color/<n>.jpg`` (file names = frame numbers from 1,
 a few frames dropped, so positions and names differ), workbook
