@@ -121,9 +121,9 @@ def analyze_video(
     entry = doc["videos"][0]
     intervals = [dict(s) for s in entry["intervals"]]
     if recognizer is not None and intervals:
-        from merprep.longvideo.stream import count_video_frames
+        from merprep.frames.decode import video_frame_count
 
-        source = FrameSource(video=video, n_video_frames=count_video_frames(video))
+        source = FrameSource(video=video, n_video_frames=video_frame_count(video))
         recognise_intervals(source, rate, intervals, recognizer)
     entry["intervals"] = intervals
     _pictures(out, config.out, entry)

@@ -48,14 +48,35 @@ class LazyGroup(click.Group):
         name = ctx.invoked_subcommand
         command = self.get_command(ctx, name) if name else None
         if command is not None and any(p.name == "resume" for p in command.params):
-            return (f"interrupted: rerun the same `{ctx.command_path} {name}` command with "
-                    "--resume to continue from where it stopped")
+            return (
+                f"interrupted: rerun the same `{ctx.command_path} {name}` command with "
+                "--resume to continue from where it stopped"
+            )
         return "interrupted"
 
 
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def workers_option(f: Any) -> Any:
+    """``-j/--workers N``, one meaning in every command: worker processes, 0 = one per CPU."""
+    return click.option(
+        "-j",
+        "--workers",
+        default=0,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help="Worker processes (0 = one per CPU this process may use).",
+    )(f)
+
+
+def progress_option(f: Any) -> Any:
+    """``--progress/--no-progress``: bars on a terminal unless told otherwise."""
+    return click.option(
+        "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
+    )(f)
 
 
 def example(line: str) -> str:

@@ -363,6 +363,7 @@ class RunConfig:
             out[name] = {k: list(v) if isinstance(v, tuple) else v for k, v in section.items()}
         schedule = self.recipe.schedule
         out["recipe"]["schedule"] = None if schedule is None else schedule.spec
+        out["execution"].pop("progress")  # how one session displayed it, not part of the run
         return out
 
     def identity_sections(self) -> dict[str, Any]:

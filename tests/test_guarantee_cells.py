@@ -302,3 +302,24 @@ def test_parse_aus(text, codes, unparsed):
 def test_au_codes_serialise_as_the_store_writes_them():
     (code,) = parse_aus("R12B")[0]
     assert code.to_dict() == {"code": 12, "side": "R", "intensity": "B", "uncertain": False}
+
+
+def test_legacy_xls_and_csv_headers_are_found(tmp_path):
+    """The REAL CAS(ME)^3 part A .xls (BIFF, read with xlrd) and a CSV with a preamble."""
+    xls = Path(__file__).parent / "data" / "longvideo" / "SFAMNet__CAS_ME_3_part_A_v2.xls"
+    assert tables.sheet_names(xls) == ["AU+Emotion", "eye blink"]
+    assert tables.find_header_row(xls, ["Subject", "Filename", "Onset"]) == 1
+    assert tables.find_header_row(xls, ["Subject", "Onset"], sheet="eye blink") == 1
+    with pytest.raises(AnnotationError) as err:
+        tables.read_table(xls, sheet="label")
+    assert str(err.value) == (f"{xls}: sheet 'label' not found (sheets: AU+Emotion, eye blink)")
+    blink = tables.read_table(xls, sheet="eye blink", required=["Subject", "Onset"])
+    assert list(blink.columns) == ["Subject", "Filename", "Onset", "Offset", "__row__"]
+    assert len(blink) == 841 and blink["__row__"].tolist()[:3] == [2, 3, 4]
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "exported by a tool,,\n,,\nsubject,clip,onset\np01,c1,3\n", encoding="utf-8-sig"
+    )
+    assert tables.find_header_row(path, ["subject", "clip"]) == 3
+    assert tables.find_header_row(path, ["subject", "clip"], search_rows=2) is None
+    assert tables.read_table(path, header_row=3)["onset"].tolist() == ["3"]

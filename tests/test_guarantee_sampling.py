@@ -180,6 +180,10 @@ def test_diffk_keeps_one_side_of_the_largest_changes_in_temporal_order(keep, exp
     assert chosen.numbers == [20 + i for i in expected]
     np.testing.assert_array_equal(out, frames[expected])
     assert chosen.note == f"onset not kept: frame 0 is {20 + expected[0]}"
+    assert chosen.positions == [float(20 + i) for i in expected]
+    _, with_onset = smp.diffk_before_refine(_steps([0, 40, 40, 41, 90]), smp.all_frames(
+        range(5), 0, None, 4), 2)  # fmt: skip
+    assert with_onset.numbers == [0, 3] and with_onset.note == ""
     # equal changes: the earlier pair wins
     _, tie = smp.diffk_refine(_steps([0, 5, 5, 10, 10]), smp.all_frames(range(5), 0, None, 4), 1)
     assert tie.numbers == [1]
@@ -226,6 +230,41 @@ def test_tim_reproduces_the_input_frames_at_their_own_curve_points():
     assert out.dtype == np.uint8 and out.shape == (11, 5, 5, 1)
 
 
+def test_tim_of_two_frames_and_of_repeated_frames_reproduces_them():
+    a, b = np.full((3, 3, 1), 10, np.uint8), np.full((3, 3, 1), 200, np.uint8)
+    out, _ = smp.tim_interpolate(np.stack([a, b]), 3)
+    np.testing.assert_array_equal(out[[0, 2]], np.stack([a, b]))
+    assert 10 < out[1].mean() < 200
+    rng = np.random.default_rng(8)
+    c, d = (rng.integers(0, 256, (4, 4, 1), dtype=np.uint8) for _ in range(2))
+    repeated = np.stack([c, c, d, d, c])  # rank-deficient: TIM must not amplify noise
+    out, _ = smp.tim_interpolate(repeated, 5)
+    np.testing.assert_array_equal(out, repeated)
+
+
+def test_tim_output_is_the_interpolation_rounded_and_clipped():
+    """A sharp step overshoots between frames; the result is the linear map of tim_weights
+    applied to the centred frames, rounded and clipped to 0..255, and a ramp stays a ramp."""
+    step = np.array([0, 0, 0, 255, 255, 255], np.uint8)[:, None, None, None] * np.ones(
+        (1, 2, 2, 1), np.uint8
+    )
+    out, s = smp.tim_interpolate(step, 11)
+    flat = step.reshape(6, -1).astype(np.float64)
+    centred = flat - flat.mean(axis=0)
+    weights, s_ref = smp.tim_weights(6, 11, centred @ centred.T)
+    raw = flat.mean(axis=0) + weights @ centred
+    assert raw.min() < -0.5 and raw.max() > 255.5  # it does overshoot
+    expected = np.clip(np.rint(raw), 0, 255)  # (float64 here, float32 inside: +-1)
+    assert np.abs(out.reshape(11, -1).astype(int) - expected).max() <= 1
+    assert out.min() == 0 and out.max() == 255  # clipped, not wrapped around
+    np.testing.assert_allclose(s, s_ref)
+    ramp = (np.arange(5, dtype=np.uint8) * 40)[:, None, None, None] * np.ones(
+        (1, 2, 2, 1), np.uint8
+    )
+    out, _ = smp.tim_interpolate(ramp, 9)
+    assert np.abs(out[:, 0, 0, 0].astype(int) - np.arange(9) * 20).max() <= 2
+
+
 def test_tim_of_identical_frames_and_of_one_frame():
     flat = np.full((4, 3, 3, 3), 77, np.uint8)
     out, _ = smp.tim_interpolate(flat, 7)
@@ -268,8 +307,17 @@ def test_stored_onset_index_and_the_refusal_naming_clips_and_modes():
     assert "(d/s/c0, d/s/c1, d/s/c2, ...)" in text and "d/s/ok" not in text
     assert "sampling diffk, diffk-before, ext-deception keeps" in text
     assert text.endswith("(uniform, first, key, all, tim); or X") and "s.h5" in text
-    with pytest.raises(MerprepError, match=r"\(d/s/c0\): sampling diffk keeps"):
-        smp.require_stored_onset(bad[:1], "the onset-diff input")
+    with pytest.raises(MerprepError) as err:
+        smp.require_stored_onset(bad[:3], "the onset-diff input")
+    assert str(err.value) == (
+        "the onset-diff input needs each clip's onset as its first stored frame, but 3 clip(s) "
+        "do not have it (d/s/c0, d/s/c1, d/s/c2): sampling diffk, diffk-before keeps the frames "
+        "that change most (or skips the first ones), which need not include the onset; "
+        "re-extract with a --sampling that keeps it (uniform, first, key, all, tim)"
+    )
+    unknown = {"clip_id": "d/s/x", "onset": 1, "frame_numbers": [2]}  # no sampling recorded
+    with pytest.raises(MerprepError, match=r"\(d/s/x\): sampling \? keeps"):
+        smp.require_stored_onset([unknown], "merprep flow")
 
 
 def test_the_modes_of_sampling():

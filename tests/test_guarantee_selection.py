@@ -112,6 +112,28 @@ def test_oracle_per_subject_chooses_nothing_but_keeps_every_epoch():
     assert len(selector.epoch_proba) == 2 and logs[1]["test_acc"] == 1.0
 
 
+def test_the_selector_predicts_as_the_models_spec_says_with_the_runs_batch_size():
+    """A spec's own prediction (the 2D-CNN's majority vote) is what gets scored; labels given
+    as floats and Keras passing no logs work too."""
+    import dataclasses
+
+    calls = []
+
+    def vote(model, x, batch_size):
+        calls.append(batch_size)
+        return np.tile([0.1, 0.1, 0.8], (len(Y), 1))  # always class 2
+
+    spec = dataclasses.replace(get_model("stcnn-3dcnn"), predict_fn=vote)
+    selector = EpochSelector("inner-val", {"clip": np.eye(len(Y), dtype=np.float32)},
+                             Y.astype(float), N_CLASSES, spec, batch_size=5)  # fmt: skip
+    selector.set_model(_one_hot_model())
+    selector.on_epoch_end(0, None)
+    assert calls == [5] and selector.best_epoch == 1
+    assert selector.best_key == pytest.approx(
+        (f1_score(Y, [2] * len(Y), average="macro"), np.log(0.8) / 2 + np.log(0.1) / 2)
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # whole runs: what a run reports is the selected epoch's
 # --------------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def test_two_clips_swapping_places_break_the_fingerprint(tmp_path):
     assert problems(path) == ["-: store fingerprint does not match its content"]
 
 
-def _flow_stage(path: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
+def _flow_stage(path: Path, scale: float = 1.0, sequence: bool = False) -> dict[str, np.ndarray]:
     """A flow-like stage written through modify_store, as `merprep flow` writes one."""
     arrays = {}
     with store_lock(path, must_exist=True), ClipStore(path) as store:
@@ -202,6 +202,8 @@ def _flow_stage(path: Path, scale: float = 1.0) -> dict[str, np.ndarray]:
             for i, cid in enumerate(ids):
                 arr = np.full((4, 4, 3), scale * (i + 1), np.float32)
                 w.write(cid, stages.FLOW_ONSET_APEX, arr)
+                if sequence:
+                    w.write(cid, stages.FLOW_SEQUENCE, np.stack([arr + k for k in range(3)]))
                 w.set_clip_info(cid, {"apex_index": i})
                 arrays[cid] = arr
     return arrays
@@ -228,6 +230,7 @@ def test_stage_fingerprint_follows_the_documented_formula(tmp_path):
     with ClipStore(path) as s:
         info = s.stages["flow"]
         assert info["arrays"] == [stages.FLOW_ONSET_APEX] and info["params"] == {"size": 4}
+        assert info["command"] == "pytest" and info["created"] and info["merprep_version"]
         assert info["fingerprint"] == spec_stage_fingerprint(path, "flow")
         assert s.stage_info("casme2/sub02/EP01", "flow") == {"apex_index": 2}
     assert validate_store(path) == []
@@ -281,18 +284,57 @@ STAGE_DAMAGE = {
 }
 
 
+def _drop_one_damage_other(path: Path, cid: str) -> None:
+    """The first of two stage arrays deleted, the second's chunk damaged: both are named."""
+    with h5py.File(path, "r") as f:
+        offset = f[f"clips/{cid}/{stages.FLOW_SEQUENCE}"].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 3)
+        b = fh.read(1)
+        fh.seek(offset + 3)
+        fh.write(bytes([b[0] ^ 0xFF]))
+    _drop_flow(path, cid)
+
+
+def _stage_without_array_list(path: Path, cid: str) -> None:
+    with h5py.File(path, "r+") as f:
+        recorded = json.loads(f.attrs["stages"])
+        del recorded["flow"]["arrays"]
+        f.attrs["stages"] = json.dumps(recorded)
+
+
+STAGE_DAMAGE["an array deleted, another damaged"] = (
+    _drop_one_damage_other,
+    [
+        "-: stage 'flow': fingerprint does not match its arrays",
+        "casme2/sub01/EP02: stage 'flow': array 'flow/onset_apex' missing",
+        "casme2/sub01/EP02: stage 'flow': array 'flow/sequence' is damaged",
+    ],
+)
+STAGE_DAMAGE["the stage's array list deleted"] = (
+    _stage_without_array_list,
+    [
+        "-: root attributes: stages/flow: 'arrays' is a required property",
+        "-: stage 'flow': fingerprint does not match its arrays",
+    ],
+)
+
+
 @pytest.mark.parametrize("damage", list(STAGE_DAMAGE))
 def test_a_stage_array_changed_after_its_stage_was_recorded_is_reported(tmp_path, damage):
     """Issue 16: with the stage fingerprint check disabled a rewritten flow array went
     unnoticed; the base arrays and the store fingerprint are untouched by such an edit."""
     path = tmp_path / "s.h5"
     write(path)
-    _flow_stage(path)
+    _flow_stage(path, sequence=True)
     assert validate_store(path) == []
     hurt, expected = STAGE_DAMAGE[damage]
     hurt(path, "casme2/sub01/EP02")
-    assert problems(path) == expected
-    assert validate_store(path, check_data=False) == []  # a structural check reads no data
+    found = problems(path)
+    assert [p.split(" (")[0] for p in found] == expected  # (the HDF5 reason of a damage)
+    assert all(p.file == str(path) for p in validate_store(path))
+    structural = [f"-: {p.message}" for p in validate_store(path, check_data=False)]
+    assert structural == [e for e in expected if e.startswith("-: root")]  # reads no data
 
 
 # --------------------------------------------------------------------------------------------
@@ -404,6 +446,24 @@ INCONSISTENCIES = {
         [f"{B}: {DIGEST}", f"{B}: landmarks shape (2, 5, 2), expected (2, 68, 2)", FP],
     ),
     "digest edited": (_attr(f"clips/{B}", "digest", "0" * 64), [f"{B}: {DIGEST}"]),
+    "both arrays missing": (
+        lambda f: (_delete(f"clips/{B}/frames")(f), _delete(f"clips/{B}/landmarks")(f)),
+        [f"{B}: missing array(s): frames, landmarks"],
+    ),
+    "frames without a channel axis": (
+        _replace_array(B, "frames", np.zeros((2, 8, 8), np.uint8)),
+        [
+            f"{B}: frames must be uint8 (T,H,W,C), found uint8 (2, 8, 8)",
+            f"{B}: landmarks shape (2, 68, 2), expected (-1, 68, 2)",
+            f"{B}: record says 2 frames, array holds -1",
+            f"{B}: {DIGEST}",
+            FP,
+        ],
+    ),
+    "record failing the schema": (
+        _record_field(B, onset="x"),
+        [f"{B}: {DIGEST}", f"{B}: record: onset: 'x' is not of type 'integer'", FP],
+    ),
 }
 
 
@@ -496,3 +556,94 @@ def test_replacing_a_stage_keeps_only_its_new_arrays_and_the_base_intact(tmp_pat
             assert s.stage_info(cid, "flow") is None  # the old per-clip info went with it
             np.testing.assert_array_equal(s.frames(cid), written[cid][1])
     assert validate_store(path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# the staged-clip format, and a stage that finds no room
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("compression", ["fast", "small", "none"])
+def test_an_encoded_clip_survives_its_staging_format(tmp_path, compression):
+    """Workers stage clips as .npz (no pickles); what comes back is what was encoded."""
+    from merprep.store.codec import EncodedClip
+
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 256, (3, *SHAPE), dtype=np.uint8)
+    frames[1] = 7  # chunks of different sizes
+    rec = record("sub01", "EP07", 3)
+    clip = EncodedClip.encode(rec, frames, compression=compression)
+    assert np.isnan(clip.landmarks).all() and clip.landmarks.shape == (3, 68, 2)
+    arrays = clip.to_npz_arrays()
+    assert sorted(arrays) == sorted(
+        ["record", "frames_shape", "chunk_sizes", "chunks", "landmarks", "digest", "compression"]
+    )
+    np.savez(tmp_path / "c.npz", **arrays)
+    with np.load(tmp_path / "c.npz") as z:
+        back = EncodedClip.from_npz(z)
+    assert back.record == rec and back.frames_shape == (3, *SHAPE)
+    assert back.frame_chunks == clip.frame_chunks
+    assert (len({len(c) for c in back.frame_chunks}) > 1) == (compression != "none")
+    assert back.digest == clip.digest == spec_clip_digest(rec, frames, clip.landmarks)
+    assert back.compression == compression
+    np.testing.assert_array_equal(back.landmarks, clip.landmarks)
+    path = tmp_path / "s.h5"
+    with StoreWriter(path, PROVENANCE) as w:
+        w.add_encoded(back)
+    with ClipStore(path) as s:
+        np.testing.assert_array_equal(s.frames(rec["clip_id"]), frames)
+    assert validate_store(path) == []
+
+
+def test_a_stage_without_room_for_its_copy_is_a_store_error_and_changes_nothing(tmp_path):
+    import resource
+
+    path = tmp_path / "s.h5"
+    write(path)
+    before = path.read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, hard))
+    try:
+        with pytest.raises(StoreError) as err, store_lock(path, must_exist=True):
+            with modify_store(path, "magnify", "pytest", {}):
+                pass
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert str(err.value) == (
+        f"{path}: cannot write the store with stage 'magnify' (File too large); the store is "
+        "unchanged: free space and run the command again"
+    )
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_only_a_lack_of_room_becomes_that_message():
+    import errno
+
+    from merprep.store.writer import _no_room
+
+    assert _no_room(OSError(errno.ENOSPC, "x")) == "No space left on device"
+    assert _no_room(OSError(errno.EFBIG, "x")) == "File too large"
+    assert _no_room(OSError(errno.EDQUOT, "x")) == "Disk quota exceeded"
+    h5py_text = OSError("Can't write data (file write failed: ..., errno = 28, error message...)")
+    assert _no_room(h5py_text) == "No space left on device"
+    assert _no_room(OSError(errno.EACCES, "x")) is None
+    assert _no_room(OSError("Can't write data (errno = 13)")) is None
+    assert _no_room(OSError("something else")) is None
+
+
+def test_a_store_the_reader_refuses_is_reported_with_its_root_problems(tmp_path):
+    path = tmp_path / "s.h5"
+    write(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = "9.0.0"
+        del f.attrs["color"]
+    found = validate_store(path)
+    assert [p.message.split(",")[0] for p in found] == [
+        "written with clip-store schema 9.0.0",
+        "root attributes: (root): 'color' is a required property",
+    ]
+    assert all(p.file == str(path) for p in found)
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not HDF5" * 100)
+    (problem,) = validate_store(junk)
+    assert problem.file == str(junk) and problem.message.startswith("not a readable HDF5 file")

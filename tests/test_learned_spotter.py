@@ -19,7 +19,7 @@ from merprep.spotting.run import load_spots
 from mertrain.spotting import train as training
 from mertrain.spotting.config import LearnedSpotConfig
 from mertrain.spotting.dataset import loso_folds, pseudo_labels
-from mertrain.spotting.run import FEATURES, compute_features, run_spot_train
+from mertrain.spotting.run import compute_features, features_cache, run_spot_train
 
 #: small and fast: flow at 32 px, a few epochs
 TINY = dict(flow_size=32, epochs=3, crops_per_video=2, filters=8, dilations=(1, 2, 4))
@@ -42,15 +42,15 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def features(store, tmp_path_factory):
     """(features by video id, the cache file): computed once for the module."""
-    cache = tmp_path_factory.mktemp("features") / FEATURES
+    cache = features_cache(tmp_path_factory.mktemp("features"), store)
     feats = compute_features(store, LearnedSpotConfig(**TINY), workers=2, cache=cache)
     return feats, cache
 
 
-def _run_folder(tmp_path, features):
+def _run_folder(tmp_path, store, features):
     out = tmp_path / "run"
     out.mkdir()
-    shutil.copy(features[1], out / FEATURES)  # the module's features: no flow recomputed
+    shutil.copy(features[1], features_cache(out, store))  # the module's: no flow recomputed
     return out
 
 
@@ -85,7 +85,9 @@ def test_loso_folds_never_see_the_held_out_subject(store, features, tmp_path, mo
         def wrapped(*args, **kwargs):
             for arg in args:
                 if isinstance(arg, dict):  # scores by video id
-                    seen.append((held_out[-1], f"{name} scores", {by_id[v].subject_id for v in arg}))
+                    seen.append(
+                        (held_out[-1], f"{name} scores", {by_id[v].subject_id for v in arg})
+                    )
                 elif isinstance(arg, list):  # videos
                     seen.append((held_out[-1], name, {v.subject_id for v in arg}))
             return real(*args, **kwargs)
@@ -102,7 +104,7 @@ def test_loso_folds_never_see_the_held_out_subject(store, features, tmp_path, mo
         monkeypatch.setattr(training, name, spy(name, getattr(training, name)))
     monkeypatch.setattr(run_module, "train_fold", train_fold)
     config = LearnedSpotConfig(**{**TINY, "epochs": 1, "threshold_select": "train"})
-    out = _run_folder(tmp_path, features)
+    out = _run_folder(tmp_path, store, features)
     run_spot_train(store, out, config, workers=1, progress=False)
 
     subjects = sorted({v.subject_id for v in by_id.values()})
@@ -147,7 +149,7 @@ def test_trains_and_spots_a_tiny_store(store, features, tmp_path, cli_runner):
     from merprep.cli import cli as merprep_cli
     from mertrain.cli import cli
 
-    out = _run_folder(tmp_path, features)
+    out = _run_folder(tmp_path, store, features)
     args = ["spot-train", str(store), "-o", str(out), "-j", "1", "--no-progress", "--plots", "1"]
     args += ["--flow-size", "32", "--epochs", "30"]
     r = cli_runner.invoke(cli, args)
@@ -158,10 +160,12 @@ def test_trains_and_spots_a_tiny_store(store, features, tmp_path, cli_runner):
     assert doc["params"] == LearnedSpotConfig(flow_size=32, epochs=30).to_dict()
     assert doc["store_fingerprint"] and "leave-one-subject-out" in doc["protocol"]
     for f in sorted((out / "folds").glob("*.json")):
-        loss = json.loads(f.read_text())["loss"]
+        (loss,) = json.loads(f.read_text())["loss"]  # one network per fold
         assert len(loss) == 30 and np.mean(loss[-5:]) < 0.7 * np.mean(loss[:3])
     spotted = [s for v in doc["videos"] for s in v["intervals"]]
-    assert spotted and all({"onset", "offset", "apex", "type", "score", "onset_s"} <= set(s) for s in spotted)
+    assert spotted and all(
+        {"onset", "offset", "apex", "type", "score", "onset_s"} <= set(s) for s in spotted
+    )
     overall = doc["evaluation"]["combined"]["overall"]
     assert overall["n_pred"] == len(spotted) and overall["tp"] >= 1
     assert next((out / "timeline").glob("*.png")).read_bytes()[:4] == b"\x89PNG"

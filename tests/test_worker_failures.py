@@ -207,10 +207,26 @@ def test_a_clip_that_raises_in_a_flow_worker_is_named(skipped_store, tmp_path, c
     assert sha(path) == before and leftovers(path) == []
 
 
-def test_a_flow_worker_that_dies_is_one_clear_line(skipped_store, tmp_path):
-    path, _ = _store_copy(skipped_store, tmp_path)
+def _busy_store(path: Path) -> Path:
+    """40 clips of 8 noisy 48 x 48 frames: TV-L1 over them keeps two workers busy for
+    seconds, so a worker is surely killed mid-run, however loaded the machine."""
+    import numpy as np
+    from test_guarantee_store import PROVENANCE, record
+
+    from merprep.store import StoreWriter
+
+    rng = np.random.default_rng(0)
+    with StoreWriter(path, {**PROVENANCE, "frame_height": 48, "frame_width": 48}) as w:
+        for i in range(40):
+            frames = rng.integers(0, 256, (8, 48, 48, 3), dtype=np.uint8)
+            w.add_clip(record("sub01", f"EP{i:02d}", 8), frames)
+    return path
+
+
+def test_a_flow_worker_that_dies_is_one_clear_line(tmp_path):
+    path = _busy_store(tmp_path / "store.h5")
     before = sha(path)
-    proc = _merprep("flow", path, "--method", "tvl1", "--pair", "sequence", "--size", "8",
+    proc = _merprep("flow", path, "--method", "tvl1", "--pair", "sequence", "--size", "16",
                     "--workers", "2", "--no-progress")  # fmt: skip
     _kill_a_worker(proc, lambda: True)
     _, err = proc.communicate(timeout=120)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from merprep.clitools import example
+from merprep.clitools import example, progress_option
 
 FLOW_SIZE_RANGE = (16, 256)
 
@@ -52,9 +52,7 @@ def analyze_options(f):
                 type=click.Choice(("dlib", "mediapipe")),
                 help="Landmark backend for the face.",
             ),
-            click.option(
-                "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
-            ),
+            progress_option,
         ]
     ):
         f = option(f)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from merprep.clitools import command_line, example
+from merprep.clitools import command_line, example, progress_option, workers_option
 
 # The same as merprep.regions.DEFAULT_CODES / MODES / SIZE_RANGE / MARGIN_RANGE (a test keeps
 # them equal); literal here so that listing commands does not import OpenCV.
@@ -83,15 +83,8 @@ def _parse_codes(ctx, param, value: str) -> tuple[int, ...]:
     help="--frames-from source: where the dataset is now (default: the --root the store was "
     "extracted from, as recorded in it).",
 )
-@click.option(
-    "-j",
-    "--workers",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Worker processes (0 = one per CPU this process may use).",
-)
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+@workers_option
+@progress_option
 def crop_au(store, codes, size, margin, rules_file, mode, frames_from, root, workers, progress):
     """Crop the action-unit region of every clip from its stored face frames (or, with
     --frames-from source, from the dataset's own frames)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from merprep.clitools import command_line, example
+from merprep.clitools import command_line, example, progress_option, workers_option
 from merprep.datasets import available_datasets
 from merprep.faces import available_backends
 from merprep.faces.align import ALIGNERS
@@ -166,14 +166,7 @@ def _corrections_option(ctx: click.Context, param: click.Parameter, value: str |
     "per clip), small (zlib, ~88%, as slow as decoding), none (raw). All are gzip "
     "streams any HDF5 reader decodes; see docs/clipstore.md.",
 )
-@click.option(
-    "-j",
-    "--workers",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Worker processes (0 = one per CPU this process may use).",
-)
+@workers_option
 @click.option(
     "--skip-invalid",
     is_flag=True,
@@ -185,7 +178,7 @@ def _corrections_option(ctx: click.Context, param: click.Parameter, value: str |
     is_flag=True,
     help="Replace a store already at --out (its crop-au/flow/magnify stages are lost).",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+@progress_option
 def extract(
     dataset,
     root,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from merprep.clitools import command_line, example
+from merprep.clitools import command_line, example, progress_option, workers_option
 
 # The same tuples and bounds as merprep.flow / merprep.magnify (a test keeps them equal);
 # literal here so that listing commands does not import OpenCV.
@@ -65,15 +65,8 @@ LEVELS_RANGE = (1, 8)
     type=click.Choice(NORMALISATIONS),
     help="none: displacements in output pixels; clip: divide by the clip's maximum.",
 )
-@click.option(
-    "-j",
-    "--workers",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Worker processes (0 = one per CPU this process may use).",
-)
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+@workers_option
+@progress_option
 def flow(store, method, tvl1, pair, size, apex, normalize, workers, progress):
     """Optical flow (u, v) and optical strain from onset to apex for every clip."""
     from merprep.flow import FlowConfig, run_flow
@@ -134,7 +127,7 @@ def _check_band(
     type=click.Choice(FILTERS),
     help="Temporal filter.",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+@progress_option
 def magnify(store, alpha, band, levels, filter_, progress):
     """Eulerian motion magnification of every clip (optional; writes magnified/frames)."""
     from merprep.magnify import MagnifyConfig, run_magnify

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from merprep.clitools import example
+from merprep.clitools import example, progress_option
 from merprep.sample import (
     LONG_SAMPLE_DATASETS,
     SAMPLE_DATASETS,
@@ -81,7 +81,7 @@ from merprep.sample import (
     "first --subjects subjects, up to --clips-per-subject listed clips each, their 3-class "
     "groups), so `mertrain run smic.h5 casme2.h5 samm.h5 --protocol megc2019` runs on samples.",
 )
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a tty).")
+@progress_option
 def sample(
     dataset,
     out,

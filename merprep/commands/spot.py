@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from merprep.clitools import command_line, example
+from merprep.clitools import command_line, example, progress_option, workers_option
 from merprep.fsio import atomic_write
 from merprep.longvideo.config import LongExtractConfig
 from merprep.parallel import worker_count
@@ -25,7 +25,8 @@ MODES = ("one-to-one", "greedy", "megc2020_baseline")
 EXECUTORS = ("local", "ray")
 
 
-def _workers_option(f):
+def _execution_options(f):
+    """--executor, --ray-address, -j/--workers and --progress of the per-video commands."""
     f = click.option(
         "--ray-address",
         default=None,
@@ -38,17 +39,7 @@ def _workers_option(f):
         type=click.Choice(EXECUTORS),
         help="One video per local worker process, or per Ray task.",
     )(f)
-    f = click.option(
-        "-j",
-        "--workers",
-        default=0,
-        show_default=True,
-        type=click.IntRange(min=0),
-        help="Worker processes (0 = one per CPU this process may use).",
-    )(f)
-    return click.option(
-        "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
-    )(f)
+    return progress_option(workers_option(f))
 
 
 @click.command(
@@ -124,7 +115,7 @@ def _workers_option(f):
     is_flag=True,
     help="Keep videos staged by an interrupted run with the same parameters.",
 )
-@_workers_option
+@_execution_options
 def extract_long(
     dataset,
     root,
@@ -218,7 +209,7 @@ def extract_long(
     type=click.IntRange(min=0),
     help="Timeline pictures of the first N videos (timeline/*.png).",
 )
-@_workers_option
+@_execution_options
 def spot(
     store,
     out,

@@ -34,13 +34,14 @@ from merprep.faces import backend_class, get_backend
 from merprep.faces.align import ALIGNERS
 from merprep.faces.base import FaceNotFound, LandmarkBackend
 from merprep.faces.geometry import face_box, scale_source, transform_points, warp
+from merprep.frames.decode import video_frame_count
 from merprep.fsio import atomic_write
 from merprep.jsonutil import canonical_json
 from merprep.longvideo import get_long_adapter
 from merprep.longvideo.config import LongExtractConfig
 from merprep.longvideo.records import VideoRecord
 from merprep.longvideo.store import LongStoreWriter, StagedVideo
-from merprep.longvideo.stream import count_video_frames, iter_frames, kept_numbers
+from merprep.longvideo.stream import iter_frames, kept_numbers
 from merprep.store import store_lock
 from merprep.videotasks import map_videos
 from merprep.workers import single_threaded_worker
@@ -94,7 +95,7 @@ def plan_long(config: LongExtractConfig) -> tuple[list[VideoTask], list[Problem]
         try:
             source = adapter.frame_source(v)
             if source.video is not None:
-                source.n_video_frames = count_video_frames(source.video)
+                source.n_video_frames = video_frame_count(source.video)
         except MerprepError as exc:
             problems.append(Problem(str(exc), clip_id=v.video_id))
             continue

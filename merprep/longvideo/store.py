@@ -35,14 +35,12 @@ import h5py
 import jsonschema
 import numpy as np
 
-from merprep import __version__
 from merprep.errors import StoreError
 from merprep.fsio import commit_file
 from merprep.jsonutil import canonical_json
+from merprep.store.building import AtomicStoreBuilder
 from merprep.store.codec import encode_frame, hdf5_gzip_level
 from merprep.store.digest import combined_digest
-from merprep.store.tempfiles import new_temp_path
-from merprep.store.writer import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -161,93 +159,35 @@ class StagedVideo:
         self._tmp.unlink(missing_ok=True)
 
 
-class LongStoreWriter:
+class LongStoreWriter(AtomicStoreBuilder):
     """A new long-video store at ``path`` from staged videos; commit renames it into place."""
 
-    def __init__(self, path: Path | str, provenance: Mapping[str, Any]):
-        self.path = Path(path)
-        self.provenance = dict(provenance)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = new_temp_path(self.path)
-        self._file = h5py.File(self._tmp, "w")
-        self._file.create_group("videos")
-        self._digests: dict[str, str] = {}
-        self._skipped: list[dict[str, Any]] = []
-        self.fingerprint: str | None = None
+    member = "video"
+    group = "videos"
+    format_name = FORMAT_NAME
+    schema_version = SCHEMA_VERSION
+
+    def root_errors(self, attrs: Mapping[str, Any]) -> list[str]:
+        return schema_errors("root", attrs)
 
     def add_staged(self, staged: Path | str) -> str:
         """Copy one staged video in; returns its video id."""
         with h5py.File(staged, "r") as src:
             record = json.loads(src.attrs["record"])
             vid = record["video_id"]
-            if vid in self._digests:
-                raise StoreError(f"duplicate video id {vid!r}", file=self.path)
+            self._check_new(vid)
             parent, _, leaf = f"videos/{vid}".rpartition("/")
             group = self._file.require_group(parent).create_group(leaf)
             for name in ARRAYS:
                 src.copy(src[name], group, name=name)
             group.attrs["record"] = src.attrs["record"]
             group.attrs["digest"] = src.attrs["digest"]
-            self._digests[vid] = str(src.attrs["digest"])
+            self._member_added(vid, str(src.attrs["digest"]))
         return vid
-
-    def skip(
-        self, video_id: str, reason: str, file: str | None = None, row: int | None = None
-    ) -> None:
-        self._skipped.append({"video_id": video_id, "reason": reason, "file": file, "row": row})
 
     @property
     def n_videos(self) -> int:
-        return len(self._digests)
-
-    def commit(self) -> str:
-        ids = sorted(self._digests)
-        self.fingerprint = combined_digest((v, self._digests[v]) for v in ids)
-        attrs = {
-            "format": FORMAT_NAME,
-            "schema_version": SCHEMA_VERSION,
-            "created": utc_now(),
-            "merprep_version": __version__,
-            **self.provenance,
-            "fingerprint": self.fingerprint,
-            "n_videos": len(ids),
-            "n_skipped": len(self._skipped),
-        }
-        errors = schema_errors("root", attrs)
-        if errors:
-            self.abort()
-            raise StoreError(
-                "store metadata does not match the schema: " + "; ".join(errors), file=self.path
-            )
-        f = self._file
-        f.create_dataset(
-            "index", data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8")
-        )
-        f.create_dataset(
-            "skipped", data=canonical_json(self._skipped), dtype=h5py.string_dtype("utf-8")
-        )
-        for k, v in attrs.items():
-            f.attrs[k] = canonical_json(v) if isinstance(v, (dict, list)) else v
-        f.close()
-        commit_file(self._tmp, self.path, durable=True)
-        log.info("wrote %s: %d videos, fingerprint %s", self.path, len(ids), self.fingerprint[:12])
-        return self.fingerprint
-
-    def abort(self) -> None:
-        try:
-            self._file.close()
-        except Exception:  # already closed
-            pass
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> LongStoreWriter:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+        return self.n_members
 
 
 class LongVideoStore:

@@ -63,17 +63,3 @@ def _iter_video(
             yield target, _convert_video_frame(bgr, color, reduce)
     finally:
         cap.release()
-
-
-def count_video_frames(path: Path) -> int:
-    """Frames in a video, counted by grabbing (container metadata is often wrong)."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise FrameError("cannot open video", file=path)
-    n = 0
-    try:
-        while cap.grab():
-            n += 1
-    finally:
-        cap.release()
-    return n

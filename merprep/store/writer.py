@@ -6,7 +6,6 @@ looks complete: the target either keeps its previous content or does not exist.
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import hashlib
 import logging
@@ -28,6 +27,7 @@ from merprep.fsio import commit_file
 from merprep.jsonutil import canonical_json
 from merprep.store import layout
 from merprep.store.attrs import decode_root_attrs, encode_root_attrs
+from merprep.store.building import AtomicStoreBuilder, utc_now
 from merprep.store.codec import DEFAULT_FRAME_COMPRESSION, EncodedClip
 from merprep.store.digest import array_digest_update, combined_digest
 from merprep.store.reader import ClipStore
@@ -50,11 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def utc_now() -> str:
-    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
-
-
-class StoreWriter:
+class StoreWriter(AtomicStoreBuilder):
     """Write a new clip store at ``path``.
 
     ``provenance`` holds the root attributes the caller knows (datasets, command, params,
@@ -64,16 +60,19 @@ class StoreWriter:
     leaving the block normally commits, leaving it by an exception discards the temporary file.
     """
 
-    def __init__(self, path: Path | str, provenance: Mapping[str, Any]):
-        self.path = Path(path)
-        self.provenance = dict(provenance)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = new_temp_path(self.path)
-        self._file = h5py.File(self._tmp, "w")
-        self._file.create_group(layout.CLIPS)
-        self._digests: dict[str, str] = {}
-        self._skipped: list[dict[str, Any]] = []
-        self.fingerprint: str | None = None
+    member = "clip"
+    group = layout.CLIPS
+    format_name = FORMAT_NAME
+    schema_version = SCHEMA_VERSION
+
+    def root_errors(self, attrs: Mapping[str, Any]) -> list[str]:
+        return root_errors(dict(attrs))
+
+    def encode_attrs(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
+        return encode_root_attrs(attrs)
+
+    def extra_attrs(self) -> dict[str, Any]:
+        return {"stages": {}}
 
     # -- adding content ------------------------------------------------------------------------
     def add_clip(
@@ -98,8 +97,7 @@ class StoreWriter:
         """Add a clip encoded elsewhere (a worker process); returns its digest."""
         record = clip.record
         clip_id = str(record.get("clip_id"))
-        if clip_id in self._digests:
-            raise StoreError(f"duplicate clip id {clip_id!r}", file=self.path)
+        self._check_new(clip_id)
         errors = clip_errors(record)
         if errors:
             raise StoreError(
@@ -122,71 +120,12 @@ class StoreWriter:
         layout.write_array(group, stages.LANDMARKS, clip.landmarks)
         group.attrs["record"] = canonical_json(record)
         group.attrs["digest"] = clip.digest
-        self._digests[clip_id] = clip.digest
+        self._member_added(clip_id, clip.digest)
         return clip.digest
-
-    def skip(
-        self, clip_id: str, reason: str, file: str | None = None, row: int | None = None
-    ) -> None:
-        """Record a clip left out (``--skip-invalid``) with its reason."""
-        self._skipped.append({"clip_id": clip_id, "reason": reason, "file": file, "row": row})
 
     @property
     def n_clips(self) -> int:
-        return len(self._digests)
-
-    # -- finishing -----------------------------------------------------------------------------
-    def commit(self) -> str:
-        """Write the index and root attributes, validate, and atomically move into place."""
-        ids = sorted(self._digests)
-        self.fingerprint = combined_digest((cid, self._digests[cid]) for cid in ids)
-        attrs = {
-            "format": FORMAT_NAME,
-            "schema_version": SCHEMA_VERSION,
-            "created": utc_now(),
-            "merprep_version": __version__,
-            **self.provenance,
-            "fingerprint": self.fingerprint,
-            "n_clips": len(ids),
-            "n_skipped": len(self._skipped),
-        }
-        attrs.setdefault("stages", {})
-        errors = root_errors(attrs)
-        if errors:
-            self.abort()
-            raise StoreError(
-                "store metadata does not match the schema: " + "; ".join(errors), file=self.path
-            )
-        f = self._file
-        f.create_dataset(
-            layout.INDEX, data=np.array(ids, dtype=object), dtype=h5py.string_dtype("utf-8")
-        )
-        f.create_dataset(
-            layout.SKIPPED, data=canonical_json(self._skipped), dtype=h5py.string_dtype("utf-8")
-        )
-        for k, v in encode_root_attrs(attrs).items():
-            f.attrs[k] = v
-        f.close()
-        # durable: once this returns the store survives a power cut, not only a killed process
-        commit_file(self._tmp, self.path, durable=True)
-        log.info("wrote %s: %d clips, fingerprint %s", self.path, len(ids), self.fingerprint[:12])
-        return self.fingerprint
-
-    def abort(self) -> None:
-        try:
-            self._file.close()
-        except Exception:  # already closed
-            pass
-        self._tmp.unlink(missing_ok=True)
-
-    def __enter__(self) -> StoreWriter:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
+        return self.n_members
 
 
 class StageWriter:

@@ -20,13 +20,15 @@ DEFAULT = LearnedSpotConfig()
     "spot-train",
     epilog=example("mertrain spot-train casme2_long.h5 -o spots/learned --epochs 40"),
 )
-@click.argument("store", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "stores", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "-o",
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Run folder: spots.json, curves.npz, folds/*.json, features.npz.",
+    help="Run folder: spots.json, curves.npz, folds/*.json, features-*.npz.",
 )
 @click.option(
     "--epochs",
@@ -101,7 +103,7 @@ DEFAULT = LearnedSpotConfig()
 )
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a tty).")
 def spot_train(
-    store,
+    stores,
     out,
     epochs,
     seed,
@@ -116,8 +118,9 @@ def spot_train(
     progress,
 ):
     """Train the learned spotter (region optical flow -> temporal network -> ME and MaE
-    scores, SOFTNet-style pseudo-labels) leave-one-subject-out on STORE, and spot every video
-    with the fold that held its subject out: spots.json as `merprep spot` writes it."""
+    scores, SOFTNet-style pseudo-labels) leave-one-subject-out on the long-video STORE(s), and
+    spot every video with the fold that held its subject out: spots.json as `merprep spot`
+    writes it. Several stores: one leave-one-subject-out over all their subjects."""
     from mertrain.spotting.run import run_spot_train  # heavy: Keras
 
     config = LearnedSpotConfig(
@@ -130,7 +133,7 @@ def spot_train(
         flow_size=flow_size,
     )
     result = run_spot_train(
-        store,
+        stores,
         out,
         config,
         workers=worker_count(workers),

@@ -33,10 +33,11 @@ class LearnedSpotConfig:
     # -- network (mertrain.spotting.model)
     filters: int = 32
     kernel: int = 3
-    #: dilations of the temporal convolutions, in units of ``unit_fps`` frames (a video kept
-    #: at a higher rate gets proportionally larger dilations: the same receptive field in s)
+    #: dilations of the temporal convolutions, in network time steps
     dilations: tuple[int, ...] = (1, 2, 4, 8, 16)
-    unit_fps: float = 30.0
+    #: network time steps a second: every video's inputs are resampled to this rate, so one
+    #: network (one receptive field in seconds) serves any frame rate and stride
+    rate: float = 30.0
     dropout: float = 0.1
     # -- training (mertrain.spotting.train): fixed epochs, no epoch selection
     epochs: int = 40
@@ -48,6 +49,7 @@ class LearnedSpotConfig:
     mirror: bool = True  # left-right mirrored crops (paired regions swapped, x negated)
     scale_jitter: float = 0.25  # feature amplitudes times exp(U(-j, j)) per crop
     seed: int = 1
+    ensemble: int = 1  # networks per fold (own seeds), their scores averaged
     deterministic: bool = True
     # -- detection (the classical spotter's peak and interval extraction)
     threshold: float = 0.5
@@ -59,14 +61,16 @@ class LearnedSpotConfig:
 
     def __post_init__(self) -> None:
         problems = []
+        if not 1.0 <= self.rate <= 1000.0:
+            problems.append(f"rate {self.rate} (1-1000 steps a second)")
         if self.flow_size < 16:
             problems.append(f"flow_size {self.flow_size} (at least 16)")
         if not self.windows or any(w <= 0 for w in self.windows):
             problems.append(f"windows {self.windows} (positive seconds)")
         if not self.dilations or any(d < 1 for d in self.dilations):
             problems.append(f"dilations {self.dilations} (positive integers)")
-        if self.epochs < 1 or self.batch_size < 1 or self.crops_per_video < 1:
-            problems.append("epochs, batch_size and crops_per_video must be at least 1")
+        if min(self.epochs, self.batch_size, self.crops_per_video, self.ensemble) < 1:
+            problems.append("epochs, batch_size, crops_per_video and ensemble: at least 1")
         if len(self.smooth) != 2 or any(w < 0 for w in self.smooth):
             problems.append(f"smooth {self.smooth} (two durations >= 0, ME and MaE)")
         if not 0.0 < self.threshold < 1.0:

@@ -166,9 +166,6 @@ class VideoFeatures:
     def intervals(self) -> list[dict[str, Any]]:
         return list(self.record.get("intervals") or [])
 
-    def labels(self) -> np.ndarray:
-        return pseudo_labels(self.numbers, self.intervals)
-
 
 def video_features(store_path: str, vid: str, config: LearnedSpotConfig) -> VideoFeatures:
     """Features of one stored video (what a worker process computes)."""
@@ -195,8 +192,42 @@ def video_features(store_path: str, vid: str, config: LearnedSpotConfig) -> Vide
     )
 
 
+def grid_numbers(video: VideoFeatures, rate: float) -> np.ndarray:
+    """Source frame numbers (fractional) of the network's time steps: ``rate`` a second from
+    the first kept frame to the last, whatever the video's frame rate and stride (one network
+    for CAS(ME)^2 at 30 fps and SAMM at 200)."""
+    step = video.fps / rate
+    first, last = float(video.numbers[0]), float(video.numbers[-1])
+    return first + step * np.arange(int(np.floor((last - first) / step + 1e-9)) + 1)
+
+
+def resample(values: np.ndarray, at: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """(len(at), C) ``values`` (N, C), given at frames ``numbers``, linearly interpolated."""
+    src = np.asarray(numbers, np.float64)
+    return np.stack(
+        [np.interp(at, src, values[:, c]) for c in range(values.shape[1])], axis=1
+    ).astype(np.float32)
+
+
+@dataclass
+class GridVideo:
+    """A video on the network's time base: inputs (:func:`input_view`) and pseudo-labels."""
+
+    video: VideoFeatures
+    numbers: np.ndarray  # (M,) fractional source frame numbers
+    x: np.ndarray  # (M, C) network inputs, not yet compressed
+    labels: np.ndarray  # (M, 2)
+
+
+def on_grid(video: VideoFeatures, config: LearnedSpotConfig) -> GridVideo:
+    """The video's inputs and pseudo-labels at ``config.rate`` steps a second."""
+    at = grid_numbers(video, config.rate)
+    x = resample(input_view(video.x, config.inputs), at, video.numbers)
+    return GridVideo(video, at, x, pseudo_labels(at, video.intervals))
+
+
 def pseudo_labels(numbers: np.ndarray, intervals: Sequence[dict[str, Any]]) -> np.ndarray:
-    """(N, 2) soft targets (ME, MaE) at the kept frames ``numbers``: sin^2 bumps over each
+    """(N, 2) soft targets (ME, MaE) at the frames ``numbers``: sin^2 bumps over each
     annotated interval (0 at onset - 1/2 and offset + 1/2, 1 in the middle; the larger where
     two of a type overlap)."""
     f = np.asarray(numbers, np.float64)

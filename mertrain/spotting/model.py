@@ -7,8 +7,9 @@ the action-unit regions first (head motion compensated, eyes apart: the classica
 extraction), so the network is small enough to train under leave-one-subject-out on a few
 videos: a 1x1 convolution mixing the channels, then residual dilated temporal convolutions
 whose receptive field covers a macro-expression, then a 1x1 convolution to the two scores.
-Dilations are counted in frames at ``unit_fps``, so a store kept at a higher frame rate gets
-the same receptive field in seconds. Trained on crops, applied to whole videos.
+The inputs are resampled to ``rate`` steps a second (:func:`.dataset.on_grid`), so the
+receptive field is the same in seconds for every frame rate (with the defaults 63 steps, 2.1
+s). Trained on crops, applied to whole videos.
 """
 
 from __future__ import annotations
@@ -19,21 +20,14 @@ from mertrain.backend import keras
 from mertrain.spotting.config import LearnedSpotConfig
 
 
-def dilation_unit(config: LearnedSpotConfig, kept_fps: float) -> int:
-    """Frames per dilation step at this kept frame rate (at least 1)."""
-    return max(1, int(round(kept_fps / config.unit_fps)))
+def receptive_field(config: LearnedSpotConfig) -> int:
+    """Time steps one output sees (at ``config.rate`` steps a second)."""
+    return 1 + sum((config.kernel - 1) * d for d in config.dilations)
 
 
-def receptive_field(config: LearnedSpotConfig, kept_fps: float) -> int:
-    """Kept frames one output sees."""
-    unit = dilation_unit(config, kept_fps)
-    return 1 + sum((config.kernel - 1) * d * unit for d in config.dilations)
-
-
-def build_spotter(n_features: int, config: LearnedSpotConfig, kept_fps: float) -> Any:
+def build_spotter(n_features: int, config: LearnedSpotConfig) -> Any:
     """The Keras model: (batch, time, features) -> (batch, time, 2) scores in [0, 1]."""
     layers = keras.layers
-    unit = dilation_unit(config, kept_fps)
     inputs = keras.Input((None, n_features), name="features")
     h = layers.Conv1D(config.filters, 1, activation="relu", name="mix")(inputs)
     if config.dropout:
@@ -42,7 +36,7 @@ def build_spotter(n_features: int, config: LearnedSpotConfig, kept_fps: float) -
         step = layers.Conv1D(
             config.filters,
             config.kernel,
-            dilation_rate=d * unit,
+            dilation_rate=d,
             padding="same",
             activation="relu",
             name=f"temporal{i}",

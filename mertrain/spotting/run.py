@@ -2,15 +2,17 @@
 
 The folder gets, each written atomically (:mod:`merprep.fsio`):
 
-- ``features.npz``: every video's features (computed once, one video per worker process, and
-  reused by a later run on the same store with the same feature parameters; no label enters
-  them);
+- ``features-<store>.npz``: every video's features (computed once, one video per worker
+  process, and reused by a later run on the same store with the same feature parameters; no
+  label enters them);
 - ``folds/NNN.json``: per fold the held-out subject, the videos trained on, the fold seed, the
   loss per epoch, the threshold and how it was chosen, and the standardisation;
 - ``spots.json`` and ``curves.npz`` in the format of ``merprep spot`` (:mod:`merprep.spotting.
   run`; ``method`` ``learned``, every parameter in ``params``, the folds in ``loso``), so
   ``merprep spot-eval`` and ``mertrain spot-eval`` score both spotters the same way. Every
-  video is spotted by the one fold that held its subject out.
+  video is spotted by the one fold that held its subject out. With several stores (say
+  CAS(ME)^2 and SAMM: one leave-one-subject-out over all their subjects) ``spots.json`` holds
+  every video and ``<store>/spots.json`` each store's, with its store (for STR).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import io
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,6 @@ from mertrain.spotting.train import FoldResult, smoothed_scores, train_fold
 
 log = logging.getLogger(__name__)
 
-FEATURES = "features.npz"
 FEATURES_FORMAT = "mertrain-spot-features-v1"
 PROTOCOL_NOTE = (
     "leave-one-subject-out: each video spotted by the model of the fold that held its subject "
@@ -138,8 +139,13 @@ def _from_cache(rec: dict[str, Any], numbers: np.ndarray, x: np.ndarray) -> Vide
     )
 
 
+def features_cache(out: Path, store_path: Path) -> Path:
+    """Where a run folder keeps one store's features."""
+    return out / f"features-{store_path.stem}.npz"
+
+
 def run_spot_train(
-    store_path: Path | str,
+    stores: Sequence[Path | str] | Path | str,
     out: Path | str,
     config: LearnedSpotConfig,
     *,
@@ -149,28 +155,40 @@ def run_spot_train(
     progress: bool | None = None,
     on_fold: Callable[[FoldResult], None] | None = None,
 ) -> SpotTrainResult:
-    """Train and spot every fold of the store into the folder ``out`` (module docstring)."""
+    """Train and spot every fold of the store(s) into the folder ``out`` (module docstring).
+    With several stores the folds are those of all their subjects together: a held-out
+    subject's model trains on every other subject of every store."""
     start = time.perf_counter()
-    store_path, out = Path(store_path), Path(out)
+    paths = [Path(stores)] if isinstance(stores, (str, Path)) else [Path(p) for p in stores]
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    features = compute_features(
-        store_path, config, workers=workers, cache=out / FEATURES, progress=progress
-    )
-    with LongVideoStore(store_path) as store:
-        fingerprint = store.fingerprint
+    features: dict[str, VideoFeatures] = {}
+    fingerprints, owner = [], {}
+    for path in paths:
+        feats = compute_features(
+            path, config, workers=workers, cache=features_cache(out, path), progress=progress
+        )
+        if set(feats) & set(features):
+            raise MerprepError("a video is in two of the stores given", file=path)
+        features.update(feats)
+        owner.update(dict.fromkeys(feats, path))
+        with LongVideoStore(path) as store:
+            fingerprints.append(store.fingerprint)
     folds = loso_folds(list(features.values()))
     results: list[FoldResult] = []
     bar = tqdm(
-        folds, desc="spot-train folds", unit="fold", disable=None if progress is None else not progress
+        folds,
+        desc="spot-train folds",
+        unit="fold",
+        disable=None if progress is None else not progress,
     )
     for fold in bar:
         result = train_fold(features, fold, config)
         atomic_write(
-            out / "folds" / f"{fold.index:03d}.json", json.dumps(result.to_record(), indent=1) + "\n"
+            out / "folds" / f"{fold.index:03d}.json",
+            json.dumps(result.to_record(), indent=1) + "\n",
         )
-        log.info(
-            "fold %s: %d videos spotted, %.1f s", fold.name, len(fold.test), result.seconds
-        )
+        log.info("fold %s: %d videos spotted, %.1f s", fold.name, len(fold.test), result.seconds)
         results.append(result)
         if on_fold is not None:
             on_fold(result)
@@ -188,31 +206,45 @@ def run_spot_train(
             }
             entry = video_entry(v.record, r.spotted[vid], curve)
             entry["fold"] = r.fold.index
-            entries[vid], curves[vid] = entry, {
-                k: np.asarray(curve[k]) for k in ("frame_numbers", "score_me", "score_mae")
+            entries[vid], curves[vid] = (
+                entry,
+                {k: np.asarray(curve[k]) for k in ("frame_numbers", "score_me", "score_mae")},
+            )
+    extra = {
+        "protocol": PROTOCOL_NOTE,
+        "stores": [{"path": str(p), "fingerprint": f} for p, f in zip(paths, fingerprints)],
+        "loso": [
+            {
+                "index": r.fold.index,
+                "held_out_subject": r.fold.subject_id,
+                "seed": r.seed,
+                "threshold": r.threshold,
+                "train_subjects": r.train_subjects,
             }
+            for r in results
+        ],
+    }
+
+    def document(ids: list[str], store: Path | None, fingerprint: str | None) -> dict[str, Any]:
+        return spots_document(
+            [entries[v] for v in ids],
+            method="learned",
+            params=config.to_dict(),
+            store=store,
+            fingerprint=fingerprint,
+            command=command,
+            mode=mode,
+            extra=extra,
+        )
+
     ids = list(features)
-    document = spots_document(
-        [entries[v] for v in ids],
-        method="learned",
-        params=config.to_dict(),
-        store=store_path,
-        fingerprint=fingerprint,
-        command=command,
-        mode=mode,
-        extra={
-            "protocol": PROTOCOL_NOTE,
-            "loso": [
-                {
-                    "index": r.fold.index,
-                    "held_out_subject": r.fold.subject_id,
-                    "seed": r.seed,
-                    "threshold": r.threshold,
-                    "train_subjects": r.train_subjects,
-                }
-                for r in results
-            ],
-        },
-    )
-    write_spots(out, document, {v: curves[v] for v in ids})
-    return SpotTrainResult(out, results, document.get("evaluation"), time.perf_counter() - start)
+    single = len(paths) == 1
+    doc = document(ids, paths[0] if single else None, fingerprints[0] if single else None)
+    write_spots(out, doc, {v: curves[v] for v in ids})
+    if not single:  # one spots.json per store too: what STR (mertrain spot-eval --model) reads
+        for path, fingerprint in zip(paths, fingerprints):
+            mine = [v for v in ids if owner[v] == path]
+            write_spots(
+                out / path.stem, document(mine, path, fingerprint), {v: curves[v] for v in mine}
+            )
+    return SpotTrainResult(out, results, doc.get("evaluation"), time.perf_counter() - start)

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 
-from merprep.errors import MerprepError
 from merprep.longvideo.records import Interval
 from merprep.spotting.classical import (
     Spotted,
@@ -46,12 +45,14 @@ from mertrain.spotting.dataset import (
     MAE,
     ME,
     TYPES,
+    GridVideo,
     LosoFold,
     VideoFeatures,
-    channel_names,
     input_names,
     input_view,
     mirror_index,
+    on_grid,
+    resample,
 )
 from mertrain.spotting.model import build_spotter
 
@@ -80,25 +81,14 @@ class Normaliser:
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
 
 
-def fit_normaliser(videos: Sequence[VideoFeatures], inputs: str) -> Normaliser:
-    """Standardisation fitted on these (training) videos' frames."""
-    x = compress(np.concatenate([input_view(v.x, inputs) for v in videos]))
+def fit_normaliser(videos: Sequence[VideoFeatures], config: LearnedSpotConfig) -> Normaliser:
+    """Standardisation fitted on these (training) videos' time steps."""
+    x = compress(np.concatenate([on_grid(v, config).x for v in videos]))
     return Normaliser(x.mean(axis=0), np.maximum(x.std(axis=0), 1e-3))
 
 
-def kept_fps(videos: Sequence[VideoFeatures]) -> float:
-    rates = {round(v.fps / v.stride, 6) for v in videos}
-    if len(rates) > 1:
-        raise MerprepError(
-            f"the videos are kept at different frame rates ({sorted(rates)} fps): train one "
-            "learned spotter per dataset (one store per frame rate)"
-        )
-    return float(rates.pop())
-
-
 def _crops(
-    videos: Sequence[VideoFeatures],
-    labels: Sequence[np.ndarray],
+    grids: Sequence[GridVideo],
     normaliser: Normaliser,
     config: LearnedSpotConfig,
     length: int,
@@ -107,13 +97,12 @@ def _crops(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One epoch's crops: X (n, length, C) and Y (n, length, 3) = ME, MaE targets, weight."""
     xs, ys = [], []
-    for v, y in zip(videos, labels):
-        n = len(v.x)
-        view = input_view(v.x, config.inputs)
+    for g in grids:
+        n = len(g.x)
         for _ in range(config.crops_per_video):
             start = int(rng.integers(0, max(1, n - length + 1)))
-            x = view[start : start + length]
-            t = y[start : start + length]
+            x = g.x[start : start + length]
+            t = g.labels[start : start + length]
             if config.mirror and rng.random() < 0.5:
                 x = x[:, mirror[0]] * mirror[1]
             if config.scale_jitter:
@@ -142,19 +131,18 @@ def fit_spotter(
 ) -> tuple[Any, list[float]]:
     """A fresh network from ``seed`` trained on these (training) videos: (model, loss per
     epoch)."""
-    fps = kept_fps(videos)
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     names = input_names(len(config.windows), config.inputs)
-    model = build_spotter(len(names), config, fps)
+    model = build_spotter(len(names), config)
     model.compile(optimizer=keras.optimizers.Adam(config.lr), loss=weighted_bce)
     rng = np.random.default_rng(seed)
-    length = max(8, int(round(config.crop_seconds * fps)))
-    labels = [v.labels() for v in videos]
+    length = max(8, int(round(config.crop_seconds * config.rate)))
+    grids = [on_grid(v, config) for v in videos]
     mirror = mirror_index(names)
     losses = []
     for epoch in range(config.epochs):
-        x, y = _crops(videos, labels, normaliser, config, length, rng, mirror)
+        x, y = _crops(grids, normaliser, config, length, rng, mirror)
         hist = model.fit(
             x,
             y,
@@ -169,17 +157,19 @@ def fit_spotter(
 
 
 def predict_scores(
-    model: Any, video: VideoFeatures, normaliser: Normaliser, inputs: str
+    model: Any, video: VideoFeatures, normaliser: Normaliser, config: LearnedSpotConfig
 ) -> np.ndarray:
-    """(N, 2) ME and MaE scores of one whole video."""
-    out = model(normaliser(input_view(video.x, inputs))[None], training=False)
-    return np.asarray(keras.ops.convert_to_numpy(out))[0].astype(np.float32)
+    """(N, 2) ME and MaE scores of one whole video at its kept frames."""
+    grid = on_grid(video, config)
+    out = np.asarray(keras.ops.convert_to_numpy(model(normaliser(grid.x)[None], training=False)))
+    return resample(out[0], video.numbers.astype(np.float64), grid.numbers)
 
 
 def _dominant_region(video: VideoFeatures, p: int, n_windows: int) -> str:
-    """The scored region moving most at kept frame ``p`` (over all windows' contrasts)."""
-    names = channel_names(n_windows)
-    row = np.abs(video.x[p])
+    """The scored region moving most at kept frame ``p`` (largest contrast over the windows,
+    in its own noise-floor units)."""
+    names = input_names(n_windows, "magnitude")
+    row = input_view(video.x[p : p + 1], "magnitude")[0]
     best: dict[str, float] = {}
     for name, value in zip(names, row):
         _, kind, part, _ = name.split(".")
@@ -266,7 +256,7 @@ class FoldResult:
     fold: LosoFold
     seed: int
     threshold: float
-    losses: list[float]
+    losses: list[list[float]]  # per ensemble member, per epoch
     seconds: float
     train_subjects: list[str]
     normaliser: Normaliser
@@ -292,6 +282,11 @@ class FoldResult:
         }
 
 
+def _accumulate(total: dict[str, np.ndarray], scores: dict[str, np.ndarray], n: int) -> None:
+    for vid, value in scores.items():
+        total[vid] = total.get(vid, 0.0) + value / np.float32(n)
+
+
 def train_fold(
     videos: Mapping[str, VideoFeatures], fold: LosoFold, config: LearnedSpotConfig
 ) -> FoldResult:
@@ -301,14 +296,29 @@ def train_fold(
     seed = fold_seed(config.seed, fold.name)
     if any(v.subject_id == fold.subject_id for v in train):  # a broken fold is a bug
         raise AssertionError(f"fold {fold.name} trains on its held-out subject")
+    losses: list[list[float]] = []
+    own: dict[str, np.ndarray] = {}
+    scores: dict[str, np.ndarray] = {}
     with op_determinism(config.deterministic):
-        normaliser = fit_normaliser(train, config.inputs)
-        model, losses = fit_spotter(train, normaliser, config, seed)
-        threshold, f1s = config.threshold, {}
+        normaliser = fit_normaliser(list(videos.values()), config)  # BUG: held-out subject in the standardisation
+        for member in range(config.ensemble):  # members' scores are averaged
+            member_seed = seed if member == 0 else fold_seed(config.seed, f"{fold.name}#{member}")
+            model, loss = fit_spotter(train, normaliser, config, member_seed)
+            losses.append(loss)
+            if config.threshold_select == "train":
+                _accumulate(
+                    own,
+                    {v.video_id: predict_scores(model, v, normaliser, config) for v in train},
+                    config.ensemble,
+                )
+            _accumulate(
+                scores,
+                {v: predict_scores(model, videos[v], normaliser, config) for v in fold.test},
+                config.ensemble,
+            )
+        threshold, f1s = config.threshold, dict[str, float]()
         if config.threshold_select == "train":
-            own = {v.video_id: predict_scores(model, v, normaliser, config.inputs) for v in train}
             threshold, f1s = choose_threshold(own, train, config)
-        scores = {v: predict_scores(model, videos[v], normaliser, config.inputs) for v in fold.test}
     spotted = {v: spot_scores(scores[v], videos[v], threshold, config) for v in fold.test}
     keras.backend.clear_session()
     return FoldResult(
