@@ -162,6 +162,8 @@ def one_fold(model, overrides, data, epochs, batch, precision="float32", jit=Non
         "train_clips": per_epoch,
         "wall_s": round(wall, 2),
         "clips_per_s": round(per_epoch * epochs / wall, 1),
+        "first_epoch_s": round(first, 2),
+        "steady_epoch_s": round(rest, 2),
         "failure": out.failure,
         **mon.summary(),
     }

@@ -61,28 +61,23 @@ def table(evaluation: dict, dataset: str) -> dict:
 
 
 def main(work: Path, seed: int, classical: bool) -> dict:
+    """Per dataset: the classical spotter and the learned one under leave-one-subject-out
+    within the dataset; then the learned one under one leave-one-subject-out over the subjects
+    of both samples (each held-out subject's networks trained on every other subject)."""
+    import shutil
+
     from merprep.spotting.classical import SpotConfig
     from merprep.spotting.run import format_table, run_spot
     from mertrain.spotting.config import LearnedSpotConfig
-    from mertrain.spotting.run import run_spot_train
+    from mertrain.spotting.run import features_cache, run_spot_train
 
-    out: dict = {"seed": seed, "params": LearnedSpotConfig().to_dict()}
+    config = LearnedSpotConfig()
+    out: dict = {"seed": seed, "params": config.to_dict()}
+    stores = []
     for dataset, subjects, videos, frames, stride in SETS:
         store = sample_store(work, dataset, subjects, videos, frames, stride, seed)
+        stores.append(store)
         row: dict = {}
-        t = time.perf_counter()
-        learned = run_spot_train(
-            store,
-            work / f"learned-{dataset}-seed{seed}",
-            LearnedSpotConfig(),
-            workers=2,
-            progress=False,
-        )
-        print(f"learned, {dataset}, seed {seed}:\n{format_table(learned.evaluation)}")
-        row["learned"] = {
-            "table": table(learned.evaluation, dataset),
-            "seconds": time.perf_counter() - t,
-        }
         if classical:
             t = time.perf_counter()
             result = run_spot(
@@ -92,12 +87,44 @@ def main(work: Path, seed: int, classical: bool) -> dict:
                 workers=2,
                 progress=False,
             )
-            print(f"classical, {dataset}, seed {seed}:\n{format_table(result.evaluation)}")
+            print(
+                f"classical, {dataset}, seed {seed}:\n{format_table(result.evaluation)}", flush=True
+            )
             row["classical"] = {
                 "table": table(result.evaluation, dataset),
                 "seconds": time.perf_counter() - t,
             }
+        t = time.perf_counter()
+        learned = run_spot_train(
+            store, work / f"learned-{dataset}-seed{seed}", config, workers=2, progress=False
+        )
+        print(
+            f"learned, LOSO within {dataset}, seed {seed}:\n{format_table(learned.evaluation)}",
+            flush=True,
+        )
+        row["learned_within"] = {
+            "table": table(learned.evaluation, dataset),
+            "seconds": time.perf_counter() - t,
+        }
         out[dataset] = row
+    both = work / f"learned-both-seed{seed}"
+    both.mkdir(parents=True, exist_ok=True)
+    for store, (dataset, *_) in zip(stores, SETS):  # the features computed above
+        shutil.copy(
+            features_cache(work / f"learned-{dataset}-seed{seed}", store),
+            features_cache(both, store),
+        )
+    t = time.perf_counter()
+    learned = run_spot_train(stores, both, config, workers=2, progress=False)
+    print(
+        f"learned, LOSO over both samples, seed {seed}:\n{format_table(learned.evaluation)}",
+        flush=True,
+    )
+    out["both"] = {
+        "tables": {d: table(learned.evaluation, d) for d, *_ in SETS},
+        "combined": {k: learned.evaluation["combined"][k] for k in ("me", "mae", "overall")},
+        "seconds": time.perf_counter() - t,
+    }
     return out
 
 

@@ -52,7 +52,8 @@ def test_uniform_spans_onset_to_offset_inclusive(clip):
     own = inside(available, onset, offset)
     targets = [onset + (offset - onset) * i / (n - 1) for i in range(n)] if n > 1 else [onset]
     assert plan.positions == pytest.approx(targets)
-    assert plan.numbers == [nearest(own, t) for t in targets]
+    # (nearest to the plan's own positions: a tie at x.5 must not hinge on float rounding)
+    assert plan.numbers == [nearest(own, t) for t in plan.positions]
     if n > 1:  # the first and the LAST frame on disk of the clip are both kept
         assert plan.numbers[0] == own[0] and plan.numbers[-1] == own[-1]
     assert plan.numbers == sorted(plan.numbers) and set(plan.numbers) <= set(own)
@@ -96,7 +97,7 @@ def test_key_frames_onset_three_apex_three_offset(clip):
     first = [onset + (middle - onset) * i / 4 for i in range(5)]
     second = [middle + (offset - middle) * i / 4 for i in range(1, 5)]
     assert plan.positions == pytest.approx(first + second)
-    assert plan.numbers == [nearest(own, t) for t in first + second]
+    assert plan.numbers == [nearest(own, t) for t in plan.positions]
     assert len(plan.numbers) == 9 and plan.numbers[4] == nearest(own, middle)
     assert plan.numbers[0] == own[0] and plan.numbers[-1] == own[-1]
     assert (plan.note == "apex missing: temporal middle used") == (apex is None)
@@ -121,9 +122,11 @@ def test_all_first_and_every_position(clip):
     first = smp.first_frames(available, onset, apex, offset, n)
     if len(own) >= n:
         assert first.numbers == own[:n] and first.note == ""
-    else:  # evenly repeated up to n, first and last kept
-        idx = [round(i * (len(own) - 1) / (n - 1)) if n > 1 else 0 for i in range(n)]
-        assert first.numbers == [own[i] for i in idx]
+    else:  # evenly repeated up to n: output i is the frame nearest to position i (L-1)/(n-1)
+        assert len(first.numbers) == n and first.numbers[-1] == own[-1]
+        for i, number in enumerate(first.numbers):
+            position = i * (len(own) - 1) / (n - 1) if n > 1 else 0
+            assert abs(own.index(number) - position) <= 0.5 + 1e-9
         assert first.note == f"{len(own)} frames < {n}: frames repeat"
     assert first.positions == [float(x) for x in first.numbers]
 

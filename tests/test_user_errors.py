@@ -266,11 +266,11 @@ def test_show_refuses_a_name_without_a_picture_format_in_one_line(
 def test_show_flow_at_its_defaults_gives_tiles_labels_fit_under(small_store, tmp_path):
     """The README's `merprep show --layer flow` drew 28 px maps x2: a 304x222 picture whose
     labels ran into each other. The default scale now follows the stored size."""
+    import cv2
+
     from merprep.draw import FONT
     from merprep.flow import FlowConfig, run_flow
     from merprep.show import COLUMNS, MIN_TILE_PX, PAD, render_montage
-
-    import cv2
 
     store = tmp_path / "s.h5"
     shutil.copyfile(small_store, store)
@@ -284,8 +284,9 @@ def test_show_flow_at_its_defaults_gives_tiles_labels_fit_under(small_store, tmp
     assert (frames.shape[1] - PAD) // 4 - PAD == 128
 
 
-def test_crop_au_codes_must_have_a_region_and_accept_the_au_spelling(small_store, tmp_path,
-                                                                     cli_runner):
+def test_crop_au_codes_must_have_a_region_and_accept_the_au_spelling(
+    small_store, tmp_path, cli_runner
+):
     """`crop-au --codes 1,2,99` was accepted (there is no AU 99) while `AU1` was rejected."""
     from merprep.cli import cli
 
@@ -301,8 +302,9 @@ def test_crop_au_codes_must_have_a_region_and_accept_the_au_spelling(small_store
         assert s.stages["crop-au"]["params"]["codes"] == [1, 2, 4]
 
 
-def test_magnify_refuses_a_band_above_the_clips_nyquist_frequency(small_store, tmp_path,
-                                                                   cli_runner):
+def test_magnify_refuses_a_band_above_the_clips_nyquist_frequency(
+    small_store, tmp_path, cli_runner
+):
     """`magnify --band 3 500` was accepted on clips whose stored frames hold far less."""
     from merprep.cli import cli
     from merprep.magnify import sample_rate
@@ -325,16 +327,30 @@ def test_magnify_refuses_a_band_above_the_clips_nyquist_frequency(small_store, t
 def test_a_fold_that_collapsed_to_one_class_is_flagged(tmp_path, cli_runner):
     """A model trained with weight only on one class predicts it for every test clip: the run
     said nothing (issue 17 item 12); a healthy run says nothing still."""
-    from mertrain.cli import cli
     from test_run import write_store
 
+    from mertrain.cli import cli
+
     store = write_store(tmp_path / "s.h5")
-    base = ["run", str(store), "--model", "stcnn-3dcnn", "--set", "size=32", "--folds", "0",
-            "--epochs", "5", "--no-progress"]
+    base = [
+        "run",
+        str(store),
+        "--model",
+        "stcnn-3dcnn",
+        "--set",
+        "size=32",
+        "--folds",
+        "0",
+        "--epochs",
+        "5",
+        "--no-progress",
+    ]
     res = cli_runner.invoke(cli, [*base, "--class-weights", "1,0,0", "-o", str(tmp_path / "a")])
     assert res.exit_code == 0, res.output
-    assert "warning: fold casme2/sub01: every one of its 6 test clips is predicted 'negative'" \
+    assert (
+        "warning: fold casme2/sub01: every one of its 6 test clips is predicted 'negative'"
         in res.output
+    )
     res = cli_runner.invoke(cli, [*base, "-o", str(tmp_path / "b")])
     assert res.exit_code == 0 and "warning:" not in res.output
 
@@ -386,13 +402,37 @@ def test_mediapipe_extraction_prints_no_native_start_up_chatter(tmp_path):
     generate("casme2", root, subjects=1, clips_per_subject=2, clip_length=6, seed=0)
     out = tmp_path / "mp.h5"
     res = subprocess.run(
-        [sys.executable, "-m", "merprep.cli", "extract", "--dataset", "casme2", "--root",
-         str(root), "-o", str(out), "--frames", "4", "--size", "32", "--landmarks",
-         "mediapipe", "-j", "2", "--no-progress"],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "merprep.cli",
+            "extract",
+            "--dataset",
+            "casme2",
+            "--root",
+            str(root),
+            "-o",
+            str(out),
+            "--frames",
+            "4",
+            "--size",
+            "32",
+            "--landmarks",
+            "mediapipe",
+            "-j",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
-    noise = [line for line in res.stderr.splitlines()
-             if any(k in line for k in ("absl", "W0000", "E0000", "XNNPACK", "cuda", "TensorFlow"))]
+    noise = [
+        line
+        for line in res.stderr.splitlines()
+        if any(k in line for k in ("absl", "W0000", "E0000", "XNNPACK", "cuda", "TensorFlow"))
+    ]
     assert noise == []
     assert res.stdout.startswith(f"wrote {out}: 2 clips")
 
@@ -400,18 +440,26 @@ def test_mediapipe_extraction_prints_no_native_start_up_chatter(tmp_path):
 def test_default_augmentation_shifts_follow_the_input_size(tmp_path):
     """`--augment default` shifted clips by up to 15 px whatever their size, half the width of a
     32 px clip (learning was ruined); the shift is now 15 px at 128, scaled to the input."""
+    from test_run import write_store
+
     from mertrain.augment import AugmentConfig
     from mertrain.config import RunConfig
     from mertrain.fold_inputs import fold_inputs
     from mertrain.prepare import prepare
-    from test_run import write_store
 
     assert AugmentConfig(max_translate=15, size_reference=128).for_width(32).max_translate == 4
     assert AugmentConfig(max_translate=6).for_width(32).max_translate == 6  # pixels as given
     store = write_store(tmp_path / "s.h5")
-    p = prepare(RunConfig.from_options(stores=[str(store)], model="stcnn-3dcnn",
-                                       model_options={"size": 32}, augment="default",
-                                       out=str(tmp_path / "r")), progress=False)
+    p = prepare(
+        RunConfig.from_options(
+            stores=[str(store)],
+            model="stcnn-3dcnn",
+            model_options={"size": 32},
+            augment="default",
+            out=str(tmp_path / "r"),
+        ),
+        progress=False,
+    )
     assert p.config.recipe.augment["size_reference"] == 128  # recorded with the run
     inputs = fold_inputs(p.context(), p.data, p.job(0))
     assert inputs.augmented is not None and inputs.augmented.config.max_translate == 4
@@ -423,33 +471,57 @@ def test_a_gray_store_trains_beside_an_rgb_store(tmp_path):
     import json
 
     import numpy as np
+    from test_run import _clip, _record, write_store
 
     from merprep.store import StoreWriter
     from mertrain.config import RunConfig
     from mertrain.runner import run
-    from test_run import _clip, _record, write_store
 
     rgb = write_store(tmp_path / "casme2.h5", subjects=2)
     gray = tmp_path / "samm.h5"
     rng = np.random.default_rng(1)
-    prov = {"datasets": ["samm"], "command": "pytest", "params": {}, "landmark_backend": "none",
-            "landmark_backend_version": "0", "frame_height": 32, "frame_width": 32,
-            "channels": 1, "color": "gray"}
+    prov = {
+        "datasets": ["samm"],
+        "command": "pytest",
+        "params": {},
+        "landmark_backend": "none",
+        "landmark_backend_version": "0",
+        "frame_height": 32,
+        "frame_width": 32,
+        "channels": 1,
+        "color": "gray",
+    }
     with StoreWriter(gray, prov) as w:
         for j, emotion in enumerate(("anger", "happiness", "surprise") * 2):
-            rec = dict(_record("007", f"007_{j}", emotion, 8), dataset="samm",
-                       clip_id=f"samm/007/007_{j}", subject_id="samm/007")
+            rec = dict(
+                _record("007", f"007_{j}", emotion, 8),
+                dataset="samm",
+                clip_id=f"samm/007/007_{j}",
+                subject_id="samm/007",
+            )
             w.add_clip(rec, _clip(j % 3, rng)[..., :1])
-    res = run(RunConfig.from_options(stores=[str(rgb), str(gray)], model="dual3dcnn-gru-ecbam",
-                                     epochs=1, out=str(tmp_path / "r"), folds="0",
-                                     model_options={"frames": 8, "size": 32, "gru_units": 16}),
-              progress=False)
+    res = run(
+        RunConfig.from_options(
+            stores=[str(rgb), str(gray)],
+            model="dual3dcnn-gru-ecbam",
+            epochs=1,
+            out=str(tmp_path / "r"),
+            folds="0",
+            model_options={"frames": 8, "size": 32, "gru_units": 16},
+        ),
+        progress=False,
+    )
     assert res.results["folds_done"] == 1
-    stores = {Path(s["path"]).name: s for s in
-              json.loads((tmp_path / "r" / "config.json").read_text())["stores"]}
+    stores = {
+        Path(s["path"]).name: s
+        for s in json.loads((tmp_path / "r" / "config.json").read_text())["stores"]
+    }
     assert not stores["casme2.h5"].get("resampled")  # RGB, as the model reads
     assert stores["samm.h5"]["resampled"]["face"]["channels"] == {
-        "store": 1, "model": 3, "how": "gray repeated in every channel"}
+        "store": 1,
+        "model": 3,
+        "how": "gray repeated in every channel",
+    }
 
 
 def test_magnified_frames_feed_a_model_with_read(small_store, tmp_path, cli_runner):
@@ -468,8 +540,19 @@ def test_magnified_frames_feed_a_model_with_read(small_store, tmp_path, cli_runn
 
         nyquist = min(sample_rate(r["fps"], r["frame_numbers"]) / 2 for r in s.records())
     run_magnify(store, MagnifyConfig(alpha=4, low=0.5, high=0.8 * nyquist, levels=2))
-    base = ["run", str(store), "--model", "stcnn-3dcnn", "--set", "size=32", "--epochs", "1",
-            "--folds", "0", "--no-progress"]
+    base = [
+        "run",
+        str(store),
+        "--model",
+        "stcnn-3dcnn",
+        "--set",
+        "size=32",
+        "--epochs",
+        "1",
+        "--folds",
+        "0",
+        "--no-progress",
+    ]
     res = cli_runner.invoke(cli, [*base, "--read", "face=magnified", "-o", str(tmp_path / "m")])
     assert res.exit_code == 0, res.output
     magnified = json.loads((tmp_path / "m" / "config.json").read_text())

@@ -18,7 +18,7 @@ DEFAULT = LearnedSpotConfig()
 
 @click.command(
     "spot-train",
-    epilog=example("mertrain spot-train casme2_long.h5 -o spots/learned --epochs 40"),
+    epilog=example("mertrain spot-train casme2_long.h5 samm_long.h5 -o spots/learned"),
 )
 @click.argument(
     "stores", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -43,6 +43,13 @@ DEFAULT = LearnedSpotConfig()
     show_default=True,
     type=click.IntRange(0),
     help="Run seed; each fold's seed is derived from it and the held-out subject.",
+)
+@click.option(
+    "--ensemble",
+    default=DEFAULT.ensemble,
+    show_default=True,
+    type=click.IntRange(1, 20),
+    help="Networks per fold (each its own seed); their scores are averaged.",
 )
 @click.option(
     "--threshold",
@@ -107,6 +114,7 @@ def spot_train(
     out,
     epochs,
     seed,
+    ensemble,
     threshold,
     select_threshold,
     typing,
@@ -126,6 +134,7 @@ def spot_train(
     config = LearnedSpotConfig(
         epochs=epochs,
         seed=seed,
+        ensemble=ensemble,
         threshold=threshold,
         threshold_select=select_threshold,
         typing=typing,

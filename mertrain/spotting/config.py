@@ -28,8 +28,10 @@ class LearnedSpotConfig:
     #: flow windows K (s): SOFTNet's onset-to-frame window (about half an ME), the classical
     #: spotter's ME window (0.55 s) and MaE window (3 s)
     windows: tuple[float, ...] = (0.2, 0.55, 3.0)
-    #: the network reads each region's flow as its length (``magnitude``) or as x, y
-    inputs: str = "magnitude"
+    #: what the network reads of the flow (mertrain.spotting.dataset.input_view): per block the
+    #: eyes' and the face's largest movement over the video's baseline (``score``), per face
+    #: area too (``summary``), every region's length (``magnitude``) or its x and y (``vector``)
+    inputs: str = "score"
     # -- network (mertrain.spotting.model)
     filters: int = 32
     kernel: int = 3
@@ -40,7 +42,7 @@ class LearnedSpotConfig:
     rate: float = 30.0
     dropout: float = 0.1
     # -- training (mertrain.spotting.train): fixed epochs, no epoch selection
-    epochs: int = 40
+    epochs: int = 120
     batch_size: int = 8
     lr: float = 2e-3
     crop_seconds: float = 8.0  # training crops of this length (fully convolutional model)
@@ -49,7 +51,7 @@ class LearnedSpotConfig:
     mirror: bool = True  # left-right mirrored crops (paired regions swapped, x negated)
     scale_jitter: float = 0.25  # feature amplitudes times exp(U(-j, j)) per crop
     seed: int = 1
-    ensemble: int = 1  # networks per fold (own seeds), their scores averaged
+    ensemble: int = 3  # networks per fold (own seeds), their scores averaged
     deterministic: bool = True
     # -- detection (the classical spotter's peak and interval extraction)
     threshold: float = 0.5

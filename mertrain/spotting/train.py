@@ -300,7 +300,7 @@ def train_fold(
     own: dict[str, np.ndarray] = {}
     scores: dict[str, np.ndarray] = {}
     with op_determinism(config.deterministic):
-        normaliser = fit_normaliser(list(videos.values()), config)  # BUG: held-out subject in the standardisation
+        normaliser = fit_normaliser(train, config)
         for member in range(config.ensemble):  # members' scores are averaged
             member_seed = seed if member == 0 else fold_seed(config.seed, f"{fold.name}#{member}")
             model, loss = fit_spotter(train, normaliser, config, member_seed)
