@@ -111,12 +111,14 @@ def _decode_all(paths: list[str]) -> int:
     return len(paths)
 
 
+#: this process's own peak RSS (VmHWM, KiB); ru_maxrss would include the parent's, which Linux
+#: carries across fork and exec
 PEAK = """
-import resource, sys
+import sys
 from merprep.spotting.classical import SpotConfig
 from merprep.spotting.run import spot_video
 spot_video(sys.argv[1], "video/user/v", SpotConfig())
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 

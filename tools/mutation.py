@@ -15,6 +15,7 @@ Usage: ``python tools/mutation.py [--workdir DIR] [--report FILE] [-j N] [PATTER
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import shutil
@@ -81,7 +82,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("patterns", nargs="*", default=list(TARGETS))
     parser.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")))
-    parser.add_argument("--report", type=Path, default=None, help="default: WORKDIR/report.md")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="default: WORKDIR/merprep-mutation/report.md"
+    )
     parser.add_argument("-j", "--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = parser.parse_args()
     work = args.workdir / "merprep-mutation"
@@ -95,8 +98,6 @@ def main() -> int:
         cwd=work, env=env,
     )  # fmt: skip
     minutes = (time.monotonic() - start) / 60
-    import fnmatch
-
     wanted = {
         name: code
         for codes in results(work).values()
