@@ -101,7 +101,15 @@ def map_in_workers(
 
     def submit(args: tuple[Any, ...]) -> None:
         nonlocal submitted
-        pending[pool.submit(fn, *args)] = (submitted, args)
+        try:
+            future = pool.submit(fn, *args)
+        except OSError as exc:
+            # a worker died while the pool was still starting the others: the executor marks
+            # itself broken and closes its pipes under the process being spawned
+            if getattr(pool, "_broken", False):
+                raise BrokenProcessPool(str(pool._broken)) from exc
+            raise
+        pending[future] = (submitted, args)
         submitted += 1
 
     def name(args: tuple[Any, ...]) -> str:

@@ -15,6 +15,7 @@ from mertrain.protocols import (
     Fold,
     ProtocolError,
     Splits,
+    build_splits,
     check_against,
     get_task,
     inner_validation_subjects,
@@ -187,3 +188,49 @@ def test_a_final_model_trains_on_every_clip_and_tests_none():
     assert result.info == {}
     with pytest.raises(ProtocolError, match="unknown protocol"):
         make_splits(SAMPLES, "leave-one-out", TASK)
+
+
+# mutation testing (docs/reliability.md "Mutation testing"): each test below kills a mutant of
+# splits.py that every earlier test let through
+
+
+def test_holdout_tests_every_named_subject_in_either_spelling():
+    """Kills ``resolve_subjects``'s ``continue`` -> ``break`` (only the first subject named by
+    its full id was kept, the rest dropped silently: they were trained on instead)."""
+    result = make_splits(SAMPLES, "holdout", TASK, test_subjects=["casme2/sub03", "sub01"])
+    (fold,) = result.folds
+    tested = [f"casme2/sub01/EP{i:02d}" for i in range(3)] + [
+        f"casme2/sub03/EP{i:02d}" for i in range(3)
+    ]
+    assert result.info == {"test_subjects": ["casme2/sub01", "casme2/sub03"]}
+    assert fold.test == tested and fold.train == [f"casme2/sub02/EP{i:02d}" for i in range(3)]
+    both = make_splits(SAMPLES, "holdout", TASK, test_subjects=["casme2/sub02", "casme2/sub01"])
+    assert both.info == {"test_subjects": ["casme2/sub01", "casme2/sub02"]}
+    assert both.folds[0].train == [f"casme2/sub03/EP{i:02d}" for i in range(3)]
+
+
+@pytest.mark.parametrize(
+    "protocol, options",
+    [("loso", {}), ("holdout", {"test_subjects": ["sub01"]}), ("kfold", {"k": 2}),
+     ("holdout-dataset", {}), ("all", {})],
+)  # fmt: skip
+def test_every_protocol_records_the_task_it_was_made_for(protocol, options):
+    """A saved split names its task and classes (``mertrain run --splits`` checks them). Kills
+    ``holdout_dataset`` writing ``None`` as the task name."""
+    mixed = SAMPLES + [Sample(f"samm/006/c{i}", "samm", "samm/006", i % 3) for i in range(3)]
+    binary = get_task("binary")
+    result = make_splits([s for s in mixed if s.label < 2], protocol, binary, **options)
+    assert (result.protocol, result.task, result.classes) == (
+        protocol, "binary", ["negative", "positive"],
+    )  # fmt: skip
+
+
+def test_an_unknown_task_is_refused_naming_the_choices():
+    """Kills ``_task`` raising a ProtocolError without the registry's message."""
+    records = [{"clip_id": "casme2/sub01/EP01", "dataset": "casme2", "subject_id": "casme2/sub01",
+                "emotion": "happiness"}]  # fmt: skip
+    with pytest.raises(ProtocolError) as err:
+        build_splits(records, "loso", "9class")
+    assert str(err.value) == (
+        "unknown task '9class'; choose one of 3class, 5class, 7class, binary, deception"
+    )

@@ -85,12 +85,17 @@ def test_map_in_workers_returns_every_result_from_the_workers():
     assert pids and os.getpid() not in pids  # the work ran in other processes
 
 
-def test_map_in_workers_reraises_what_a_worker_raised():
+def test_map_in_workers_names_the_item_a_worker_failed_on():
+    """A worker's exception stops the work as one WorkerFailed (a MerprepError: one line, exit 2)
+    naming the item and the exception, chained to the worker's own exception."""
     items = [(4.0,), (9.0,), (-1.0,), (16.0,)]  # sqrt(-1): ValueError in a worker
     seen = []
-    with pytest.raises(ValueError, match="math domain error"):
+    with pytest.raises(
+        parallel.WorkerFailed, match=r"item \(-1.0,\).*ValueError: math domain"
+    ) as e:
         for _, result in parallel.map_in_workers(math.sqrt, items, workers=2):
             seen.append(result)
+    assert isinstance(e.value.__cause__, ValueError)
     assert set(seen) <= {2.0, 3.0, 4.0}
 
 
