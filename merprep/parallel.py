@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -118,12 +119,14 @@ def map_in_workers(
     finished = False
     workers_seen: list[Any] = []
     try:
-        with _workers_ignore_ctrl_c():  # the workers are spawned by these first submits
-            for args in queue:
+        for args in queue:  # the workers are spawned by these first submits
+            # only the submit ignores Ctrl-C, not making the next item (which may take long): a
+            # Ctrl-C while SIGINT is ignored here is lost (the user presses it again)
+            with _workers_ignore_ctrl_c():
                 submit(args)
-                workers_seen = list(getattr(pool, "_processes", {}).values())
-                if len(pending) >= limit:
-                    break
+            workers_seen = list(getattr(pool, "_processes", {}).values())
+            if len(pending) >= limit:
+                break
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             # finished together: report in submission order, so logs do not depend on timing
@@ -156,6 +159,10 @@ def map_in_workers(
 
 def _died(processes: list[Any], in_flight: list[str]) -> str:
     """Which worker died how, and what it may have been doing."""
+    # the pool's manager thread reaps the dead worker and stops the others; wait for that
+    deadline = time.monotonic() + 2.0
+    while any(p.exitcode is None for p in processes) and time.monotonic() < deadline:
+        time.sleep(0.02)
     codes = {p.exitcode for p in processes if p.exitcode not in (None, 0)}
     if len(codes) > 1:  # the pool terminates (SIGTERM) the others once one has died
         codes.discard(-signal.SIGTERM)

@@ -215,7 +215,7 @@ def test_holdout_tests_every_named_subject_in_either_spelling():
      ("holdout-dataset", {}), ("all", {})],
 )  # fmt: skip
 def test_every_protocol_records_the_task_it_was_made_for(protocol, options):
-    """A saved split names its task and classes (``mertrain run --splits`` checks them). Kills
+    """A split names the task and classes it was made for (in its JSON, so in its sha256). Kills
     ``holdout_dataset`` writing ``None`` as the task name."""
     mixed = SAMPLES + [Sample(f"samm/006/c{i}", "samm", "samm/006", i % 3) for i in range(3)]
     binary = get_task("binary")
