@@ -595,6 +595,30 @@ def test_an_encoded_clip_survives_its_staging_format(tmp_path, compression):
     assert validate_store(path) == []
 
 
+def test_an_encoded_clip_whose_chunks_or_shape_disagree_is_refused(tmp_path):
+    """A staged clip with a frame chunk missing, or whose shape is not (T, H, W, C), is refused
+    naming the clip, and nothing is committed (each check alone, not only both at once)."""
+    import dataclasses
+
+    from merprep.store.codec import EncodedClip
+
+    frames = np.random.default_rng(3).integers(0, 256, (3, *SHAPE), dtype=np.uint8)
+    rec = record("sub01", "EP07", 3)
+    clip = EncodedClip.encode(rec, frames)
+    bad = {
+        "a chunk missing": dataclasses.replace(clip, frame_chunks=clip.frame_chunks[:2]),
+        "three-dimensional shape": dataclasses.replace(clip, frames_shape=(3, *SHAPE[:2])),
+    }
+    for what, broken in bad.items():
+        path = tmp_path / f"{what}.h5"
+        with (
+            pytest.raises(StoreError, match="sub01.*encoded frames for shape"),
+            StoreWriter(path, PROVENANCE) as w,
+        ):
+            w.add_encoded(broken)
+        assert not path.exists(), what
+
+
 def test_a_stage_without_room_for_its_copy_is_a_store_error_and_changes_nothing(tmp_path):
     import resource
 

@@ -111,6 +111,15 @@ def test_run_identity_covers_the_stages_a_model_reads(small_store, tmp_path, cli
     assert res.exit_code == 2 and "different configuration (store_stages" in res.output
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """The child starts with SIGINT at its default, as a command typed at a terminal does. A
+    suite started in the background (``make test &``, nohup, some CI runners) has SIGINT
+    ignored, every child inherits that and Python keeps it ignored: Ctrl-C would do nothing."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_extract_workers_start_is_one_line(casme2_sample, tmp_path):
     """Ctrl-C reaches every process of the terminal's foreground group; the workers, being
     started, printed a CRITICAL 'Exception in initializer' traceback each (and the pool a
@@ -142,7 +151,12 @@ def test_ctrl_c_while_extract_workers_start_is_one_line(casme2_sample, tmp_path)
         "--no-progress",
     ]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
     staging = out.with_name(out.name + ".partial")
     deadline = time.monotonic() + 60
@@ -226,7 +240,12 @@ def test_a_run_interrupted_before_its_first_fold_leaves_no_directory(tmp_path):
         "--no-progress",
     ]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
     deadline = time.monotonic() + 120
     while not (out / "config.json").exists() and time.monotonic() < deadline:
