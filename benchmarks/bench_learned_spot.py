@@ -20,36 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from common import load_average, machine
-
-#: (dataset, subjects, videos per subject, frames per video, stride): bench_spot.py's sizes
-SETS = (("casme2-long", 4, 3, 600, 1), ("samm-long", 2, 2, 1600, 2))
-
-
-def sample_store(
-    work: Path, dataset: str, subjects: int, videos: int, frames: int, stride: int, seed: int
-) -> Path:
-    from merprep.longvideo.config import LongExtractConfig
-    from merprep.longvideo.extract import extract_long
-    from merprep.sample import generate
-
-    root = work / f"{dataset}-seed{seed}"
-    if not root.exists():
-        generate(
-            dataset,
-            root,
-            subjects=subjects,
-            clips_per_subject=videos,
-            clip_length=frames,
-            seed=seed,
-        )
-    store = root.with_suffix(".h5")
-    if not store.exists():
-        extract_long(
-            LongExtractConfig(dataset=dataset, root=root, out=store, workers=2, stride=stride),
-            progress=False,
-        )
-    return store
+from common import LONG_SETS, load_average, machine, sample_long_store
 
 
 def table(evaluation: dict, dataset: str) -> dict:
@@ -74,8 +45,8 @@ def main(work: Path, seed: int, classical: bool) -> dict:
     config = LearnedSpotConfig()
     out: dict = {"seed": seed, "params": config.to_dict()}
     stores = []
-    for dataset, subjects, videos, frames, stride in SETS:
-        store = sample_store(work, dataset, subjects, videos, frames, stride, seed)
+    for dataset, subjects, videos, frames, stride in LONG_SETS:
+        store = sample_long_store(work, dataset, subjects, videos, frames, stride, seed)
         stores.append(store)
         row: dict = {}
         if classical:
@@ -109,7 +80,7 @@ def main(work: Path, seed: int, classical: bool) -> dict:
         out[dataset] = row
     both = work / f"learned-both-seed{seed}"
     both.mkdir(parents=True, exist_ok=True)
-    for store, (dataset, *_) in zip(stores, SETS):  # the features computed above
+    for store, (dataset, *_) in zip(stores, LONG_SETS):  # the features computed above
         shutil.copy(
             features_cache(work / f"learned-{dataset}-seed{seed}", store),
             features_cache(both, store),
@@ -121,7 +92,7 @@ def main(work: Path, seed: int, classical: bool) -> dict:
         flush=True,
     )
     out["both"] = {
-        "tables": {d: table(learned.evaluation, d) for d, *_ in SETS},
+        "tables": {d: table(learned.evaluation, d) for d, *_ in LONG_SETS},
         "combined": {k: learned.evaluation["combined"][k] for k in ("me", "mae", "overall")},
         "seconds": time.perf_counter() - t,
     }

@@ -23,37 +23,16 @@ import sys
 import time
 from pathlib import Path
 
-from common import load_average, machine
+from common import LONG_SETS, load_average, machine, sample_long_store
 
 
 def accuracy(work: Path) -> dict:
-    from merprep.longvideo.config import LongExtractConfig
-    from merprep.longvideo.extract import extract_long
-    from merprep.sample import generate
     from merprep.spotting.classical import SpotConfig
     from merprep.spotting.run import format_table, run_spot
 
     out = {}
-    for dataset, subjects, videos, frames, stride in (
-        ("casme2-long", 4, 3, 600, 1),
-        ("samm-long", 2, 2, 1600, 2),
-    ):
-        root = work / f"{dataset}-seed2"
-        if not root.exists():
-            generate(
-                dataset,
-                root,
-                subjects=subjects,
-                clips_per_subject=videos,
-                clip_length=frames,
-                seed=2,
-            )
-        store = root.with_suffix(".h5")
-        if not store.exists():
-            extract_long(
-                LongExtractConfig(dataset=dataset, root=root, out=store, workers=2, stride=stride),
-                progress=False,
-            )
+    for dataset, *sizes in LONG_SETS:
+        store = sample_long_store(work, dataset, *sizes, seed=2)
         t = time.perf_counter()
         result = run_spot(store, work / f"spots-{dataset}", SpotConfig(), workers=2)
         print(format_table(result.evaluation))

@@ -41,3 +41,32 @@ def publish(text: str, results: Path | None) -> None:
     if results:
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(text + "\n")
+
+
+#: the spotting benchmarks' generated long videos: (dataset, subjects, videos per subject,
+#: frames per video, extraction stride)
+LONG_SETS = (("casme2-long", 4, 3, 600, 1), ("samm-long", 2, 2, 1600, 2))
+
+
+def sample_long_store(
+    work: Path, dataset: str, subjects: int, videos: int, frames: int, stride: int, seed: int
+) -> Path:
+    """``WORK/<dataset>-seed<seed>`` generated and extracted to ``.h5`` beside it, each only
+    when missing, so the spotting benchmarks share one set of videos per seed."""
+    from merprep.longvideo.config import LongExtractConfig
+    from merprep.longvideo.extract import extract_long
+    from merprep.sample import generate
+
+    root = work / f"{dataset}-seed{seed}"
+    if not root.exists():
+        generate(
+            dataset, root, subjects=subjects, clips_per_subject=videos, clip_length=frames,
+            seed=seed,
+        )  # fmt: skip
+    store = root.with_suffix(".h5")
+    if not store.exists():
+        extract_long(
+            LongExtractConfig(dataset=dataset, root=root, out=store, workers=2, stride=stride),
+            progress=False,
+        )
+    return store

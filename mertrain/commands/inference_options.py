@@ -1,5 +1,5 @@
 """Options shared by the commands that use trained models (predict, evaluate, export,
-explain)."""
+explain); ``progress_option`` is merprep's, re-exported."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from merprep.clitools import progress_option
 
 model_argument = click.argument(
     "model", type=click.Path(exists=True, file_okay=False, path_type=Path)
@@ -34,12 +36,9 @@ def workers_option(f: Any) -> Any:
     )(f)
 
 
-def progress_option(f: Any) -> Any:
-    return click.option(
-        "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
-    )(f)
-
-
 def split_ids(values: tuple[str, ...]) -> list[str] | None:
     ids = [v.strip() for item in values for v in item.split(",") if v.strip()]
     return ids or None
+
+
+__all__ = ["fold_option", "model_argument", "progress_option", "split_ids", "workers_option"]

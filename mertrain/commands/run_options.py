@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from merprep.clitools import progress_option
 from mertrain.commands.recipe_options import LOSSES, AugmentParam, apply_recipe, check_model
 from mertrain.config import EXECUTORS, PRECISIONS, SELECT_LABELS
 from mertrain.protocols import PROTOCOLS, TASKS
@@ -387,9 +388,7 @@ def run_options(f: Any) -> Any:
         click.option(
             "--save-weights", is_flag=True, help="Each fold's final model under RUN_DIR/weights/."
         ),
-        click.option(
-            "--progress/--no-progress", default=None, help="Progress bar (default: on a tty)."
-        ),
+        progress_option,
     ]
     for option in reversed(options):
         f = option(f)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from merprep.clitools import command_line, example
+from merprep.clitools import command_line, example, progress_option, workers_option
 from merprep.parallel import worker_count
 from merprep.spotting.timeline import timelines
 from mertrain.spotting.config import INPUTS, THRESHOLD_SELECT, TYPING, LearnedSpotConfig
@@ -100,15 +100,8 @@ DEFAULT = LearnedSpotConfig()
     type=click.IntRange(min=0),
     help="Timeline pictures of the first N videos (timeline/*.png).",
 )
-@click.option(
-    "-j",
-    "--workers",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Worker processes for the features (0 = one per CPU this process may use).",
-)
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: on a tty).")
+@workers_option
+@progress_option
 def spot_train(
     stores,
     out,
