@@ -43,8 +43,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# The suite on TEST_WORKERS processes (2: what CI has); TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest -q -x --timeout=900 tests
+	$(BIN)/python -m pytest -q -x --timeout=900 -n $(TEST_WORKERS) --dist loadfile tests
 
 # Mutation testing of the core modules (about 40-60 min on 2 cores; docs/reliability.md has the
 # last scores). Not part of `make test`: it runs in a copy of the tree under $$TMPDIR (default

@@ -369,7 +369,7 @@ def test_explain_draws_the_occlusion_map(hd_run, casme2_store, tmp_path, cli_run
         "face": np.repeat(x["face"][:, :1], 9, axis=1)
     }  # no motion anywhere: nothing to remove
     heat, _ = occlusion_map(model, still, "face", 1, patch=8, stride=8, progress=False)
-    assert np.abs(heat).max() == 0
+    assert np.abs(heat).max() < 1e-6  # zero up to float32 rounding of the batched forward pass
 
 
 # --------------------------------------------------------------------------- resampling

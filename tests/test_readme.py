@@ -66,16 +66,6 @@ def test_readme_typical_session_runs_as_written(tmp_path, monkeypatch, cli_runne
     assert "pooled" in report
 
 
-@pytest.mark.slow
-def test_readme_megc2019_composite_runs_as_written(tmp_path, monkeypatch, cli_runner):
-    block = section_blocks("Typical session")[1]
-    monkeypatch.chdir(tmp_path)
-    run_lines(block, cli_runner)
-    results = json.loads((tmp_path / "runs/megc/results.json").read_text())
-    assert set(results["per_dataset"]) == {"smic", "casme2", "samm"}
-    assert len(results["per_subject"]) == 6  # 2 subjects of each dataset, one fold each
-
-
 def test_readme_gpu_commands_name_real_options():
     """The GPU block cannot run here; every option it uses must still exist on its command."""
     from merprep.cli import COMMANDS as MERPREP

@@ -7,6 +7,11 @@ placement (drawn from a generator keyed by seed and subject index). The renderin
 similarity transform of the photo, so its 68 landmarks are the photo's precomputed dlib landmarks
 (``photos/landmarks.json``) transformed the same way: no detector runs at generation time.
 
+A subject is not frozen across its clips: each recording (*session*) moves the head a little
+(rotation, scale, placement) and changes the light (level, contrast, tint and a side light
+falling across the face) around the subject's own look (:func:`session_style`), as the real
+recordings do between clips, so a model cannot lean on a clip's exact appearance.
+
 Landmarks always follow dlib's (iBUG) order: point 0 is on the image-left jaw, so the
 *subject's* right side is on the image left. Mirrored renderings re-index their points to keep
 that convention.
@@ -144,20 +149,48 @@ def subject_style(seed: int, index: int) -> dict[str, Any]:
     }
 
 
+def session_style(seed: int, index: int, session: int) -> dict[str, Any]:
+    """Subject ``index``'s look in recording ``session``: :func:`subject_style` with the head a
+    little moved and the light changed, drawn from a generator keyed by (seed, index, session)."""
+    style = subject_style(seed, index)
+    rng = np.random.default_rng([seed, 7919, index, 1 + session])
+    style["rotation_deg"] += float(rng.uniform(-2.0, 2.0))
+    style["scale_jitter"] *= float(rng.uniform(0.97, 1.03))
+    style["offset"] = [o + float(rng.uniform(-0.02, 0.02)) for o in style["offset"]]
+    # light changes within the range subjects differ by, so a bright subject is not pushed into
+    # clipped highlights (lab lighting is set to avoid them; clipped skin shows no motion)
+    contrast, brightness = style["contrast"], style["brightness"]
+    style["contrast"] = contrast * float(
+        rng.uniform(max(0.9, 0.8 / contrast), min(1.1, 1.15 / contrast))
+    )
+    style["brightness"] = brightness + float(
+        rng.uniform(max(-15, -25 - brightness), min(15, 25 - brightness))
+    )
+    style["channel_gain"] = [g * float(rng.uniform(0.96, 1.04)) for g in style["channel_gain"]]
+    style["side_light"] = {
+        "strength": float(rng.uniform(-0.15, 0.15)),
+        "angle_deg": float(rng.uniform(-30.0, 30.0)),
+    }
+    style["session"] = session
+    return style
+
+
 def render_subject(
     photos: list[Photo],
     seed: int,
     index: int,
     frame_size: tuple[int, int],
     target_face_width: float,
+    session: int | None = None,
 ) -> Rendering:
-    """Render subject ``index`` into a frame of ``frame_size`` (width, height).
+    """Render subject ``index`` into a frame of ``frame_size`` (width, height), as seen in
+    recording ``session`` (:func:`session_style`; ``None``: the subject's own look).
 
     ``target_face_width`` is the dataset's typical jaw width in pixels; the subject's own scale
     varies a few percent around it. The face centre sits near the frame centre (slightly above,
     as in the datasets' head-and-shoulders framing).
     """
-    style = subject_style(seed, index)
+    style = subject_style(seed, index) if session is None else session_style(seed, index, session)
     photo = photos[style["photo_index"] % len(photos)]
     image, points = photo.image, photo.landmarks
     if style["mirror"]:
@@ -222,7 +255,16 @@ def _background(spec: dict[str, Any], size: tuple[int, int]) -> np.ndarray:
 
 
 def _photometric(image: np.ndarray, style: dict[str, Any]) -> np.ndarray:
-    """Contrast around mid-gray, brightness offset and per-channel gain (a colour tint)."""
+    """Contrast around mid-gray, brightness offset, per-channel gain (a colour tint) and, for a
+    session, a side light: a gain rising linearly across the frame in one direction."""
     image = (image - 128.0) * style["contrast"] + 128.0 + style["brightness"]
     image = image * np.asarray(style["channel_gain"], np.float32)
+    light = style.get("side_light")
+    if light is not None:
+        height, width = image.shape[:2]
+        angle = np.deg2rad(light["angle_deg"])
+        x = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :]
+        y = np.linspace(-1.0, 1.0, height, dtype=np.float32)[:, None] * (height / width)
+        gain = 1.0 + light["strength"] * (np.cos(angle) * x + np.sin(angle) * y)
+        image = image * gain[:, :, None]
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)

@@ -79,15 +79,22 @@ def au2_outer_brow_raiser(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
 
 
 def au4_brow_lowerer(face: FaceFrame, a: float) -> dict[int, np.ndarray]:
-    """AU4: the inner brows (19-24) are pulled down and towards each other (a frown)."""
+    """AU4: the brows are lowered, the inner ends most and pulled towards each other (a frown).
+
+    The whole brow moves about as far as in a brow raise (AU1+AU2), only the other way, so the
+    amount of brow motion does not tell a frown from surprise; its direction does."""
     moves = {}
     for i, down, inward in (
-        (21, 0.7, 0.7),
-        (22, 0.7, 0.7),
-        (20, 0.6, 0.4),
-        (23, 0.6, 0.4),
-        (19, 0.5, 0.2),
-        (24, 0.5, 0.2),
+        (21, 0.8, 0.6),
+        (22, 0.8, 0.6),
+        (20, 0.9, 0.4),
+        (23, 0.9, 0.4),
+        (19, 0.9, 0.2),
+        (24, 0.9, 0.2),
+        (18, 0.8, 0.0),
+        (25, 0.8, 0.0),
+        (17, 0.6, 0.0),
+        (26, 0.6, 0.0),
     ):
         moves[i] = a * (-down * face.up - inward * face.outward(i))
     return moves

@@ -14,9 +14,9 @@ from merprep.sample.aus import L, R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
     AU4,
-    AU9_10,
     AU12,
     BROW_RAISE,
+    LIP_DOWN,
     OTHER,
     PLAN,
     SCHEDULE,
@@ -54,7 +54,9 @@ VOCABULARY = Vocabulary(
         EmotionSpec("happiness", "positive", AU12, (aus(12), aus(R(12)), aus(L(12)))),
         EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2), aus(1, 2), aus(R(1), R(2)))),
         EmotionSpec("disgust", "negative", AU4, (aus(4, 7), aus(4), aus(R(4)))),
-        EmotionSpec("repression", "negative", AU9_10, (aus(10), aus(L(10)), aus(9, 10))),
+        EmotionSpec(
+            "repression", "negative", LIP_DOWN, (aus(15), aus(14), aus(R(14)), aus(15, 17))
+        ),
         EmotionSpec("fear", None, AU4, (aus(1, 2, R(4)), aus(4, 7))),
         EmotionSpec("sadness", None, AU4, (aus(4, 15), aus(R(4), 15))),
         EmotionSpec("others", None, OTHER, (aus(14), aus(17), aus(L(10), R(12)), aus(R(14)))),
@@ -63,7 +65,7 @@ VOCABULARY = Vocabulary(
         ("others", OTHER),
         ("fear", AU4),
         ("sadness", AU4),
-        ("repression", AU9_10),
+        ("repression", LIP_DOWN),
         ("disgust", AU4),
         ("happiness", AU12),
         ("surprise", BROW_RAISE),
@@ -110,7 +112,7 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
             rng = ctx.rng(s, c, PLAN)
             n = ctx.clip_length or int(rng.integers(40, 71))
             start = int(rng.integers(1, 300))
-            onset, apex, offset = clip_span(rng, n)
+            onset, apex, offset = clip_span(rng, n, apex_fraction=emotion.apex_fraction)
             plans.append(
                 ClipPlan(
                     subject=subject,
@@ -136,7 +138,11 @@ def write(ctx: SampleContext) -> LayoutResult:
     for plan in plans:
         s = plan.subject_index
         recording = ctx.record(
-            ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan], s, plan.clip_index, ANIMATION
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH, plan.clip_index),
+            [plan],
+            s,
+            plan.clip_index,
+            ANIMATION,
         )
         folder = ctx.out / plan.source
         for number, image in recording.frames(plan.frames):

@@ -44,6 +44,7 @@ from merprep.sample.layouts.common import (
     AU9_10,
     AU12,
     BROW_RAISE,
+    LIP_DOWN,
     OTHER,
     PLAN,
     SCHEDULE,
@@ -74,15 +75,16 @@ VOCABULARY = Vocabulary(
         EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2), aus(2, 1))),
         EmotionSpec("anger", "negative", AU4, (aus(4), aus(4, 7))),
         EmotionSpec("disgust", "negative", AU9_10, (aus(9), aus(R(10)), aus(9, 10))),
+        EmotionSpec("disgust", "negative", LIP_DOWN, (aus(10, 15), aus(15, 10))),
         EmotionSpec("fear", "negative", AU4, (aus(4, 1, 2), aus(4))),
-        EmotionSpec("sad", "negative", AU9_10, (aus(10, 15), aus(15, 10))),
+        EmotionSpec("sad", "negative", LIP_DOWN, (aus(15), aus(15, 17), aus(R(15)))),
         EmotionSpec("others", None, OTHER, (aus(14), aus(17), aus(L(14)))),
     ),
     extra_order=(
         ("others", OTHER),
         ("anger", AU4),
         ("fear", AU4),
-        ("sad", AU9_10),
+        ("sad", LIP_DOWN),
         ("disgust", AU9_10),
         ("happy", AU12),
         ("surprise", BROW_RAISE),
@@ -123,7 +125,7 @@ def plan_videos(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int]]]:
                 emotion = emotions[c]
                 length = ctx.clip_length or int(rng.integers(8, 16))
                 onset, offset = position, position + length - 1
-                apex = onset + int(round(rng.uniform(0.3, 0.6) * (length - 1)))
+                apex = onset + int(round(rng.uniform(*emotion.apex_fraction) * (length - 1)))
                 apex = min(max(apex, onset + 1), offset - 1)
                 word = emotion.word
                 if word == "others" and rng.random() < 0.2:
@@ -183,7 +185,7 @@ def write(ctx: SampleContext) -> LayoutResult:
     rows = []
     for v, (plans, timeline) in enumerate(plan_videos(ctx)):
         s = plans[0].subject_index
-        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
+        rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH, session=v)
         recording = ctx.record(rendering, plans, s, 100 + v, ANIMATION)
         color = ctx.out / plans[0].source
         depth = ctx.out / plans[0].extra["depth_source"]
@@ -238,7 +240,7 @@ PART_C_VOCABULARY = Vocabulary(
         EmotionSpec(
             "negative", "negative", AU4, (aus(4), aus(R(4), 5, sep=","), aus(4, 7, sep=","))
         ),
-        EmotionSpec("negative", "negative", AU9_10, (aus(9), aus(10), aus(9, 10, sep=","))),
+        EmotionSpec("negative", "negative", LIP_DOWN, (aus(15), aus(14), aus(15, 17, sep=","))),
         EmotionSpec("positive", "positive", AU12, (aus(12), aus(L(12)), aus(7, 12, sep=","))),
         EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2, sep=","), aus(2, 1, sep=","))),
         EmotionSpec("others", None, OTHER, (aus(14), aus(17), aus(14, 24, sep=","))),
@@ -248,7 +250,7 @@ PART_C_VOCABULARY = Vocabulary(
         ("negative", AU4),
         ("positive", AU12),
         ("surprise", BROW_RAISE),
-        ("negative", AU9_10),
+        ("negative", LIP_DOWN),
     ),
 )
 
@@ -267,7 +269,7 @@ def plan_part_c(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int], lis
         for c, emotion in enumerate(emotions):
             length = ctx.clip_length or int(rng.integers(8, 16))
             onset, offset = position, position + length - 1
-            apex = onset + int(round(rng.uniform(0.3, 0.6) * (length - 1)))
+            apex = onset + int(round(rng.uniform(*emotion.apex_fraction) * (length - 1)))
             apex = min(max(apex, onset + 1), offset - 1)
             plans.append(
                 ClipPlan(

@@ -40,6 +40,9 @@ from merprep.sample.motion import Animator, motion_region
 #: Stable integer per dataset, mixed into every random key so datasets do not share streams.
 _DATASET_KEYS = {"casme2": 1, "samm": 2, "smic": 3, "casme3": 4, "deception": 5, "manifest": 6}
 
+#: Renderings a context keeps (a frame each; a MEGC-sized run renders hundreds of sessions).
+_RENDERINGS_KEPT = 8
+
 #: Purposes of random streams, the last element of a clip's key.
 SCHEDULE, PLAN, ANIMATION = 0, 1, 2
 
@@ -67,13 +70,21 @@ class SampleContext:
         return np.random.default_rng([self.seed, _DATASET_KEYS[self.dataset], *keys])
 
     def render(
-        self, subject_index: int, frame_size: tuple[int, int], face_width: float
+        self,
+        subject_index: int,
+        frame_size: tuple[int, int],
+        face_width: float,
+        session: int | None = None,
     ) -> Rendering:
-        """Subject ``subject_index`` at rest in a frame of ``frame_size`` (rendered once)."""
-        key = (subject_index, tuple(frame_size), face_width)
+        """Subject ``subject_index`` at rest in a frame of ``frame_size``, as seen in recording
+        ``session`` (head pose and light vary between sessions; ``None``: the subject's own
+        look). The last few renderings are kept, as cameras of one session reuse theirs."""
+        key = (subject_index, tuple(frame_size), face_width, session)
         if key not in self._renderings:
+            if len(self._renderings) >= _RENDERINGS_KEPT:
+                del self._renderings[next(iter(self._renderings))]
             self._renderings[key] = render_subject(
-                self.photos, self.seed, subject_index, frame_size, face_width
+                self.photos, self.seed, subject_index, frame_size, face_width, session
             )
         return self._renderings[key]
 
@@ -117,10 +128,31 @@ class LayoutResult:
 # Emotions and their schedule
 # --------------------------------------------------------------------------------------------
 
-#: Motion families. The three MEGC2019 classes are animated by clearly different motions so the
-#: 3-class task is learnable: negatives by a brow lowerer (AU4) or a nose wrinkle / upper-lip
-#: raise (AU9/AU10), positives by a lip-corner pull (AU12), surprise by a brow raise (AU1+AU2).
-AU4, AU9_10, AU12, BROW_RAISE, OTHER = "au4", "au9/10", "au12", "brow-raise", "other"
+#: Motion families. The three MEGC2019 classes share facial regions and differ in the direction
+#: and timing of their motion, as in the real datasets, so that no region alone gives the class
+#: away: the brows are lowered for a negative (AU4) and raised for surprise (AU1+AU2); the lip
+#: corners are pulled down or tightened for a negative (AU15/AU14, :data:`LIP_DOWN`) and pulled
+#: out and up for a positive (AU12). A nose wrinkle / upper-lip raise (AU9/AU10) animates some
+#: disgust clips beyond the first six of a subject.
+AU4, LIP_DOWN, AU12, BROW_RAISE, AU9_10, OTHER = (
+    "au4",
+    "au14/15",
+    "au12",
+    "brow-raise",
+    "au9/10",
+    "other",
+)
+
+#: Where between onset and offset the apex falls (fraction of the span), by family: surprise
+#: rises fast, a smile slowly; the ranges overlap, so timing is a hint, never the answer.
+APEX_FRACTION = {
+    BROW_RAISE: (0.2, 0.45),
+    AU4: (0.35, 0.6),
+    LIP_DOWN: (0.3, 0.55),
+    AU12: (0.45, 0.7),
+    AU9_10: (0.3, 0.6),
+    OTHER: (0.3, 0.6),
+}
 
 
 @dataclass(frozen=True)
@@ -136,6 +168,10 @@ class EmotionSpec:
 
     def pick_aus(self, rng: np.random.Generator) -> AUText:
         return self.au_texts[int(rng.integers(len(self.au_texts)))]
+
+    @property
+    def apex_fraction(self) -> tuple[float, float]:
+        return APEX_FRACTION[self.family]
 
 
 @dataclass(frozen=True)
@@ -158,10 +194,10 @@ class Vocabulary:
 
     def for_group(self, group: str, k: int) -> EmotionSpec:
         """The emotion of the ``k``-th listed clip of a MEGC2019 ``group`` (``--megc``):
-        negatives alternate the brow-lowerer and nose-wrinkle motions, as :meth:`schedule`."""
+        negatives alternate the brow-lowerer and lip-corner motions, as :meth:`schedule`."""
         choices = [e for e in self.emotions if e.group == group]
         if group == "negative":
-            family = AU4 if k % 2 == 0 else AU9_10
+            family = AU4 if k % 2 == 0 else LIP_DOWN
             choices = [e for e in choices if e.family == family] or choices
             k //= 2
         return choices[k % len(choices)]
@@ -169,15 +205,15 @@ class Vocabulary:
     def schedule(self, n: int, subject_index: int, rng: np.random.Generator) -> list[EmotionSpec]:
         """The emotions of one subject's ``n`` clips.
 
-        The first six are 2 negative (one AU4-animated, one AU9/10-animated, different words
+        The first six are 2 negative (one AU4-animated, one AU14/15-animated, different words
         where the vocabulary has several), 2 positive and 2 surprise, shuffled per subject; which
         negative words a subject gets rotates with its index. Clips 7+ cycle ``extra_order``.
         """
         negatives = [e for e in self.emotions if e.group == "negative"]
         au4 = [e for e in negatives if e.family == AU4]
-        au9_10 = [e for e in negatives if e.family == AU9_10]
+        lip_down = [e for e in negatives if e.family == LIP_DOWN]
         first_neg = au4[subject_index % len(au4)]
-        second_choices = [e for e in au9_10 if e.word != first_neg.word] or au9_10
+        second_choices = [e for e in lip_down if e.word != first_neg.word] or lip_down
         second_neg = second_choices[subject_index % len(second_choices)]
         positives = [e for e in self.emotions if e.group == "positive"]
         surprises = [e for e in self.emotions if e.group == "surprise"]
@@ -230,15 +266,20 @@ class ClipPlan:
 
 
 def clip_span(
-    rng: np.random.Generator, n_frames: int, lead: int = 0, tail: int = 0
+    rng: np.random.Generator,
+    n_frames: int,
+    lead: int = 0,
+    tail: int = 0,
+    apex_fraction: tuple[float, float] = (0.3, 0.6),
 ) -> tuple[int, int, int]:
     """Positions (onset, apex, offset) within ``n_frames``: ``lead`` rest frames before the onset,
-    ``tail`` after the offset, apex 30-60 % of the way from onset to offset."""
+    ``tail`` after the offset, the apex ``apex_fraction`` (a range, e.g. an emotion's
+    :attr:`EmotionSpec.apex_fraction`) of the way from onset to offset."""
     onset = lead
     offset = n_frames - 1 - tail
     if offset - onset < 2:
         raise MerprepError(f"a clip of {n_frames} frames is too short for onset < apex < offset")
-    apex = onset + int(round(rng.uniform(0.3, 0.6) * (offset - onset)))
+    apex = onset + int(round(rng.uniform(*apex_fraction) * (offset - onset)))
     return onset, min(max(apex, onset + 1), offset - 1), offset
 
 

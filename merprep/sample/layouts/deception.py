@@ -9,8 +9,9 @@ by clip, as the real courtroom clips vary. The gesture CSV has ``id`` (the video
 Subjects here are speakers, each rendered once and speaking in several clips. The real dataset
 names no speakers, so users must supply a subjects map; ``speakers.csv`` (``id,subject``) beside
 ``Annotation/`` is an example of that file (not part of the real release). Deceptive clips carry
-a negative-like micro-expression (AU4 or AU9/AU10), truthful ones a smile (AU12), so the task is
-learnable; the gesture flags agree with the motion (Smile for AU12, Frown/Scowl for AU4...).
+a negative-like micro-expression (a frown, AU4, or lip corners pulled down or tightened, AU15 /
+AU14), truthful ones a smile (AU12): the lip corners move in both classes, in opposite directions.
+The gesture flags agree with the motion (Smile for AU12, Frown for AU4, lipsDown for AU15...).
 Onset/apex/offset in the truth file are 0-based frame indices.
 """
 
@@ -21,6 +22,10 @@ import numpy as np
 from merprep.sample.aus import AUText, L, R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
+    APEX_FRACTION,
+    AU4,
+    AU12,
+    LIP_DOWN,
     PLAN,
     SCHEDULE,
     ClipPlan,
@@ -72,18 +77,32 @@ GESTURE_GROUPS = {
 GESTURES = tuple(g for group in GESTURE_GROUPS.values() for g in group)
 assert len(GESTURES) == 39
 
-#: Motions by class: deceptive clips alternate the two negative families.
-DECEPTIVE_AUS = ((aus(4), aus(4, 7)), (aus(9), aus(10), aus(9, 10)))
-TRUTHFUL_AUS = (aus(12), aus(R(12)), aus(L(12)))
+#: Motions by class, (family, AU choices): deceptive clips alternate the two negative families.
+DECEPTIVE_AUS = ((AU4, (aus(4), aus(4, 7))), (LIP_DOWN, (aus(15), aus(14), aus(15, 17))))
+TRUTHFUL_AUS = (AU12, (aus(12), aus(R(12)), aus(L(12))))
 
 
 def gesture_flags(rng: np.random.Generator, animated: AUText) -> dict[str, int]:
     """One behaviour per MUMIN group, the facial ones agreeing with the animated AUs."""
     codes = {au.code for au in animated.aus()}
+    if 4 in codes:
+        eyebrows = "Frown"
+    elif codes & {1, 2}:
+        eyebrows = "Raise"
+    else:
+        eyebrows = "otherEyebrowMovement"
+    if codes & {10, 12}:
+        lips = "lipsUp"
+    elif 15 in codes:
+        lips = "lipsDown"
+    elif 14 in codes:
+        lips = "lipsRetracted"
+    else:
+        lips = str(rng.choice(GESTURE_GROUPS["lips"]))
     chosen = {
         "facial": "Smile" if 12 in codes else "Scowl" if codes & {4, 9, 10} else "OtherGestures",
-        "eyebrows": "Frown" if 4 in codes else "otherEyebrowMovement" if 9 in codes else "Raise",
-        "lips": "lipsUp" if codes & {10, 12} else str(rng.choice(GESTURE_GROUPS["lips"])),
+        "eyebrows": eyebrows,
+        "lips": lips,
     }
     for group in ("eyes", "gaze", "mouth_openness", "head", "hands"):
         if group in ("head", "hands") and rng.random() < 0.3:
@@ -106,12 +125,12 @@ def plan_clips(ctx: SampleContext) -> list[tuple[ClipPlan, tuple[int, int]]]:
             rng = ctx.rng(s, c, PLAN)
             counters[label] += 1
             if label == "deceptive":
-                aus_choices = DECEPTIVE_AUS[(s + n_deceptive) % 2]
+                family, aus_choices = DECEPTIVE_AUS[(s + n_deceptive) % 2]
                 n_deceptive += 1
                 name = f"trial_lie_{counters[label]:03d}"
                 folder = "Clips/Deceptive"
             else:
-                aus_choices = TRUTHFUL_AUS
+                family, aus_choices = TRUTHFUL_AUS
                 name = f"trial_truth_{counters[label]:03d}"
                 folder = "Clips/Truthful"
             chosen = aus_choices[int(rng.integers(len(aus_choices)))]
@@ -120,7 +139,9 @@ def plan_clips(ctx: SampleContext) -> list[tuple[ClipPlan, tuple[int, int]]]:
             n_frames = ctx.clip_length or int(rng.integers(45, 76))
             length = min(int(rng.integers(8, 15)), n_frames)  # the micro-expression itself
             lead = int(rng.integers(0, n_frames - length + 1))
-            onset, apex, offset = clip_span(rng, n_frames, lead, n_frames - lead - length)
+            onset, apex, offset = clip_span(
+                rng, n_frames, lead, n_frames - lead - length, APEX_FRACTION[family]
+            )
             plans.append(
                 (
                     ClipPlan(
@@ -150,7 +171,7 @@ def write(ctx: SampleContext) -> LayoutResult:
     for plan, size in plan_clips(ctx):
         s = plan.subject_index
         recording = ctx.record(
-            ctx.render(s, size, FACE_WIDTH_PER_HEIGHT * size[1]),
+            ctx.render(s, size, FACE_WIDTH_PER_HEIGHT * size[1], plan.clip_index),
             [plan],
             s,
             plan.clip_index,

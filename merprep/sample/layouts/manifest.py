@@ -17,6 +17,7 @@ from merprep.sample.layouts.common import (
     AU9_10,
     AU12,
     BROW_RAISE,
+    LIP_DOWN,
     OTHER,
     PLAN,
     SCHEDULE,
@@ -59,13 +60,13 @@ VOCABULARY = Vocabulary(
         EmotionSpec("anger", "negative", AU4, (aus(4), aus(4, 7))),
         EmotionSpec("disgust", "negative", AU9_10, (aus(9), aus(10), aus(9, 10))),
         EmotionSpec("fear", "negative", AU4, (aus(1, 2, 4),)),
-        EmotionSpec("sadness", "negative", AU4, (aus(4, 15),)),
+        EmotionSpec("sadness", "negative", LIP_DOWN, (aus(15), aus(15, 17))),
         EmotionSpec("others", None, OTHER, (aus(14), aus(17))),
     ),
     extra_order=(
         ("others", OTHER),
         ("fear", AU4),
-        ("sadness", AU4),
+        ("sadness", LIP_DOWN),
         ("anger", AU4),
         ("disgust", AU9_10),
         ("happiness", AU12),
@@ -83,7 +84,7 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
             rng = ctx.rng(s, c, PLAN)
             name = f"clip{c + 1:02d}"
             n = ctx.clip_length or int(rng.integers(30, 51))
-            onset, apex, offset = clip_span(rng, n)
+            onset, apex, offset = clip_span(rng, n, apex_fraction=emotion.apex_fraction)
             if (s, c) == VIDEO_CLIP:
                 start, fps, source = 0, VIDEO_FPS, f"videos/{subject}_{name}.mp4"
             else:
@@ -114,7 +115,11 @@ def write(ctx: SampleContext) -> LayoutResult:
     for plan in plans:
         s = plan.subject_index
         recording = ctx.record(
-            ctx.render(s, FRAME_SIZE, FACE_WIDTH), [plan], s, plan.clip_index, ANIMATION
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH, plan.clip_index),
+            [plan],
+            s,
+            plan.clip_index,
+            ANIMATION,
         )
         if plan.source.endswith(".mp4"):
             frames = (image for _, image in recording.frames(plan.frames))

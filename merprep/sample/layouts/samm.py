@@ -20,6 +20,7 @@ from merprep.sample.layouts.common import (
     AU9_10,
     AU12,
     BROW_RAISE,
+    LIP_DOWN,
     OTHER,
     PLAN,
     SCHEDULE,
@@ -76,8 +77,9 @@ VOCABULARY = Vocabulary(
         EmotionSpec("Happiness", "positive", AU12, (aus(12), aus(R(12)), aus(L(12)))),
         EmotionSpec("Surprise", "surprise", BROW_RAISE, (aus(1, 2), aus(A(1), A(2)))),
         EmotionSpec("Anger", "negative", AU4, (aus(4), aus(either(AU(4), AU(7))), aus(4, 7))),
-        EmotionSpec("Contempt", "negative", AU9_10, (aus(R(10)), aus(L(10)))),
+        EmotionSpec("Contempt", "negative", LIP_DOWN, (aus(R(14)), aus(L(14)), aus(14, 15))),
         EmotionSpec("Disgust", "negative", AU9_10, (aus(9), aus(10), aus(9, 10))),
+        EmotionSpec("Disgust", "negative", LIP_DOWN, (aus(10, 15), aus(R(10), 15))),
         EmotionSpec("Fear", "negative", AU4, (aus(1, 2, 4), aus(4))),
         EmotionSpec("Sadness", "negative", AU4, (aus(4, 15), aus(R(4), 15))),
         EmotionSpec("Other", None, OTHER, (aus(14), aus(17), aus(R(14)))),
@@ -85,7 +87,7 @@ VOCABULARY = Vocabulary(
     extra_order=(
         ("Other", OTHER),
         ("Anger", AU4),
-        ("Contempt", AU9_10),
+        ("Contempt", LIP_DOWN),
         ("Fear", AU4),
         ("Sadness", AU4),
         ("Disgust", AU9_10),
@@ -117,7 +119,7 @@ def plan_clips(ctx: SampleContext) -> list[ClipPlan]:
             name = names[c] if names else f"{subject}_{inducement}_{counts[inducement]}"
             n = ctx.clip_length or int(rng.integers(30, 51))
             lead, tail = (int(rng.integers(0, 3)), int(rng.integers(0, 3))) if n >= 8 else (0, 0)
-            onset, apex, offset = clip_span(rng, n, lead, tail)
+            onset, apex, offset = clip_span(rng, n, lead, tail, emotion.apex_fraction)
             plans.append(
                 ClipPlan(
                     subject=subject,
@@ -145,7 +147,11 @@ def write(ctx: SampleContext) -> LayoutResult:
     for plan in plans:
         s = plan.subject_index
         recording = ctx.record(
-            ctx.render(s, FRAME_SIZE, FACE_WIDTH).gray(), [plan], s, plan.clip_index, ANIMATION
+            ctx.render(s, FRAME_SIZE, FACE_WIDTH, plan.clip_index).gray(),
+            [plan],
+            s,
+            plan.clip_index,
+            ANIMATION,
         )
         folder = ctx.out / plan.source
         for number, image in recording.frames(plan.frames):

@@ -7,7 +7,7 @@ which are written (``all``: the same expressions in all three, as SMIC recorded 
 There is no onset/apex spreadsheet: a clip folder *is* the expression, from its first frame
 (onset) to its last (offset); the truth file still records the true apex. SMIC has no AU
 annotation either; the truth file records the AUs animated. Emotions are the three classes only,
-2 of each per subject by default; the two negatives use different motions (AU4 and AU9/AU10).
+2 of each per subject by default; the two negatives use different motions (AU4 and AU14/AU15).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from merprep.sample.aus import R, aus
 from merprep.sample.layouts.common import (
     ANIMATION,
     AU4,
-    AU9_10,
     AU12,
     BROW_RAISE,
+    LIP_DOWN,
     PLAN,
     SCHEDULE,
     ClipPlan,
@@ -42,7 +42,7 @@ SHORT = {"negative": "ne", "positive": "po", "surprise": "sur"}
 VOCABULARY = Vocabulary(
     emotions=(
         EmotionSpec("negative", "negative", AU4, (aus(4), aus(4, 7))),
-        EmotionSpec("negative", "negative", AU9_10, (aus(9), aus(10), aus(9, 10))),
+        EmotionSpec("negative", "negative", LIP_DOWN, (aus(15), aus(14), aus(15, 17))),
         EmotionSpec("positive", "positive", AU12, (aus(12), aus(R(12)))),
         EmotionSpec("surprise", "surprise", BROW_RAISE, (aus(1, 2),)),
     ),
@@ -50,7 +50,7 @@ VOCABULARY = Vocabulary(
         ("negative", AU4),
         ("positive", AU12),
         ("surprise", BROW_RAISE),
-        ("negative", AU9_10),
+        ("negative", LIP_DOWN),
     ),
 )
 
@@ -86,7 +86,7 @@ def plan_clips(ctx: SampleContext, modality: str) -> list[ClipPlan]:
             n_hs = int(rng.integers(20, 41))
             n = ctx.clip_length or (n_hs if modality == "HS" else max(6, round(n_hs / 4)))
             start = frame if modality == "HS" else frame // 4
-            onset, apex, offset = clip_span(rng, n)
+            onset, apex, offset = clip_span(rng, n, apex_fraction=emotion.apex_fraction)
             plans.append(
                 ClipPlan(
                     subject=f"s{number:02d}",
@@ -113,7 +113,7 @@ def write(ctx: SampleContext) -> LayoutResult:
     for modality in modalities(ctx.modality):
         for plan in plan_clips(ctx, modality):
             s = plan.subject_index
-            rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH)
+            rendering = ctx.render(s, FRAME_SIZE, FACE_WIDTH, plan.clip_index)
             if modality == "NIR":
                 rendering = rendering.near_infrared()
             recording = ctx.record(
