@@ -233,14 +233,19 @@ def spotted_store(casme2_store, tmp_path_factory) -> Path:
 
 
 def peak_in_face(flow_map: np.ndarray, landmarks: np.ndarray) -> tuple[int, int]:
-    """(x, y) of the strongest local motion inside the landmark hull and away from the frame
-    edge (median flow removed, lightly smoothed): at the edge, where the jaw line meets the
-    crop border, TV-L1 gives spurious small vectors that can outweigh a faint smile."""
+    """(x, y) of the strongest local motion inside the face and away from the frame edge
+    (median flow removed, lightly smoothed): where the jaw line meets the collar and the crop
+    border, TV-L1 gives spurious small vectors that can outweigh a faint one-sided smile."""
     u = flow_map[..., 0] - np.median(flow_map[..., 0])
     v = flow_map[..., 1] - np.median(flow_map[..., 1])
     mag = cv2.GaussianBlur(np.hypot(u, v), (0, 0), 1.5)
-    keep = face_mask(landmarks, mag.shape)
-    edge = mag.shape[0] // 8  # 8 px of 64: the chin meets the border there
+    # the inner face (brows, eyes, nose, mouth: points 17-67) and a margin of the generator's
+    # motion reach, not the jaw line, where the face meets the collar and the crop border
+    inner = face_mask(landmarks[17:], mag.shape).astype(np.uint8)
+    reach = max(1, int(round(0.06 * np.linalg.norm(landmarks[16] - landmarks[0]))))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    keep = cv2.dilate(inner, kernel).astype(bool) & face_mask(landmarks, mag.shape)
+    edge = mag.shape[0] // 10
     keep[:edge], keep[-edge:], keep[:, :edge], keep[:, -edge:] = False, False, False, False
     mag[~keep] = 0
     y, x = np.unravel_index(np.argmax(mag), mag.shape)
