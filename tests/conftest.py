@@ -14,23 +14,6 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-#: The modules that take longest (minutes each, `pytest --durations`), run first: `make test`
-#: hands whole modules to its workers in collection order, and one of these started last would
-#: keep a worker busy long after the others finished. Order changes only the wall time.
-LONGEST_FIRST = (
-    "test_readme.py",
-    "test_readme_megc.py",
-    "test_backends.py",
-    "test_run.py",
-    "test_models.py",
-    "test_predict.py",
-)
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
 
 @pytest.fixture(scope="session")
 def casme2_sample(tmp_path_factory) -> Path:
