@@ -24,6 +24,8 @@ from merprep.flow import (
     run_flow,
 )
 from merprep.magnify import MagnifyConfig, magnify_frames, run_magnify, sample_rate
+from merprep.sample.faces import face_width
+from merprep.sample.motion import SIGMA as MOTION_SIGMA
 from merprep.store import ClipStore, validate_store
 
 N = 64
@@ -242,7 +244,7 @@ def peak_in_face(flow_map: np.ndarray, landmarks: np.ndarray) -> tuple[int, int]
     # the inner face (brows, eyes, nose, mouth: points 17-67) and a margin of the generator's
     # motion reach, not the jaw line, where the face meets the collar and the crop border
     inner = face_mask(landmarks[17:], mag.shape).astype(np.uint8)
-    reach = max(1, int(round(0.06 * np.linalg.norm(landmarks[16] - landmarks[0]))))
+    reach = max(1, int(round(MOTION_SIGMA * face_width(landmarks))))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     keep = cv2.dilate(inner, kernel).astype(bool) & face_mask(landmarks, mag.shape)
     edge = mag.shape[0] // 10

@@ -54,6 +54,7 @@ from merprep.sample.layouts.common import (
     SampleContext,
     Vocabulary,
     au_cell,
+    clip_span,
     encode_image,
     objective_class,
     write_image,
@@ -124,9 +125,10 @@ def plan_videos(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int]]]:
             for k, c in enumerate(group):
                 emotion = emotions[c]
                 length = ctx.clip_length or int(rng.integers(8, 16))
-                onset, offset = position, position + length - 1
-                apex = onset + int(round(rng.uniform(*emotion.apex_fraction) * (length - 1)))
-                apex = min(max(apex, onset + 1), offset - 1)
+                onset, apex, offset = (
+                    position + f
+                    for f in clip_span(rng, length, apex_fraction=emotion.apex_fraction)
+                )
                 word = emotion.word
                 if word == "others" and rng.random() < 0.2:
                     word = "Others"  # the real sheet capitalises it a few times
@@ -268,9 +270,9 @@ def plan_part_c(ctx: SampleContext) -> list[tuple[list[ClipPlan], list[int], lis
         plans = []
         for c, emotion in enumerate(emotions):
             length = ctx.clip_length or int(rng.integers(8, 16))
-            onset, offset = position, position + length - 1
-            apex = onset + int(round(rng.uniform(*emotion.apex_fraction) * (length - 1)))
-            apex = min(max(apex, onset + 1), offset - 1)
+            onset, apex, offset = (
+                position + f for f in clip_span(rng, length, apex_fraction=emotion.apex_fraction)
+            )
             plans.append(
                 ClipPlan(
                     subject=f"sub{s + 1:02d}",
