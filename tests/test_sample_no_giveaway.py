@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from merprep.datasets.base import number_frames
+from merprep.flow import face_mask
 from merprep.sample import generate, load_truth
 from mertrain.metrics import scores
 
@@ -52,9 +53,7 @@ def light_tilt(gray: np.ndarray, landmarks: np.ndarray) -> float:
     """How much brighter the image-right half of the face is than the left half, in units of
     the face's own gray spread: blind to contrast, brightness and tint (each the same over the
     face), moved by a light that falls off across it."""
-    mask = np.zeros(gray.shape, np.uint8)
-    cv2.fillConvexPoly(mask, cv2.convexHull(landmarks.astype(np.int32)), 1)
-    face = mask.astype(bool)
+    face = face_mask(landmarks, gray.shape)
     right = face & (np.arange(gray.shape[1])[None, :] > landmarks[27:31, 0].mean())
     values = gray.astype(np.float64)
     return float((values[right].mean() - values[face & ~right].mean()) / values[face].std())
